@@ -1,0 +1,66 @@
+"""What one ansible-runner call is asked to do, and what it reports back, per host."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+
+class HostStatus(str, Enum):
+    OK = "ok"
+    CHANGED = "changed"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"  # the host matched nothing in the play
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One batch: a static playbook from `playbooks/`, the hosts it may touch, its variables."""
+
+    playbook: str  # a file name under playbooks/, e.g. "interpreter.yml"
+    inventory: str  # an inventory path, as Ansible takes it
+    limit: tuple[str, ...]  # the hosts of this batch; never empty
+    extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    forks: int = 50
+    become: bool = True
+    check: bool = False
+    verbosity: int = 0
+    ident: str = "run"  # names the artifacts folder of this call
+
+
+@dataclass(frozen=True)
+class HostResult:
+    host: str
+    status: HostStatus
+    changed: int = 0
+    failed_task: str | None = None
+    message: str | None = None
+    # the last value a play set as the fact `oxzep7_result` on this host: how playbooks report data
+    result: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (HostStatus.OK, HostStatus.CHANGED)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    rc: int
+    status: str  # ansible-runner's: successful, failed, timeout, canceled
+    hosts: Mapping[str, HostResult]
+    artifacts_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(h.ok for h in self.hosts.values()) and self.rc == 0
+
+    def failed_hosts(self) -> tuple[str, ...]:
+        return tuple(name for name, h in self.hosts.items() if not h.ok)
+
+    def changed_total(self) -> int:
+        return sum(h.changed for h in self.hosts.values())

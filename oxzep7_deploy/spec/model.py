@@ -1,0 +1,202 @@
+"""The validated spec as frozen dataclasses: after validation no raw dict travels further."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Union
+
+DEFAULT_VERIFY_MODULES: tuple[str, ...] = (
+    "ssl", "ctypes", "sqlite3", "lzma", "bz2", "zlib", "readline", "uuid", "venv", "ensurepip",
+)
+
+
+class Method(str, Enum):
+    SOURCE = "source"
+    PACKAGE = "package"
+    PREBUILT = "prebuilt"
+    EXISTING = "existing"
+
+
+class BuildMode(str, Enum):
+    ONCE_PER_PLATFORM = "once-per-platform"
+    ON_EACH_HOST = "on-each-host"
+
+
+class Strategy(str, Enum):
+    CANARY = "canary"
+    BLUE_GREEN = "blue-green"
+    ROLLING = "rolling"
+
+
+class OnFailure(str, Enum):
+    ROLLBACK_ALL = "rollback-all"
+    ROLLBACK_WAVE = "rollback-wave"
+    STOP = "stop"
+
+
+class Promote(str, Enum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class HostCount:
+    """A number of hosts, absolute (`3`) or a share of the targets (`"25%"`)."""
+
+    value: int
+    percent: bool = False
+
+    def resolve(self, total: int) -> int:
+        """Hosts this count means out of `total`; a percentage rounds up."""
+        if self.percent:
+            return min(total, math.ceil(total * self.value / 100))
+        return min(total, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+@dataclass(frozen=True)
+class SourceInstall:
+    url: str
+    sha256: str
+    configure: tuple[str, ...] = ()
+    build: BuildMode = BuildMode.ONCE_PER_PLATFORM
+    build_host: str | None = None
+    method: Method = Method.SOURCE
+
+
+@dataclass(frozen=True)
+class PackageInstall:
+    name: str
+    executable: str  # default resolved at load time: /usr/bin/python{X.Y}
+    manager: str = "auto"  # auto | apt | dnf
+    extra: tuple[str, ...] = ()
+    repository: str | None = None
+    method: Method = Method.PACKAGE
+
+
+@dataclass(frozen=True)
+class PrebuiltInstall:
+    url: str
+    sha256: str
+    method: Method = Method.PREBUILT
+
+
+@dataclass(frozen=True)
+class ExistingInstall:
+    executable: str
+    method: Method = Method.EXISTING
+
+
+Install = Union[SourceInstall, PackageInstall, PrebuiltInstall, ExistingInstall]
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    version: str
+    prefix: str
+    install: Install
+    verify_modules: tuple[str, ...] = DEFAULT_VERIFY_MODULES
+
+    @property
+    def minor(self) -> str:
+        """`3.13` for `3.13.5`."""
+        major, minor = self.version.split(".")[:2]
+        return f"{major}.{minor}"
+
+    @property
+    def executable(self) -> str:
+        """The interpreter's path on each host once installed."""
+        if isinstance(self.install, (PackageInstall, ExistingInstall)):
+            return self.install.executable
+        return f"{self.prefix}/bin/python{self.minor}"
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    root: str
+    code: str | None = None
+    requirements: str | None = None  # absolute after loading (resolved against code)
+    pip_args: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    restart_command: str | None = None
+    keep_releases: int = 3
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    url: str
+    status: int = 200
+    timeout: int = 5  # seconds
+    contains: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandCheck:
+    command: str
+
+
+HealthCheck = Union[HttpCheck, CommandCheck]
+
+
+@dataclass(frozen=True)
+class Health:
+    checks: tuple[HealthCheck, ...] = ()
+    retries: int = 10
+    interval: int = 2  # seconds
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    paths: tuple[str, ...] = ()
+    keep: int = 5
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    hosts: HostCount
+    bake: int = 0  # seconds
+    promote: Promote = Promote.AUTO
+
+
+@dataclass(frozen=True)
+class Rollout:
+    strategy: Strategy = Strategy.CANARY
+    stages: tuple[Stage, ...] = ()  # defaults filled per strategy at load time
+    batch_size: int | None = None
+    prestage: bool = True
+    max_failed: HostCount = HostCount(0)
+    on_failure: OnFailure = OnFailure.ROLLBACK_ALL
+    dead_man: int = 300  # seconds; 0 disables
+    lock_ttl: int = 7200  # seconds
+
+
+@dataclass(frozen=True)
+class AnsibleOptions:
+    forks: int = 50
+    become: bool = True
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    targets: str
+    interpreter: Interpreter
+    application: Application
+    description: str | None = None
+    verify: tuple[str, ...] = ()
+    health: Health = Health()
+    snapshot: Snapshot = Snapshot()
+    rollout: Rollout = Rollout()
+    ansible: AnsibleOptions = AnsibleOptions()
+    api_version: str = "oxzep7.dev/v1"
+    kind: str = "PythonUpgrade"
+    digest: str = ""  # sha256 of the spec file's bytes: recorded in every release
