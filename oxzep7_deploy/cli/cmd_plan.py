@@ -1,0 +1,87 @@
+"""`plan SPEC -i INVENTORY`: exactly what `apply` would do, changing nothing anywhere."""
+
+from __future__ import annotations
+
+import click
+
+from oxzep7_deploy.cli.boundary import error_boundary
+from oxzep7_deploy.cli.options import inventory_option, json_option
+from oxzep7_deploy.cli.output import emit_json, say
+from oxzep7_deploy.inventory import Inventory, load_inventory
+from oxzep7_deploy.plan import Plan, build_plan
+from oxzep7_deploy.plan.release_id import release_id
+from oxzep7_deploy.spec import load_spec
+from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
+
+PLATFORM_VAR = "oxzep7_platform"
+
+
+@click.command("plan")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@inventory_option
+@json_option
+@error_boundary
+def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
+    """Show the waves, batches and gates that `apply` would run."""
+    loaded = load_spec(spec)
+    inv = load_inventory(*inventory)
+    targets = inv.select(loaded.targets)
+    plan = build_plan(loaded, targets, release_id(loaded), inventory_platforms(loaded, inv, targets))
+    if as_json:
+        emit_json(plan.to_json())
+    else:
+        for line in describe_plan(plan):
+            say(line)
+
+
+def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) -> dict[str, str]:
+    """Platforms named in the inventory (`oxzep7_platform`); `apply` reads the rest from facts."""
+    install = spec.interpreter.install
+    if not (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM):
+        return {}
+    platforms = {}
+    for host in targets:
+        value = inv.host_vars(host).get(PLATFORM_VAR)
+        if value:
+            platforms[host] = str(value)
+    return platforms
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    """The plan as a person reads it."""
+    interp = plan.interpreter
+    lines = [
+        f"plan {plan.name}: app {plan.app}, release {plan.release}, "
+        f"{len(plan.targets)} target host{'s' if len(plan.targets) != 1 else ''}, "
+        f"strategy {plan.strategy.value}",
+        f"interpreter: Python {interp['version']} ({interp['method']}) at {interp['executable']}",
+    ]
+    for step in plan.build:
+        where = _hosts(step.hosts)
+        if step.action == "build-and-ship":
+            others = [h for h in step.hosts if h != step.build_host]
+            ship = f", ship to {_hosts(others)}" if others else ""
+            lines.append(f"  {step.platform}: build on {step.build_host}{ship}")
+        else:
+            lines.append(f"  {step.platform}: {step.action} on {where}")
+    if plan.prestage:
+        lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
+    for n, wave in enumerate(plan.waves, 1):
+        gate = wave.gate
+        before = "after a manual `promote`, " if gate.promote.value == "manual" else ""
+        after = f"health ({gate.health_checks} check{'s' if gate.health_checks != 1 else ''})"
+        if gate.bake:
+            after += f", bake {gate.bake}s"
+        batches = " | ".join(",".join(b) for b in wave.batches)
+        lines.append(f"wave {n} {wave.name}: {before}switch {batches}; then {after}")
+    lines.append(
+        f"failure budget: {plan.max_failed} host{'s' if plan.max_failed != 1 else ''}; "
+        f"on failure: {plan.on_failure.value}; dead-man: "
+        + (f"{plan.dead_man}s" if plan.dead_man else "off")
+    )
+    return lines
+
+
+def _hosts(hosts: tuple[str, ...] | list[str], most: int = 8) -> str:
+    shown = ", ".join(hosts[:most])
+    return shown + (f" and {len(hosts) - most} more" if len(hosts) > most else "")

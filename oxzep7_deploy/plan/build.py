@@ -1,0 +1,120 @@
+"""Pure planning: spec + target hosts + release id -> waves -> batches. No I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.plan.model import Batch, BuildStep, Gate, Plan, Wave
+from oxzep7_deploy.spec.model import (
+    BuildMode,
+    ExistingInstall,
+    HostCount,
+    PackageInstall,
+    PrebuiltInstall,
+    SourceInstall,
+    Spec,
+    Stage,
+    Strategy,
+)
+
+UNKNOWN_PLATFORM = "unknown"
+_ALL = HostCount(100, percent=True)
+
+
+def build_plan(
+    spec: Spec,
+    targets: Sequence[str],
+    release: str,
+    platforms: Mapping[str, str] | None = None,
+) -> Plan:
+    """The whole deploy, decided up front: `plan` prints it and `apply` carries it out."""
+    if not targets:
+        raise UsageError(f"{spec.name}: no target hosts", hint="check `targets` against the inventory")
+    if len(set(targets)) != len(targets):
+        raise UsageError(f"{spec.name}: a target host is listed twice")
+    hosts = tuple(targets)
+    rollout = spec.rollout
+    prestage = rollout.prestage or rollout.strategy is Strategy.BLUE_GREEN
+    return Plan(
+        name=spec.name,
+        app=spec.application.name,
+        release=release,
+        strategy=rollout.strategy,
+        targets=hosts,
+        interpreter={
+            "version": spec.interpreter.version,
+            "method": spec.interpreter.install.method.value,
+            "executable": spec.interpreter.executable,
+            "prefix": spec.interpreter.prefix,
+        },
+        build=plan_builds(spec, hosts, platforms or {}),
+        prestage=hosts if prestage else (),
+        waves=plan_waves(spec, hosts),
+        max_failed=rollout.max_failed.resolve(len(hosts)),
+        on_failure=rollout.on_failure,
+        dead_man=rollout.dead_man,
+        lock_ttl=rollout.lock_ttl,
+        forks=spec.ansible.forks,
+    )
+
+
+def plan_waves(spec: Spec, hosts: tuple[str, ...]) -> tuple[Wave, ...]:
+    """Split the targets along the stages; a stage that would add no host is dropped."""
+    rollout = spec.rollout
+    stages = rollout.stages or (Stage("all", _ALL),)
+    if rollout.strategy is Strategy.ROLLING:
+        stages = (Stage("all", _ALL),)
+    health_checks = len(spec.health.checks)
+    waves: list[Wave] = []
+    done = 0
+    for stage in stages:
+        wanted = max(stage.hosts.resolve(len(hosts)), done + 1)
+        upto = min(wanted, len(hosts))
+        if upto <= done:
+            continue
+        wave_hosts = hosts[done:upto]
+        waves.append(
+            Wave(
+                name=stage.name,
+                hosts=wave_hosts,
+                batches=split_batches(wave_hosts, rollout.batch_size),
+                gate=Gate(promote=stage.promote, health_checks=health_checks, bake=stage.bake),
+            )
+        )
+        done = upto
+    if done < len(hosts):  # the schema demands a last stage of 100%: this is only a safety net
+        raise UsageError(f"{spec.name}: the stages reach only {done} of {len(hosts)} hosts")
+    return tuple(waves)
+
+
+def split_batches(hosts: tuple[str, ...], batch_size: int | None) -> tuple[Batch, ...]:
+    """Consecutive batches of at most `batch_size` hosts (one batch when there is no cap)."""
+    size = batch_size or len(hosts) or 1
+    return tuple(hosts[i : i + size] for i in range(0, len(hosts), size))
+
+
+def plan_builds(
+    spec: Spec, hosts: tuple[str, ...], platforms: Mapping[str, str]
+) -> tuple[BuildStep, ...]:
+    """Per platform: where the interpreter is built or how it arrives."""
+    by_platform: dict[str, list[str]] = {}
+    for host in hosts:
+        by_platform.setdefault(platforms.get(host, UNKNOWN_PLATFORM), []).append(host)
+    install = spec.interpreter.install
+    steps = []
+    for platform, members in by_platform.items():
+        group = tuple(members)
+        if isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM:
+            builder = install.build_host if install.build_host in group else group[0]
+            steps.append(BuildStep(platform, builder, group, "build-and-ship"))
+        elif isinstance(install, SourceInstall):
+            steps.append(BuildStep(platform, None, group, "build-on-each-host"))
+        elif isinstance(install, PackageInstall):
+            steps.append(BuildStep(platform, None, group, "install-package"))
+        elif isinstance(install, PrebuiltInstall):
+            steps.append(BuildStep(platform, None, group, "unpack"))
+        elif isinstance(install, ExistingInstall):
+            steps.append(BuildStep(platform, None, group, "check"))
+    return tuple(steps)
+

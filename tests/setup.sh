@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything the tests and the demo need, on a fresh Debian 12 machine as root:
+# apt packages, the controller venv (.venv), the fleet's host images, and CPython's source.
+# Idempotent: a second run only checks. First run: about 5 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+PY=${OXZ_PYTHON:-python3}
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import oxzep7_deploy, ansible_runner, pytest, molecule' 2>/dev/null; then
+  log "controller venv (.venv)"
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+fi
+
+log "test fleet: packages, podman config, host images"
+bash tests/fleet/fleet.sh setup
+bash tests/fleet/fleet.sh build-image
+if [ -x tests/fleet/cpython.sh ] || [ -f tests/fleet/cpython.sh ]; then
+  log "CPython source (from Debian's source packages, cached)"
+  bash tests/fleet/cpython.sh >/dev/null
+fi
+log "ready"
