@@ -1,0 +1,222 @@
+"""The rules of SPEC.md that a JSON Schema cannot say: stages, placeholders, safe paths.
+
+Each check reads the raw document defensively: a value of the wrong type is the schema's to
+report, so a check skips what it cannot read rather than report it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from oxzep7_deploy.spec.durations import parse_duration
+from oxzep7_deploy.spec.model import HostCount
+from oxzep7_deploy.spec.placeholders import PLACEHOLDERS, describe_allowed, find_placeholders
+from oxzep7_deploy.spec.problems import Issue, Path
+
+# Directories that are /usr on merged-/usr systems (Debian 12, RHEL 9, Ubuntu…).
+_USR_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
+    """Every rule of the spec beyond its shape that `data` breaks."""
+    issues: list[Issue] = []
+    for check in (_check_prefix, _check_paths, _check_install, _check_requirements,
+                  _check_placeholders, _check_stages, _check_durations):
+        issues.extend(check(data))
+    return issues
+
+
+def _get(data: object, *keys: str) -> Any:
+    """`data[k1][k2]…`, or None where a key is missing or a level is not a mapping."""
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def normalize_path(path: str) -> str:
+    """`path` with repeated slashes and `.` components removed: `//usr/./lib/` -> `/usr/lib`."""
+    return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+def _is_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def unsafe_prefix(prefix: str) -> str | None:
+    """Why an interpreter prefix is refused, or None if it is a safe place of its own."""
+    if ".." in prefix.split("/"):
+        return "must not contain '..': write the directory it means"
+    path = normalize_path(prefix)
+    if path == "/":
+        return "must not be /: the interpreter needs a directory of its own"
+    if _is_under(path, "/usr") and not _is_under(path, "/usr/local"):
+        return ("must not be under /usr, where the system's own Python lives; "
+                "use /opt/… or /usr/local/…")
+    for alias in _USR_ALIASES:
+        if _is_under(path, alias):
+            return f"must not be under {alias}, which is /usr{alias} on most systems; use /opt/…"
+    return None
+
+
+def _check_prefix(data: Mapping[str, Any]) -> Iterator[Issue]:
+    prefix, version = _get(data, "interpreter", "prefix"), _get(data, "interpreter", "version")
+    if not isinstance(prefix, str) or not prefix.startswith("/"):
+        return
+    where = ("interpreter", "prefix")
+    names = set(find_placeholders(prefix))
+    if names - {"version"}:
+        unknown = ", ".join(f"{{{name}}}" for name in sorted(names - {"version"}))
+        yield Issue(where, f"unknown placeholder {unknown}: a prefix may use only {{version}}")
+        return
+    if isinstance(version, str):
+        prefix = prefix.replace("{version}", version)
+    reason = unsafe_prefix(prefix)
+    if reason:
+        yield Issue(where, reason)
+
+
+def _check_paths(data: Mapping[str, Any]) -> Iterator[Issue]:
+    """Absolute paths on the hosts: no `..`, and no `/` where the tool writes or archives."""
+    places: list[tuple[Path, Any, bool]] = [
+        (("application", "root"), _get(data, "application", "root"), False),
+        (("application", "code"), _get(data, "application", "code"), True),
+        (("interpreter", "install", "executable"),
+         _get(data, "interpreter", "install", "executable"), True),
+    ]
+    paths = _get(data, "snapshot", "paths")
+    if isinstance(paths, list):
+        places += [(("snapshot", "paths", i), path, False) for i, path in enumerate(paths)]
+    for where, path, root_ok in places:
+        if not isinstance(path, str) or not path.startswith("/"):
+            continue
+        if ".." in path.split("/"):
+            yield Issue(where, "must not contain '..': write the path it means")
+        elif normalize_path(path) == "/" and not root_ok:
+            yield Issue(where, "must not be / itself")
+
+
+def _check_install(data: Mapping[str, Any]) -> Iterator[Issue]:
+    install = _get(data, "interpreter", "install")
+    if (isinstance(install, Mapping) and install.get("method") == "source"
+            and "build_host" in install and install.get("build") == "on-each-host"):
+        yield Issue(("interpreter", "install", "build_host"),
+                    "build_host is for build: once-per-platform; with on-each-host every host "
+                    "builds its own")
+
+
+def _check_requirements(data: Mapping[str, Any]) -> Iterator[Issue]:
+    requirements = _get(data, "application", "requirements")
+    if not isinstance(requirements, str) or not requirements:
+        return
+    where = ("application", "requirements")
+    if requirements.startswith("/"):
+        if ".." in requirements.split("/"):
+            yield Issue(where, "must not contain '..': write the path it means")
+    elif not isinstance(_get(data, "application", "code"), str):
+        yield Issue(where, "is relative to application.code, which is not set: "
+                           "set code, or give an absolute path")
+
+
+def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+    """Every text that takes placeholders, with its path."""
+    verify = data.get("verify")
+    if isinstance(verify, list):
+        yield from ((("verify", i), command) for i, command in enumerate(verify))
+    restart = _get(data, "application", "restart_command")
+    if restart is not None:
+        yield ("application", "restart_command"), restart
+    checks = _get(data, "health", "checks")
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        if isinstance(check, Mapping) and "command" in check:
+            yield ("health", "checks", i, "command"), check["command"]
+        if isinstance(check, Mapping) and isinstance(check.get("http"), Mapping):
+            yield ("health", "checks", i, "http", "url"), check["http"].get("url")
+
+
+def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
+    has_code = isinstance(_get(data, "application", "code"), str)
+    for where, text in _commands(data):
+        if not isinstance(text, str):
+            continue
+        names = dict.fromkeys(find_placeholders(text))
+        for name in names:
+            if name not in PLACEHOLDERS:
+                yield Issue(where, f"unknown placeholder {{{name}}}: use one of "
+                                   f"{describe_allowed()}, or write {{{{{name}}}}} for braces "
+                                   "the shell should see")
+            elif name == "code" and not has_code:
+                yield Issue(where, "{code} is used but application.code is not set")
+
+
+def _host_count(value: object) -> HostCount | None:
+    try:
+        return HostCount.parse(value)
+    except ValueError:
+        return None
+
+
+def _check_stages(data: Mapping[str, Any]) -> Iterator[Issue]:
+    """Stages are cumulative: each takes at least one more host, and the last reaches 100%."""
+    stages = _get(data, "rollout", "stages")
+    if _get(data, "rollout", "strategy") == "rolling" or not isinstance(stages, list):
+        return
+    readable = [(i, s) for i, s in enumerate(stages) if isinstance(s, Mapping)]
+    seen: dict[str, int] = {}
+    for i, stage in readable:
+        name = stage.get("name")
+        if isinstance(name, str) and name in seen:
+            yield Issue(("rollout", "stages", i, "name"),
+                        f"stage name '{name}' is already used by stages[{seen[name]}]")
+        elif isinstance(name, str):
+            seen[name] = i
+    yield from _check_stage_growth(readable)
+    if readable and readable[-1][0] == len(stages) - 1:
+        last, stage = readable[-1]
+        count = _host_count(stage.get("hosts"))
+        if count is not None and count != HostCount(100, percent=True):
+            yield Issue(("rollout", "stages", last, "hosts"),
+                        f'the last stage must reach "100%" of the targets, not {count}: '
+                        "hosts counts are cumulative")
+
+
+def _check_stage_growth(stages: list[tuple[int, Mapping[str, Any]]]) -> Iterator[Issue]:
+    """Compare each stage with the one before of the same kind (count or percentage).
+
+    A count and a percentage cannot be compared without the inventory; `plan` does that.
+    """
+    last_of_kind: dict[bool, tuple[int, HostCount]] = {}
+    full: int | None = None  # the stage that already reached 100%
+    for i, stage in stages:
+        count = _host_count(stage.get("hosts"))
+        if count is None:
+            continue
+        where = ("rollout", "stages", i, "hosts")
+        if full is not None:
+            yield Issue(where, f"stages[{full}] already reaches 100%: no stage can follow it")
+            continue
+        before = last_of_kind.get(count.percent)
+        if before is not None and count.value <= before[1].value:
+            yield Issue(where, f"must be more than the {before[1]} of stages[{before[0]}]: "
+                               "hosts counts are cumulative and each stage adds at least one host")
+        last_of_kind[count.percent] = (i, count)
+        if count == HostCount(100, percent=True):
+            full = i
+
+
+def _check_durations(data: Mapping[str, Any]) -> Iterator[Issue]:
+    """Durations that must not be zero."""
+    places: list[tuple[Path, Any]] = [(("rollout", "lock_ttl"), _get(data, "rollout", "lock_ttl"))]
+    checks = _get(data, "health", "checks")
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        places.append((("health", "checks", i, "http", "timeout"),
+                       _get(check, "http", "timeout")))
+    for where, value in places:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            continue
+        if seconds == 0:
+            yield Issue(where, "must be longer than 0 seconds")
