@@ -59,6 +59,19 @@ class HostCount:
     def __str__(self) -> str:
         return f"{self.value}%" if self.percent else str(self.value)
 
+    @classmethod
+    def parse(cls, value: object) -> HostCount:
+        """`3` -> 3 hosts, `"25%"` -> 25 percent; ValueError for anything else (or above 100%)."""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema's integer: YAML `2.0` counts as 2
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return cls(value)
+        if isinstance(value, str) and value.endswith("%") and value[:-1].isascii():
+            digits = value[:-1]
+            if digits.isdigit() and int(digits) <= 100:
+                return cls(int(digits), percent=True)
+        raise ValueError(f"not a host count or percentage: {value!r}")
+
 
 @dataclass(frozen=True)
 class SourceInstall:
