@@ -1,0 +1,114 @@
+"""What the engine needs from the hosts, and what it reports: the engine's own vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from oxzep7_deploy.errors import ExitCode
+from oxzep7_deploy.runner.request import HostResult
+
+Results = Mapping[str, HostResult]
+
+
+class HostSteps(Protocol):
+    """The per-host steps of a release, each run on a batch of hosts at once."""
+
+    def install(self, hosts: Sequence[str]) -> Results:
+        """Get the interpreter onto the hosts and verify it (builds once per platform)."""
+        ...
+
+    def prepare(self, hosts: Sequence[str]) -> Results:
+        """Lock, build the release's venv, run `verify`; nothing live changes."""
+        ...
+
+    def switch(self, hosts: Sequence[str]) -> Results:
+        """Snapshot, switch `current`, restart, health, arm the dead-man. A host whose health
+        fails goes back to its previous release by itself and reports failed."""
+        ...
+
+    def health(self, hosts: Sequence[str]) -> Results:
+        """Run the health checks again (bake)."""
+        ...
+
+    def confirm(self, hosts: Sequence[str]) -> Results:
+        """Disarm the dead-man, mark the release good, prune, release the lock."""
+        ...
+
+    def rollback(self, hosts: Sequence[str]) -> Results:
+        """Back to the release each host ran before this deploy; marks this one bad."""
+        ...
+
+    def unlock(self, hosts: Sequence[str]) -> Results:
+        """Release this deploy's lock where nothing was switched."""
+        ...
+
+
+class Outcome(str, Enum):
+    SUCCEEDED = "succeeded"
+    PAUSED = "paused"  # waiting at a manual gate: `promote` or `abort`
+    ROLLED_BACK = "rolled-back"  # failed; what it switched is back on the previous release
+    STOPPED = "stopped"  # failed with on_failure: stop; switched hosts were left as they are
+    ROLLBACK_INCOMPLETE = "rollback-incomplete"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            Outcome.SUCCEEDED: ExitCode.OK,
+            Outcome.PAUSED: ExitCode.OK,
+            Outcome.ROLLED_BACK: ExitCode.DEPLOY_FAILED,
+            Outcome.STOPPED: ExitCode.DEPLOY_FAILED,
+            Outcome.ROLLBACK_INCOMPLETE: ExitCode.ROLLBACK_INCOMPLETE,
+        }[self]
+
+
+@dataclass
+class HostRecord:
+    """One host's part in a deploy, as the report tells it."""
+
+    state: str = "pending"  # pending, prepared, switched, live, rolled-back, failed, unreachable
+    failed_step: str | None = None
+    failed_task: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class Progress:
+    """How far a deploy has come: saved after every step, so it can pause and resume."""
+
+    name: str
+    release: str
+    prestaged: list[str] = field(default_factory=list)
+    switched: list[str] = field(default_factory=list)  # switched by this deploy, still on it
+    waves_done: int = 0
+    promoted: list[int] = field(default_factory=list)  # wave indexes whose manual gate is passed
+    paused_at: int | None = None
+    outcome: Outcome | None = None
+    hosts: dict[str, HostRecord] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["outcome"] = self.outcome.value if self.outcome else None
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Progress:
+        hosts = {h: HostRecord(**r) for h, r in dict(doc.get("hosts") or {}).items()}
+        outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
+        fields = {k: doc[k] for k in ("prestaged", "switched", "waves_done", "promoted", "paused_at")
+                  if k in doc}
+        return cls(name=doc["name"], release=doc["release"], outcome=outcome, hosts=hosts, **fields)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    kind: str  # phase, batch, host, gate, rollback, done
+    message: str
+    wave: str | None = None
+    hosts: tuple[str, ...] = ()
+    ok: bool = True
+
+
+ProgressHandler = Callable[[ProgressEvent], None]
