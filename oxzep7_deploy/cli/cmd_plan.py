@@ -9,6 +9,7 @@ from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
+from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
@@ -58,12 +59,15 @@ def describe_plan(plan: Plan) -> list[str]:
     ]
     for step in plan.build:
         where = _hosts(step.hosts)
+        platform = step.platform
+        if platform == UNKNOWN_PLATFORM:
+            platform = "platform from facts at apply (set oxzep7_platform to plan it here)"
         if step.action == "build-and-ship":
             others = [h for h in step.hosts if h != step.build_host]
             ship = f", ship to {_hosts(others)}" if others else ""
-            lines.append(f"  {step.platform}: build on {step.build_host}{ship}")
+            lines.append(f"  {platform}: build on {step.build_host}{ship}")
         else:
-            lines.append(f"  {step.platform}: {step.action} on {where}")
+            lines.append(f"  {step.action} on {where}")
     if plan.prestage:
         lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
     for n, wave in enumerate(plan.waves, 1):

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Union
 
 DEFAULT_VERIFY_MODULES: tuple[str, ...] = (
     "ssl", "ctypes", "sqlite3", "lzma", "bz2", "zlib", "readline", "uuid", "venv", "ensurepip",
@@ -106,7 +105,7 @@ class ExistingInstall:
     method: Method = Method.EXISTING
 
 
-Install = Union[SourceInstall, PackageInstall, PrebuiltInstall, ExistingInstall]
+Install = SourceInstall | PackageInstall | PrebuiltInstall | ExistingInstall
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class CommandCheck:
     command: str
 
 
-HealthCheck = Union[HttpCheck, CommandCheck]
+HealthCheck = HttpCheck | CommandCheck
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""The controller's records of each deploy: `.oxzep7/deploys/<name>/<release>/`.
+
+    meta.json      spec and inventory paths, owner, started
+    plan.json      the plan, exactly as `plan --json` prints it
+    progress.json  how far the deploy came (rewritten atomically after every step)
+    events.jsonl   every Ansible event of every batch
+    runs/NNN-step/ one ansible-runner private data directory per batch, kept for replay
+    report.json    the final report
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from oxzep7_deploy.engine_model import Progress
+
+
+def owner() -> str:
+    """`user@controller`, for locks and history."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Write JSON so a reader never sees half a file: temp file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DeployRecord:
+    """One deploy's folder of records."""
+
+    def __init__(self, root: Path, name: str, release: str) -> None:
+        self.dir = root / "deploys" / name / release
+        self.name = name
+        self.release = release
+        self._counter = len(list((self.dir / "runs").glob("*"))) if (self.dir / "runs").exists() else 0
+
+    def exists(self) -> bool:
+        return (self.dir / "progress.json").exists()
+
+    def start(self, meta: dict[str, Any], plan: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.dir / "meta.json", meta)
+        write_json_atomic(self.dir / "plan.json", plan)
+
+    def meta(self) -> dict[str, Any]:
+        return dict(json.loads((self.dir / "meta.json").read_text()))
+
+    def load_progress(self) -> Progress:
+        return Progress.from_json(json.loads((self.dir / "progress.json").read_text()))
+
+    def save_progress(self, progress: Progress) -> None:
+        write_json_atomic(self.dir / "progress.json", progress.to_json())
+
+    def save_report(self, report: dict[str, Any]) -> None:
+        write_json_atomic(self.dir / "report.json", report)
+
+    def run_dir(self, step: str) -> Path:
+        """A fresh private data directory for one batch."""
+        self._counter += 1
+        path = self.dir / "runs" / f"{self._counter:03d}-{step}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log_event(self, event: dict[str, Any]) -> None:
+        with (self.dir / "events.jsonl").open("a") as handle:
+            handle.write(json.dumps(event, default=str) + "\n")
+
+
+def find_deploys(root: Path, name: str) -> list[DeployRecord]:
+    """Every recorded deploy of spec `name`, oldest first."""
+    base = root / "deploys" / name
+    if not base.is_dir():
+        return []
+    found = [DeployRecord(root, name, d.name) for d in base.iterdir() if (d / "progress.json").exists()]
+    return sorted(found, key=lambda r: (r.dir / "progress.json").stat().st_mtime)
