@@ -17,6 +17,8 @@ from oxzep7_deploy.spec.problems import Issue, Path
 # Directories that are /usr on merged-/usr systems (Debian 12, RHEL 9, Ubuntu…).
 _USR_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
+_ALL = HostCount(100, percent=True)
+
 
 def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
@@ -173,10 +175,10 @@ def _check_stages(data: Mapping[str, Any]) -> Iterator[Issue]:
         elif isinstance(name, str):
             seen[name] = i
     yield from _check_stage_growth(readable)
-    if readable and readable[-1][0] == len(stages) - 1:
-        last, stage = readable[-1]
-        count = _host_count(stage.get("hosts"))
-        if count is not None and count != HostCount(100, percent=True):
+    counts = [_host_count(stage.get("hosts")) for _, stage in readable]
+    if readable and readable[-1][0] == len(stages) - 1 and _ALL not in counts[:-1]:
+        last, count = readable[-1][0], counts[-1]
+        if count is not None and count != _ALL:
             yield Issue(("rollout", "stages", last, "hosts"),
                         f'the last stage must reach "100%" of the targets, not {count}: '
                         "hosts counts are cumulative")
@@ -202,7 +204,7 @@ def _check_stage_growth(stages: list[tuple[int, Mapping[str, Any]]]) -> Iterator
             yield Issue(where, f"must be more than the {before[1]} of stages[{before[0]}]: "
                                "hosts counts are cumulative and each stage adds at least one host")
         last_of_kind[count.percent] = (i, count)
-        if count == HostCount(100, percent=True):
+        if count == _ALL:
             full = i
 
 
