@@ -42,7 +42,7 @@ def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) ->
         return {}
     platforms = {}
     for host in targets:
-        value = inv.host_vars(host).get(PLATFORM_VAR)
+        value = inv.inventory_var(host, PLATFORM_VAR)
         if value:
             platforms[host] = str(value)
     return platforms

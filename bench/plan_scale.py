@@ -1,0 +1,103 @@
+"""Validate + plan a spec against a 10,000-host inventory, beside Ansible resolving the same hosts.
+
+    .venv/bin/python bench/plan_scale.py [--hosts 10000] [--repeat 3]
+
+Each measurement is a fresh process (imports included), as a user runs the command. The peer
+is `ansible-playbook --list-hosts` on the same inventory and pattern: what Ansible itself needs
+just to know which hosts a play would touch. Results: bench/results/plan_scale.json; the table
+row is appended to bench/README.md by hand from the printed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+
+SPEC = """\
+apiVersion: oxzep7.dev/v1
+kind: PythonUpgrade
+name: bench-py313
+targets: "web:&prod"
+interpreter:
+  version: "3.13.5"
+  install: {method: source, url: /srv/Python-3.13.5.tar.xz, sha256: "%s"}
+application: {name: web, root: /srv/web}
+rollout:
+  strategy: canary
+  stages:
+    - {name: canary, hosts: 1}
+    - {name: tenth, hosts: "10%%"}
+    - {name: half, hosts: "50%%"}
+    - {name: all, hosts: "100%%"}
+  batch_size: 50
+""" % ("0" * 64)
+
+PLAYBOOK = "- hosts: 'web:&prod'\n  gather_facts: false\n  tasks: [{ping: }]\n"
+
+
+def write_inventory(path: Path, hosts: int) -> None:
+    lines = ["[web]"]
+    lines += [f"web{i:05d} ansible_host=198.18.{i // 250}.{i % 250}" for i in range(hosts)]
+    lines += ["", "[prod:children]", "web"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        write_inventory(work / "inventory.ini", args.hosts)
+        (work / "spec.yaml").write_text(SPEC)
+        (work / "play.yml").write_text(PLAYBOOK)
+        ours_cmd = [str(VENV_BIN / "oxzep7-deploy"), "plan", str(work / "spec.yaml"),
+                    "-i", str(work / "inventory.ini"), "--json"]
+        peer_cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(work / "inventory.ini"),
+                    "--list-hosts", str(work / "play.yml")]
+        ours, peer = [], []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            ours.append(timed(ours_cmd))
+            peer.append(timed(peer_cmd))
+    result = {
+        "benchmark": "plan_scale",
+        "hosts": args.hosts,
+        "repeat": args.repeat,
+        "ours_validate_plan_s": statistics.median(ours),
+        "peer_ansible_list_hosts_s": statistics.median(peer),
+        "ratio_ours_to_peer": statistics.median(ours) / statistics.median(peer),
+        "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "plan_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"| plan, {args.hosts} hosts | ours {result['ours_validate_plan_s']:.2f} s | "
+          f"ansible --list-hosts {result['peer_ansible_list_hosts_s']:.2f} s | "
+          f"ratio {result['ratio_ours_to_peer']:.2f} | goal < 1 s: "
+          f"{'met' if result['ours_validate_plan_s'] < 1 else 'NOT met'} |")
+
+
+if __name__ == "__main__":
+    main()

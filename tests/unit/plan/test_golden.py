@@ -1,0 +1,34 @@
+"""Golden plans: a spec and an inventory in, the plan JSON out, reviewed as diffs.
+
+Regenerate after an intended change with:  pytest tests/unit/plan/test_golden.py --regen-golden
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oxzep7_deploy.cli.main import cli
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "plans"
+CASES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_plan_matches_golden(case: str, request: pytest.FixtureRequest) -> None:
+    spec, inventory = GOLDEN / f"{case}.yaml", GOLDEN / f"{case}.ini"
+    result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(inventory), "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    plan["release"] = plan["release"].split("-")[0] + "-<digest>"  # the digest follows file bytes
+    expected_file = GOLDEN / f"{case}.plan.json"
+    if request.config.getoption("--regen-golden") or not expected_file.exists():
+        expected_file.write_text(json.dumps(plan, indent=2) + "\n")
+    assert plan == json.loads(expected_file.read_text())
+
+
+def test_golden_cases_exist() -> None:
+    assert len(CASES) >= 3
