@@ -8,21 +8,35 @@
 #   fleet.sh up [N]              N hosts (default 3) named h1..hN; writes $FLEET_HOME/inventory.ini
 #   fleet.sh down                remove this fleet's containers and namespaces
 #   fleet.sh run CMD...          run CMD inside the fleet's bridge namespace (direct reach to hosts)
+#   fleet.sh exec HOST CMD...    run CMD on HOST as root (podman exec, no SSH)
+#   fleet.sh ssh HOST [CMD...]   ssh to HOST as the deploy user, as the controller would
 #   fleet.sh pause|unpause|stop|start|cut|mend HOST   fault controls
+#   fleet.sh fill HOST PATH SIZE_MB   make PATH on HOST a filesystem of SIZE_MB ("+N": its contents + N MB
+#                                free); what PATH held is carried over; writes beyond the size get ENOSPC
+#   fleet.sh unfill HOST PATH    back to the host's own disk, carrying over what PATH holds now
 #   fleet.sh list                containers and namespaces of every oxzep7 fleet on this machine
 #   fleet.sh destroy             every fleet down, images and storage removed
 #
 # Several fleets can coexist: OXZ_FLEET names one (default "oxz"; letters/digits, <= 8 chars) and
-# OXZ_FLEET_NET picks its /24 (198.18.<OXZ_FLEET_NET>.0, default 0).
+# OXZ_FLEET_NET picks its /24 (198.18.<OXZ_FLEET_NET>.0, default 0; once a fleet is up, later
+# commands on it read its net from $FLEET_HOME/net). OXZ_FLEET_BUILD_HOSTS=h1,h2 gives those hosts
+# the -build image at `up`.
+#
+# fill works without privileges in the container: the tmpfs is mounted from outside, inside the
+# container's mount namespace (nsenter -m -p), so it never shows on the machine and dies with the
+# container; a stop/start of the host drops it (and what was written into it).
 set -euo pipefail
 
 W=${OXZ_FLEET_DIR:-/var/tmp/oxzep7-fleet}
 FLEET=${OXZ_FLEET:-oxz}
-NET=${OXZ_FLEET_NET:-0}
-SUBNET=198.18.$NET
 FLEET_HOME=$W/fleets/$FLEET
+NET=${OXZ_FLEET_NET:-$(cat "$FLEET_HOME/net" 2>/dev/null || echo 0)}
+SUBNET=198.18.$NET
 SUITE=bookworm
-IMAGE=localhost/oxzep7-host:$SUITE
+# bump REV when the image recipe changes: fleets still running on an older image keep it, new ones
+# get the new recipe (2: /var/lib/dbus/machine-id -> /etc/machine-id, so machine ids are distinct)
+REV=2
+IMAGE=localhost/oxzep7-host:$SUITE-$REV
 BUILD_IMAGE=$IMAGE-build
 MIRROR=${OXZ_FLEET_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)}
@@ -36,12 +50,22 @@ BUILD_PKGS="build-essential pkg-config libssl-dev zlib1g-dev libffi-dev libbz2-d
 log() { printf '[fleet %s %(%H:%M:%S)T] %s\n' "$FLEET" -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+[[ $FLEET =~ ^[a-z0-9]{1,8}$ ]] || die "OXZ_FLEET must be 1-8 lowercase letters or digits, not '$FLEET'"
+[[ $NET =~ ^[0-9]+$ ]] && [ "$NET" -le 255 ] || die "OXZ_FLEET_NET must be 0-255, not '$NET'"
+
+lock() {  # lock NAME: hold $W/NAME.lock until this script exits (parallel sessions share $W)
+  mkdir -p "$W"
+  exec {LOCK_FD}>"$W/$1.lock"
+  flock "$LOCK_FD"
+}
+
 banner() {  # first 7 bytes of the ssh banner at $1:22, seen from the fleet's bridge namespace
   ip netns exec "$FLEET-net" timeout 2 bash -c "exec 3<>/dev/tcp/$1/22 && head -c 7 <&3" 2>/dev/null || true
 }
 
 cmd_setup() {
   local t0=$SECONDS
+  lock setup
   mkdir -p "$W"/{podman/storage,podman/run,podman/tmp,ssh,fleets}
   if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null || ! command -v runc >/dev/null \
       || ! command -v nc >/dev/null || ! command -v dpkg-scanpackages >/dev/null; then
@@ -94,7 +118,10 @@ CONF
     done
     # the hosts reach the same Debian mirror only through a proxy the tests provide, if any
     chroot "$R" apt-get clean; rm -rf "$R"/var/lib/apt/lists/*
-    rm -f "$R/etc/machine-id"; : > "$R/etc/machine-id"   # systemd makes a distinct one per host
+    # systemd makes a distinct machine id per host (from podman's container_uuid), but only while
+    # the image has none: it would copy the one dbus wrote at install time to every host
+    rm -f "$R/etc/machine-id" "$R/var/lib/dbus/machine-id"; : > "$R/etc/machine-id"
+    ln -s /etc/machine-id "$R/var/lib/dbus/machine-id"
     log "podman import"
     tar -C "$R" -c . | podman import -q -c 'CMD ["/sbin/init"]' -c 'STOPSIGNAL SIGRTMIN+3' - "$IMAGE" >/dev/null
     rm -rf "$R"
@@ -104,7 +131,9 @@ CONF
 
 cmd_build_image() {
   podman image exists "$BUILD_IMAGE" && return 0
-  podman image exists "$IMAGE" || cmd_setup
+  podman image exists "$IMAGE" || (cmd_setup)
+  lock build-image
+  podman image exists "$BUILD_IMAGE" && return 0
   mkdir -p "$W/images"
   cat > "$W/images/Containerfile.build" <<CF
 FROM $IMAGE
@@ -120,9 +149,11 @@ host_ip() { echo "$SUBNET.$((10 + ${1#h}))"; }
 
 cmd_up() {
   local n=${1:-3} image=${OXZ_FLEET_IMAGE:-$IMAGE} i
-  podman image exists "$IMAGE" || cmd_setup
+  [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up: N must be 1-200, not '$n'"
+  podman image exists "$IMAGE" || (cmd_setup)
   ip netns list | grep -q "^$FLEET-net\b" && die "fleet $FLEET is already up (fleet.sh down first)"
   mkdir -p "$FLEET_HOME"
+  echo "$NET" > "$FLEET_HOME/net"
   ip netns add "$FLEET-net"
   ip -n "$FLEET-net" link set lo up
   ip -n "$FLEET-net" link add br0 type bridge
@@ -131,7 +162,7 @@ cmd_up() {
   for i in $(seq 1 "$n"); do
     local h=h$i img=$image
     if [ -n "${OXZ_FLEET_BUILD_HOSTS:-}" ] && [[ ",$OXZ_FLEET_BUILD_HOSTS," == *",$h,"* ]]; then
-      cmd_build_image; img=$BUILD_IMAGE
+      (cmd_build_image); img=$BUILD_IMAGE
     fi
     ip netns add "$FLEET-$h"
     ip -n "$FLEET-$h" link set lo up
@@ -193,6 +224,64 @@ cmd_list() {
 
 cmd_run() { ip netns exec "$FLEET-net" "$@"; }
 
+cmd_exec() { local h=$1; shift; podman exec "$FLEET-$h" "$@"; }
+
+cmd_ssh() {
+  local h=$1; shift
+  ssh -i "$W/ssh/id_ed25519" -o "ProxyCommand=ip netns exec $FLEET-net nc %h %p" \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    "deploy@$(host_ip "$h")" "$@"
+}
+
+container_pid() {
+  local pid
+  pid=$(podman inspect -f '{{.State.Pid}}' "$FLEET-$1" 2>/dev/null) || die "no host $1 in fleet $FLEET"
+  [ "${pid:-0}" -gt 0 ] || die "$1 is not running"
+  echo "$pid"
+}
+
+cmd_fill() {
+  local h=$1 path=$2 size=$3 pid mode uid gid used
+  [[ $path == /?* && $path != *..* ]] || die "fill: PATH must be absolute, not '$path'"
+  [[ $size =~ ^\+?[0-9]+$ ]] || die "fill: SIZE_MB must be N or +N, not '$size'"
+  pid=$(container_pid "$h")
+  cmd_unfill "$h" "$path"   # filling again resizes
+  podman exec "$FLEET-$h" mkdir -p "$path"
+  if [[ $size == +* ]]; then   # in KiB from here on
+    used=$(podman exec "$FLEET-$h" du -sk "$path" | cut -f1)
+    size=$((used + 64 + ${size#+} * 1024))   # 64 KiB: room for the tree's own directories
+  else
+    size=$((size * 1024))
+  fi
+  read -r mode uid gid < <(podman exec "$FLEET-$h" stat -c '%a %u %g' "$path")
+  # in the container's mount namespace only: build the small filesystem aside, copy PATH into it,
+  # then move it over PATH, so a running service sees a complete tree at every moment
+  nsenter -t "$pid" -m -p -- /bin/sh -ec '
+    stage=$(mktemp -d /run/oxz-fill.XXXXXX)
+    mount -t tmpfs -o "size=$2k,mode=$3,uid=$4,gid=$5" oxz-fill "$stage"
+    if ! cp -a "$1/." "$stage/"; then umount "$stage"; rmdir "$stage"; exit 1; fi
+    mount --move "$stage" "$1"
+    rmdir "$stage"
+  ' fill "$path" "$size" "$mode" "$uid" "$gid" 2>/dev/null \
+    || die "fill: what $h:$path holds does not fit in $((size / 1024)) MB"
+  log "$h:$path is now a filesystem of $size KiB"
+}
+
+cmd_unfill() {
+  local h=$1 path=$2 pid
+  pid=$(container_pid "$h")
+  nsenter -t "$pid" -m -p -- /bin/sh -ec '
+    while [ "$(findmnt -n -o SOURCE --mountpoint "$1" | tail -n 1)" = oxz-fill ]; do
+      stage=$(mktemp -d /run/oxz-unfill.XXXXXX)
+      mount --move "$1" "$stage"
+      find "$1" -mindepth 1 -delete
+      cp -a "$stage/." "$1/"
+      umount "$stage"
+      rmdir "$stage"
+    done
+  ' unfill "$path"
+}
+
 cmd_fault() {
   local what=$1 h=$2
   case $what in
@@ -223,7 +312,11 @@ case "${1:-}" in
   down) cmd_down ;;
   run) shift; cmd_run "$@" ;;
   list) cmd_list ;;
-  pause|unpause|stop|start|cut|mend) cmd_fault "$1" "$2" ;;
+  exec) shift; cmd_exec "$@" ;;
+  ssh) shift; cmd_ssh "$@" ;;
+  pause|unpause|stop|start|cut|mend) [ $# -eq 2 ] || die "usage: $0 $1 HOST"; cmd_fault "$1" "$2" ;;
+  fill) [ $# -eq 4 ] || die "usage: $0 fill HOST PATH SIZE_MB"; cmd_fill "$2" "$3" "$4" ;;
+  unfill) [ $# -eq 3 ] || die "usage: $0 unfill HOST PATH"; cmd_unfill "$2" "$3" ;;
   destroy) cmd_destroy ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,27p' "$0"; exit 2 ;;
 esac
