@@ -1,0 +1,45 @@
+"""Live progress on stderr (stdout stays free for --json), and the final table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from oxzep7_deploy.engine_model import ProgressEvent
+
+_STYLE = {"phase": "bold cyan", "batch": "cyan", "gate": "yellow", "rollback": "bold red",
+          "done": "bold green", "host": "red"}
+
+
+class ProgressPrinter:
+    """Prints each engine event as one line; quiet when --json is on."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        mark = "✓" if event.ok else "✗"
+        style = _STYLE.get(event.kind, "") if event.ok or event.kind != "done" else "bold red"
+        if event.kind in ("phase", "gate", "done", "rollback"):
+            self.console.print(f"[{style}]{mark if event.kind == 'done' else '▸'} {event.message}[/]")
+        else:
+            self.console.print(f"  [{style}]{'·' if event.ok else mark} {event.message}[/]")
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.quiet:
+            return
+        table = Table(title=title, title_justify="left")
+        for col in columns:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*("" if c is None else str(c) for c in row))
+        self.console.print(table)
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)

@@ -1,0 +1,133 @@
+"""One deploy from start to end: load, plan, record, run the engine, report.
+
+The CLI's `apply`, `promote` and `abort` are thin wrappers over these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oxzep7_deploy.engine import Engine
+from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressHandler
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.inventory import load_inventory
+from oxzep7_deploy.plan import Plan, build_plan
+from oxzep7_deploy.plan.release_id import release_id
+from oxzep7_deploy.records import DeployRecord, find_deploys, owner
+from oxzep7_deploy.spec import load_spec
+from oxzep7_deploy.spec.model import Spec
+
+_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE)
+StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
+PlatformProbe = Callable[[tuple[str, ...], tuple[str, ...], DeployRecord], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class DeployContext:
+    """What a deploy needs that does not come from the spec."""
+
+    records_root: Path
+    make_steps: StepsFactory
+    probe_platforms: PlatformProbe | None = None  # facts, for build-once-per-platform
+    on_event: ProgressHandler | None = None
+
+
+def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext
+                   ) -> tuple[Spec, Plan, DeployRecord]:
+    """Load and plan; reuse the records of an unfinished deploy of the same release."""
+    spec = load_spec(spec_path)
+    inventory = load_inventory(*inventories)
+    targets = inventory.select(spec.targets)
+    release = release_id(spec)
+    record = DeployRecord(ctx.records_root, spec.name, release)
+    attempt = 1
+    while record.exists() and record.load_progress().outcome in _FAILED:
+        attempt += 1  # the same spec again after a failure: a new attempt, a new release id
+        record = DeployRecord(ctx.records_root, spec.name, f"{release}.{attempt}")
+    if record.exists():  # resume: the same plan as before, platforms included
+        plan_doc = record.meta().get("platforms") or {}
+        return spec, build_plan(spec, targets, record.release, plan_doc), record
+    platforms: dict[str, str] = {}
+    if ctx.probe_platforms is not None and _needs_platforms(spec):
+        platforms = ctx.probe_platforms(targets, tuple(str(Path(i).resolve()) for i in inventories), record)
+    plan = build_plan(spec, targets, record.release, platforms)
+    record.start(
+        meta={
+            "spec": str(Path(spec_path).resolve()),
+            "inventories": [str(Path(i).resolve()) if Path(i).exists() else i for i in inventories],
+            "owner": owner(),
+            "started": _now(),
+            "platforms": platforms,
+        },
+        plan=plan.to_json(),
+    )
+    return spec, plan, record
+
+
+def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
+               promote_wave: int | None = None, abort: bool = False) -> Progress:
+    """Run (or resume, or promote, or abort) the deploy the record describes."""
+    progress = record.load_progress() if record.exists() else Progress(plan.name, plan.release)
+    if progress.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK, Outcome.STOPPED) and not abort:
+        return progress  # finished before: a re-apply of an applied spec changes nothing
+    if promote_wave is not None and promote_wave not in progress.promoted:
+        progress.promoted.append(promote_wave)
+    steps = ctx.make_steps(spec, plan, tuple(record.meta()["inventories"]), record)
+    engine = Engine(plan, steps, progress, record.save_progress, ctx.on_event,
+                    health_interval=spec.health.interval)
+    result = engine.abort() if abort else engine.run()
+    record.save_report(build_report(plan, result))
+    return result
+
+
+def paused_deploy(records_root: Path, name: str) -> DeployRecord:
+    """The deploy of spec `name` that waits at a manual gate."""
+    for record in reversed(find_deploys(records_root, name)):
+        progress = record.load_progress()
+        if progress.outcome is Outcome.PAUSED:
+            return record
+    raise UsageError(
+        f"no paused deploy named {name!r} in {records_root}",
+        hint="promote and abort act on a deploy that `apply` left at a `promote: manual` stage; "
+             "run them from the directory where apply ran",
+    )
+
+
+def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
+    """The per-host JSON report, written beside the records and printed with --json."""
+    outcome = progress.outcome or Outcome.ROLLED_BACK
+    return {
+        "name": plan.name,
+        "app": plan.app,
+        "release": plan.release,
+        "outcome": outcome.value,
+        "exit_code": int(outcome.exit_code),
+        "paused_at": (plan.waves[progress.paused_at].name
+                      if progress.paused_at is not None else None),
+        "waves_done": [w.name for w in plan.waves[: progress.waves_done]],
+        "hosts": {
+            host: {
+                "state": r.state,
+                "failed_step": r.failed_step,
+                "failed_task": r.failed_task,
+                "message": r.message,
+            }
+            for host, r in progress.hosts.items()
+        },
+        "finished": _now(),
+    }
+
+
+def _needs_platforms(spec: Spec) -> bool:
+    from oxzep7_deploy.spec.model import BuildMode, SourceInstall
+
+    install = spec.interpreter.install
+    return isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
