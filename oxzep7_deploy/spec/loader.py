@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,8 @@ MAX_NODES = 100_000  # guards against alias bombs ("billion laughs")
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)  # libyaml's parser, if PyYAML has it
 
 
 class YamlError(Exception):
@@ -40,22 +44,35 @@ class Document:
 
 
 def load_document(data: bytes) -> Document:
-    """Parse one YAML document; raise `YamlError` if it is not YAML or is empty."""
+    """Parse one YAML document; raise `YamlError` if it is not YAML or is empty.
+
+    libyaml parses when it is installed, for speed; a document it refuses is parsed again by
+    PyYAML's own parser, so the error says the same whichever is installed.
+    """
     text = _decode(data)
-    loader = None
+    lines = Lines(text)
+    if _FAST_LOADER is not None:
+        try:
+            return _load(_FAST_LOADER, text, lines)
+        except (yaml.YAMLError, RecursionError):
+            pass
     try:
-        loader = yaml.SafeLoader(text)
+        return _load(yaml.SafeLoader, text, lines)
+    except yaml.YAMLError as exc:
+        raise YamlError(_yaml_issue(exc, lines)) from exc
+    except RecursionError as exc:
+        raise YamlError(Issue((), "the document is nested too deeply", line=1, col=1)) from exc
+
+
+def _load(loader_class: Any, text: str, lines: Lines) -> Document:
+    loader = loader_class(text)
+    try:
         root = loader.get_single_node()
         if root is None:
             raise YamlError(Issue((), "the spec is empty", line=1, col=1))
-        return _Builder(loader).build(root)
-    except yaml.YAMLError as exc:
-        raise YamlError(_yaml_issue(exc, text)) from exc
-    except RecursionError as exc:
-        raise YamlError(Issue((), "the document is nested too deeply", line=1, col=1)) from exc
+        return _Builder(loader, lines).build(root)
     finally:
-        if loader is not None:
-            loader.dispose()
+        loader.dispose()
 
 
 def _decode(data: bytes) -> str:
@@ -69,7 +86,22 @@ def _decode(data: bytes) -> str:
         raise YamlError(Issue((), message, line=line, col=col)) from exc
 
 
-def _yaml_issue(exc: yaml.YAMLError, text: str) -> Issue:
+class Lines:
+    """Line and column (1-based) of a character index, counting lines as editors do.
+
+    PyYAML's own marks also break lines at U+0085, U+2028 and U+2029, which editors show
+    inside a line; positions are taken from the character index instead.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [match.end() for match in re.finditer(r"\r\n|\r|\n", text)]
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+
+def _yaml_issue(exc: yaml.YAMLError, lines: Lines) -> Issue:
     """An issue for a YAML error, at the line and column PyYAML points at."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -77,16 +109,13 @@ def _yaml_issue(exc: yaml.YAMLError, text: str) -> Issue:
         if exc.context and exc.problem and exc.context.startswith("expected"):
             message = f"invalid YAML: {exc.context}, {exc.problem}"
         elif exc.context and exc.context_mark and exc.problem:
-            message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+            message += f" ({exc.context} at line {lines.at(exc.context_mark.index)[0]})"
         if "'\\t'" in message:
             message += "; indent YAML with spaces, not tabs"
-        if mark is not None:
-            return Issue((), message, line=mark.line + 1, col=mark.column + 1)
-        return Issue((), message, line=1, col=1)
+        line, col = lines.at(mark.index) if mark is not None else (1, 1)
+        return Issue((), message, line=line, col=col)
     if isinstance(exc, yaml.reader.ReaderError):
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        col = len(before) - (before.rfind("\n") + 1) + 1
+        line, col = lines.at(exc.position)
         character = exc.character if isinstance(exc.character, int) else ord(exc.character)
         message = f"invalid YAML: the character U+{character:04X} is not allowed"
         return Issue((), message, line=line, col=col)
@@ -96,8 +125,9 @@ def _yaml_issue(exc: yaml.YAMLError, text: str) -> Issue:
 class _Builder:
     """Walks the composed node graph top-down, building data and recording positions by path."""
 
-    def __init__(self, loader: yaml.SafeLoader) -> None:
+    def __init__(self, loader: Any, lines: Lines) -> None:
         self.loader = loader
+        self.lines = lines
         self.positions = Positions()
         self.issues: list[Issue] = []
         self.nodes = 0
@@ -109,11 +139,11 @@ class _Builder:
     def convert(self, node: Node, path: Path, active: tuple[Node, ...]) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise YamlError(_at(node, path, f"the document has more than {MAX_NODES} nodes"))
+            raise YamlError(self.at(node, path, f"the document has more than {MAX_NODES} nodes"))
         if len(active) > MAX_DEPTH or any(node is seen for seen in active):
             message = "an alias refers to itself" if node in active else "nested too deeply"
-            raise YamlError(_at(node, path, message))
-        self.positions.values[path] = _mark(node)
+            raise YamlError(self.at(node, path, message))
+        self.positions.values[path] = self.mark(node)
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         self.positions.collections.add(path)
@@ -124,13 +154,13 @@ class _Builder:
         if isinstance(node, MappingNode):
             self.check_tag(node, _MAP_TAG, path)
             return self.mapping(node, path, inside)
-        raise YamlError(_at(node, path, f"unexpected YAML node {type(node).__name__}"))
+        raise YamlError(self.at(node, path, f"unexpected YAML node {type(node).__name__}"))
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            self.issues.append(_at(node, path, f"invalid YAML value: {exc.problem}"))
+            self.issues.append(self.at(node, path, f"invalid YAML value: {exc.problem}"))
             return str(node.value)
         if value is None or isinstance(value, (str, bool, int, float)):
             return value
@@ -144,16 +174,16 @@ class _Builder:
                 merges.append(value_node)
             elif not isinstance(key_node, ScalarNode):
                 message = "a key must be a plain word, not a list or mapping"
-                self.issues.append(_at(key_node, path, message))
+                self.issues.append(self.at(key_node, path, message))
             else:
                 key = str(key_node.value)
                 child = (*path, key)
                 if key in result:
                     first = self.positions.keys[child][0]
                     message = f"duplicate key '{key}' (first at line {first}): remove one of them"
-                    self.issues.append(_at(key_node, child, message))
+                    self.issues.append(self.at(key_node, child, message))
                     continue
-                self.positions.keys[child] = _mark(key_node)
+                self.positions.keys[child] = self.mark(key_node)
                 result[key] = self.convert(value_node, child, active)
         for source in merges:
             self.merge(result, source, path, active)
@@ -164,7 +194,7 @@ class _Builder:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         for source in sources:
             if not isinstance(source, MappingNode):
-                self.issues.append(_at(source, path, "'<<' can merge only mappings"))
+                self.issues.append(self.at(source, path, "'<<' can merge only mappings"))
                 continue
             mine, self.positions = self.positions, Positions()
             converted = self.convert(source, path, active)
@@ -176,13 +206,12 @@ class _Builder:
 
     def check_tag(self, node: Node, expected: str, path: Path) -> None:
         if node.tag != expected:
-            self.issues.append(_at(node, path, f"YAML tag {node.tag} is not supported here"))
+            self.issues.append(self.at(node, path, f"YAML tag {node.tag} is not supported here"))
 
 
-def _mark(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    def mark(self, node: Node) -> tuple[int, int]:
+        return self.lines.at(node.start_mark.index)
 
-
-def _at(node: Node, path: Path, message: str) -> Issue:
-    line, col = _mark(node)
-    return Issue(path, message, line=line, col=col)
+    def at(self, node: Node, path: Path, message: str) -> Issue:
+        line, col = self.mark(node)
+        return Issue(path, message, line=line, col=col)

@@ -24,8 +24,21 @@ def format_path(path: Path) -> str:
         elif _PLAIN_KEY.match(part):
             text += f".{part}" if text else part
         else:
-            text += f"[{json.dumps(part)}]"
+            text += f"[{_quote_key(part)}]"
     return text
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and control characters escaped: one problem, one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _quote_key(key: str) -> str:
+    """A key in double quotes with whitespace escaped, so a path is always one word."""
+    quoted = json.dumps(key, ensure_ascii=False)
+    return "".join(c if c.isprintable() and not c.isspace() else f"\\u{ord(c):04x}" for c in quoted)
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,8 @@ def to_problems(
             line, col = issue.line, issue.col
         else:
             line, col = positions.locate(issue.path, issue.at_key)
-        problems.add(Problem(line, col, format_path(issue.path), issue.message, source))
+        message = _one_line(issue.message)
+        problems.add(Problem(line, col, format_path(issue.path), message, source))
     return sorted(problems)
 
 
