@@ -8,7 +8,7 @@ import pytest
 
 from oxzep7_deploy.errors import SpecError
 from oxzep7_deploy.spec import load_spec, validate_file
-from tests.unit.spec.examples import INVALID, PROBLEM, VALID, expectations
+from tests.unit.spec.examples import INVALID, PROBLEM, REPO, VALID, expectations
 
 
 def test_there_are_examples_of_both_kinds() -> None:
@@ -51,3 +51,8 @@ def test_invalid_example_refuses_to_load(path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     assert list(caught.value.problems) == validate_file(path)
+
+
+def test_the_spec_that_init_writes_is_valid() -> None:
+    scaffold = REPO / "oxzep7_deploy" / "data" / "init-spec.yaml"
+    assert validate_file(scaffold) == []
