@@ -45,7 +45,8 @@ def explain(error: ValidationError) -> list[Issue]:
         return _missing_keys(error.instance, error.validator_value, sub, path)
     if "propertyNames" in error.relative_schema_path:
         key = str(error.instance)
-        return [Issue((*path, key), f"key '{key}' {_custom(sub, 'pattern')}", at_key=True)]
+        reason = _custom(sub, "pattern") or "is not allowed here"
+        return [Issue((*path, key), f"key '{key}' {reason}", at_key=True)]
     if keyword in ("anyOf", "oneOf") and not _custom(sub, keyword) and error.context:
         return explain(best_match(error.context))
     return [Issue(path, _custom(sub, keyword) or _plain(error, path))]
