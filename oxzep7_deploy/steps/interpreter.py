@@ -1,0 +1,457 @@
+"""Get the spec's interpreter onto hosts: build once per platform and ship, or package, prebuilt, existing."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from oxzep7_deploy.artifacts import (
+    Artifact,
+    ArtifactCache,
+    ArtifactError,
+    LocalArchive,
+    artifact_key,
+    artifact_name,
+    check_cpython_source,
+    check_prebuilt_archive,
+    fetch_archive,
+    prebuilt_key,
+)
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest, RunResult
+from oxzep7_deploy.spec.model import (
+    BuildMode,
+    ExistingInstall,
+    Interpreter,
+    PackageInstall,
+    PrebuiltInstall,
+    SourceInstall,
+    Spec,
+)
+
+PLAYBOOK = "interpreter.yml"
+
+
+class HostAction:
+    """What happened on a host, as `InterpreterOutcome.actions` names it."""
+
+    BUILT = "built"  # compiled here, installed here, artifact fetched to the controller
+    SHIPPED = "shipped"  # received an artifact (or a prebuilt archive) and installed it
+    PRESENT = "present"  # the same tree was there already: nothing done
+    INSTALLED = "installed"  # package method
+    VERIFIED = "verified"  # existing method
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One compile: on `host`, for `platform`; its artifact then goes to `ship_to`."""
+
+    platform: str
+    host: str
+    ship_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    platform: str
+    host: str
+    key: str
+    ok: bool
+    seconds: float
+    artifact: Artifact | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class InterpreterOutcome:
+    """Per host: the run's result and what happened; plus the builds and where time went."""
+
+    hosts: Mapping[str, HostResult]
+    actions: Mapping[str, str]
+    platforms: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    builds: tuple[BuildRecord, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.hosts.values())
+
+    def hosts_where(self, action: str) -> tuple[str, ...]:
+        return tuple(h for h, a in self.actions.items() if a == action)
+
+    @property
+    def shipped(self) -> tuple[str, ...]:
+        return self.hosts_where(HostAction.SHIPPED)
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        return self.hosts_where(HostAction.PRESENT)
+
+    def failed_hosts(self) -> tuple[str, ...]:
+        return tuple(h for h, r in self.hosts.items() if not r.ok)
+
+    def changed_total(self) -> int:
+        return sum(r.changed for r in self.hosts.values())
+
+    def problems(self) -> tuple[str, ...]:
+        """One line per failed host: host, task, message."""
+        return tuple(
+            f"{h}: {r.failed_task or r.status.value}: {r.message or 'failed'}"
+            for h, r in self.hosts.items()
+            if not r.ok
+        )
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why an interpreter prefix is refused (the role asserts the same on the host), or None."""
+    if not prefix.startswith("/"):
+        return "the prefix must be an absolute path"
+    if ".." in prefix.split("/"):
+        return "the prefix must not contain '..'"
+    norm = posixpath.normpath(prefix)
+    if norm == "/":
+        return "the prefix must not be '/'"
+    if (norm == "/usr" or norm.startswith("/usr/")) and not norm.startswith("/usr/local/"):
+        return "a prefix under /usr is refused (the system Python lives there); use /usr/local/<dir> or /opt"
+    if norm.count("/") < 2:
+        return "the prefix must be a dedicated directory at least two levels deep"
+    return None
+
+
+def choose_build_hosts(
+    hosts: Sequence[str], platforms: Mapping[str, str], build_host: str | None = None
+) -> dict[str, str]:
+    """platform -> the one host that compiles for it: `build_host` for its own platform, else
+    the first of `hosts` on each platform (in `hosts` order)."""
+    missing = [h for h in hosts if h not in platforms]
+    if missing:
+        raise UsageError(f"no platform facts for {', '.join(missing)}")
+    chosen: dict[str, str] = {}
+    if build_host is not None:
+        if build_host not in platforms:
+            raise UsageError(
+                f"build_host {build_host} is not one of the target hosts",
+                hint="set interpreter.install.build_host to a host the spec's targets match",
+            )
+        chosen[platforms[build_host]] = build_host
+    for host in hosts:
+        chosen.setdefault(platforms[host], host)
+    return {p: chosen[p] for p in dict.fromkeys(platforms[h] for h in hosts)}
+
+
+def plan_builds(
+    spec: Spec, hosts: Sequence[str], platforms: Mapping[str, str]
+) -> tuple[BuildStep, ...]:
+    """The compiles a source install of `hosts` needs (before looking at the cache or hosts)."""
+    install = spec.interpreter.install
+    if not isinstance(install, SourceInstall):
+        return ()
+    if install.build is BuildMode.ON_EACH_HOST:
+        return tuple(BuildStep(platforms[h], h) for h in hosts)
+    builders = choose_build_hosts(hosts, platforms, install.build_host)
+    return tuple(
+        BuildStep(p, b, tuple(h for h in hosts if platforms[h] == p and h != b))
+        for p, b in builders.items()
+    )
+
+
+def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, ...]:
+    """`./configure` arguments: the prefix, the spec's flags, and with --enable-shared an rpath
+    so the tree finds its own libpython."""
+    for arg in configure:
+        if arg == "--prefix" or arg.startswith(("--prefix=", "--exec-prefix")):
+            raise UsageError(
+                f"interpreter.install.configure must not set {arg.split('=')[0]}",
+                hint="the prefix comes from interpreter.prefix",
+            )
+    args = [f"--prefix={interp.prefix}", *configure]
+    if "--enable-shared" in configure:
+        rpath = f"-Wl,-rpath,{interp.prefix}/lib"
+        for i, arg in enumerate(args):
+            if arg.startswith("LDFLAGS="):
+                args[i] = f"{arg} {rpath}"
+                break
+        else:
+            args.append(f"LDFLAGS={rpath}")
+    return tuple(args)
+
+
+class _Session:
+    """One install_interpreter call: numbered runs in run_dir, merged per-host results."""
+
+    def __init__(self, spec: Spec, inventory: str, runner: Runner, run_dir: Path) -> None:
+        self.spec = spec
+        self.inventory = inventory
+        self.runner = runner
+        self.run_dir = run_dir
+        self.count = 0
+        self.timings: dict[str, float] = {}
+        self.last_build: RunResult | None = None
+
+    def run(self, action: str, hosts: Sequence[str], extra: Mapping[str, Any]) -> RunResult:
+        interp = self.spec.interpreter
+        extravars: dict[str, Any] = {
+            "oxzep7_interp_action": action,
+            "oxzep7_interp_method": interp.install.method.value,
+            "oxzep7_interp_version": interp.version,
+            "oxzep7_interp_prefix": interp.prefix,
+            "oxzep7_interp_executable": interp.executable,
+            "oxzep7_interp_verify_modules": list(interp.verify_modules),
+            **extra,
+        }
+        self.count += 1
+        ident = f"interpreter-{self.count:02d}-{action}"
+        request = RunRequest(
+            playbook=PLAYBOOK,
+            inventory=self.inventory,
+            limit=tuple(hosts),
+            extravars=MappingProxyType(extravars),
+            forks=self.spec.ansible.forks,
+            become=self.spec.ansible.become,
+            ident=ident,
+        )
+        started = time.monotonic()
+        result = self.runner.run(request, self.run_dir / ident)
+        self.timings[action] = self.timings.get(action, 0.0) + time.monotonic() - started
+        return result
+
+
+def install_interpreter(
+    spec: Spec,
+    inventory: str,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    cache_dir: Path,
+    platforms: Mapping[str, str] | None = None,
+) -> InterpreterOutcome:
+    """Install and verify `spec.interpreter` on `hosts`.
+
+    Archives are fetched and checked on the controller before any host is touched (an
+    `ArtifactError` says why one cannot be used). A host that already has the same tree does
+    nothing. Per-host failures are in the outcome, not raised.
+    """
+    if not hosts:
+        raise ValueError("install_interpreter needs at least one host")
+    session = _Session(spec, inventory, runner, run_dir)
+    install = spec.interpreter.install
+    if isinstance(install, (PackageInstall, ExistingInstall)):
+        return _install_simple(session, hosts, install)
+    problem = prefix_problem(spec.interpreter.prefix)
+    if problem:
+        raise UsageError(f"interpreter.prefix {spec.interpreter.prefix} is refused: {problem}")
+    started = time.monotonic()
+    archive = fetch_archive(install.url, install.sha256, cache_dir)
+    if isinstance(install, SourceInstall):
+        check_cpython_source(archive, spec.interpreter.version, cache_dir)
+        configure = configure_args(spec.interpreter, install.configure)  # refuses before any run
+    else:
+        check_prebuilt_archive(archive, spec.interpreter.minor)
+    session.timings["fetch"] = time.monotonic() - started
+    probed = session.run("probe", hosts, {})
+    facts = {h: str(r.result.get("platform", "")) for h, r in probed.hosts.items() if r.ok}
+    found = dict(platforms) if platforms is not None else facts
+    results: dict[str, HostResult] = {h: r for h, r in probed.hosts.items() if not r.ok}
+    actions = {h: HostAction.FAILED for h in results}
+    reachable = [h for h in hosts if h not in results]
+    if isinstance(install, PrebuiltInstall):
+        _install_prebuilt(session, reachable, probed, archive, results, actions)
+        return InterpreterOutcome(_ordered(results, hosts), _ordered(actions, hosts),
+                                  MappingProxyType(found), (), MappingProxyType(session.timings))
+    builds = _install_source(session, reachable, probed, found, install, archive, configure,
+                             cache_dir, results, actions)
+    return InterpreterOutcome(_ordered(results, hosts), _ordered(actions, hosts),
+                              MappingProxyType(found), builds, MappingProxyType(session.timings))
+
+
+def _ordered(values: Mapping[str, Any], hosts: Sequence[str]) -> Mapping[str, Any]:
+    return MappingProxyType({h: values[h] for h in hosts if h in values})
+
+
+def _install_simple(
+    session: _Session, hosts: Sequence[str], install: PackageInstall | ExistingInstall
+) -> InterpreterOutcome:
+    if isinstance(install, ExistingInstall):
+        result = session.run("existing", hosts, {})
+        done = HostAction.VERIFIED
+    else:
+        package = {"name": install.name, "manager": install.manager, "extra": list(install.extra),
+                   "repository": install.repository or ""}
+        result = session.run("package", hosts, {"oxzep7_interp_package": package})
+        done = HostAction.INSTALLED
+    actions = {h: done if r.ok else HostAction.FAILED for h, r in result.hosts.items()}
+    return InterpreterOutcome(_ordered(result.hosts, hosts), _ordered(actions, hosts),
+                              timings=MappingProxyType(session.timings))
+
+
+def _is_present(probe: HostResult, key: str) -> bool:
+    marker = probe.result.get("marker") or {}
+    return isinstance(marker, Mapping) and marker.get("key") == key
+
+
+def _present(probe: HostResult) -> HostResult:
+    """A host that has the tree already: the probe's own (unchanged) result, marked present."""
+    return HostResult(probe.host, HostStatus.OK, 0, None, None,
+                      MappingProxyType({**probe.result, "present": True}))
+
+
+def _install_prebuilt(
+    session: _Session,
+    hosts: Sequence[str],
+    probed: RunResult,
+    archive: LocalArchive,
+    results: dict[str, HostResult],
+    actions: dict[str, str],
+) -> None:
+    key = prebuilt_key(archive.sha256, session.spec.interpreter.prefix)
+    todo = []
+    for host in hosts:
+        if _is_present(probed.hosts[host], key):
+            results[host], actions[host] = _present(probed.hosts[host]), HostAction.PRESENT
+        else:
+            todo.append(host)
+    if not todo:
+        return
+    marker = {"url": archive.url, "archive_sha256": archive.sha256}
+    shipping = {h: {"key": key, "path": str(archive.path), "sha256": archive.sha256,
+                    "marker": marker} for h in todo}
+    shipped = session.run("ship", todo, {"oxzep7_interp_artifacts": shipping})
+    for host in todo:
+        results[host] = shipped.hosts[host]
+        actions[host] = HostAction.SHIPPED if shipped.hosts[host].ok else HostAction.FAILED
+
+
+def _install_source(
+    session: _Session,
+    hosts: Sequence[str],
+    probed: RunResult,
+    platforms: Mapping[str, str],
+    install: SourceInstall,
+    archive: LocalArchive,
+    configure: tuple[str, ...],
+    cache_dir: Path,
+    results: dict[str, HostResult],
+    actions: dict[str, str],
+) -> tuple[BuildRecord, ...]:
+    interp = session.spec.interpreter
+    cache = ArtifactCache(cache_dir)
+    keys = {platforms[h]: artifact_key(interp.version, install.configure, platforms[h],
+                                       archive.sha256, interp.prefix) for h in hosts}
+    need = []
+    for host in hosts:
+        if _is_present(probed.hosts[host], keys[platforms[host]]):
+            results[host], actions[host] = _present(probed.hosts[host]), HostAction.PRESENT
+        else:
+            need.append(host)
+    if not need:
+        return ()
+    marker = {"source_url": archive.url, "source_sha256": archive.sha256,
+              "configure": list(install.configure)}
+    artifacts: dict[str, Artifact | None] = {}
+    if install.build is BuildMode.ON_EACH_HOST:
+        builders = {h: platforms[h] for h in need}
+    else:
+        wanted = dict.fromkeys(platforms[h] for h in need)
+        artifacts = {p: cache.lookup(keys[p]) for p in wanted}
+        chosen = choose_build_hosts(hosts, platforms, install.build_host)
+        builders = {chosen[p]: p for p in wanted if artifacts[p] is None}
+    builds = _build(session, builders, keys, install, archive, configure, marker, cache, artifacts)
+    for record in builds:
+        if record.host in need and session.last_build is not None:
+            results[record.host] = session.last_build.hosts[record.host]
+            actions[record.host] = HostAction.BUILT if record.ok else HostAction.FAILED
+    _ship(session, [h for h in need if h not in builders], platforms, keys, marker, artifacts,
+          builds, results, actions)
+    return builds
+
+
+def _build(
+    session: _Session,
+    builders: Mapping[str, str],
+    keys: Mapping[str, str],
+    install: SourceInstall,
+    archive: LocalArchive,
+    configure: tuple[str, ...],
+    marker: Mapping[str, Any],
+    cache: ArtifactCache,
+    artifacts: dict[str, Artifact | None],
+) -> tuple[BuildRecord, ...]:
+    """Compile on each of `builders` (host -> platform); keep what they fetch in the cache."""
+    if not builders:
+        return ()
+    version = session.spec.interpreter.version
+    pack = install.build is BuildMode.ONCE_PER_PLATFORM
+    names = {h: artifact_name(version, p, keys[p]) for h, p in builders.items()}
+    extra = {
+        "oxzep7_interp_source": {"path": str(archive.path), "sha256": archive.sha256,
+                                 "name": archive.name},
+        "oxzep7_interp_configure_args": list(configure),
+        "oxzep7_interp_artifacts": {
+            h: {"key": keys[p], "name": names[h], "marker": {**marker, "platform": p}}
+            for h, p in builders.items()
+        },
+        "oxzep7_interp_pack": pack,
+        "oxzep7_interp_fetch_dir": str(cache.incoming),
+    }
+    started = time.monotonic()
+    run = session.run("build", list(builders), extra)
+    session.last_build = run
+    seconds = time.monotonic() - started
+    records = []
+    for host, platform in builders.items():
+        result = run.hosts[host]
+        ok, message, artifact = result.ok, result.message, None
+        if ok and pack:
+            packed = result.result.get("artifact") or {}
+            meta = {**marker, "platform": platform, "version": version, "built_on": host,
+                    "configure_args": list(configure)}
+            try:
+                artifact = cache.store(cache.incoming / names[host], keys[platform],
+                                       str(packed.get("sha256", "")), meta)
+            except (ArtifactError, OSError) as exc:
+                ok, message = False, f"the artifact did not reach the cache: {exc}"
+            artifacts[platform] = artifact
+        records.append(BuildRecord(platform, host, keys[platform], ok, seconds, artifact, message))
+    return tuple(records)
+
+
+def _ship(
+    session: _Session,
+    hosts: Sequence[str],
+    platforms: Mapping[str, str],
+    keys: Mapping[str, str],
+    marker: Mapping[str, Any],
+    artifacts: Mapping[str, Artifact | None],
+    builds: Sequence[BuildRecord],
+    results: dict[str, HostResult],
+    actions: dict[str, str],
+) -> None:
+    """Ship each platform's artifact to the hosts of that platform that lack the tree."""
+    shipping: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        platform = platforms[host]
+        artifact = artifacts.get(platform)
+        if artifact is None:
+            why = next((f"the build on {b.host} failed: {b.message}" for b in builds
+                        if b.platform == platform and not b.ok), "no artifact was built")
+            results[host] = HostResult(host, HostStatus.FAILED, 0, "build",
+                                       f"not installed: no artifact for {platform}: {why}")
+            actions[host] = HostAction.FAILED
+            continue
+        shipping[host] = {
+            "key": keys[platform], "path": str(artifact.path), "sha256": artifact.sha256,
+            "marker": {**marker, "platform": platform, "artifact_sha256": artifact.sha256,
+                       "built_on": artifact.meta.get("built_on")},
+        }
+    if not shipping:
+        return
+    shipped = session.run("ship", list(shipping), {"oxzep7_interp_artifacts": shipping})
+    for host in shipping:
+        results[host] = shipped.hosts[host]
+        actions[host] = HostAction.SHIPPED if shipped.hosts[host].ok else HostAction.FAILED

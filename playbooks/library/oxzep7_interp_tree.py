@@ -1,0 +1,283 @@
+#!/usr/bin/python
+"""Install an interpreter tree into its prefix atomically; the marker file says what is there."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oxzep7_interp_tree
+short_description: Stage, commit and probe an interpreter tree under its own prefix
+description:
+  - C(probe) reads the marker C(<prefix>/.oxzep7-artifact.json) and says whether the prefix is
+    ours, someone else's, or absent. Read-only.
+  - C(staged) unpacks an archive (sha256 verified first) or copies a directory into a stage
+    directory beside the prefix (same filesystem), so the prefix is never half-written.
+    A tree under a single top-level directory (python-build-standalone C(install_only)) is
+    unwrapped. Nothing is done when the marker already has the asked key.
+  - C(present) writes the marker into the stage, swaps the stage into place by rename(2),
+    checks that the interpreter starts at its final path (and, for a shared build, that
+    ldd finds every library), and puts the previous tree back if it does not.
+  - C(discarded) removes a stage left by a failed attempt.
+  - Refuses C(/), any prefix under C(/usr) but C(/usr/local/<dir>), any C(..), prefixes less
+    than two levels deep, and replacing a directory this tool did not install.
+options:
+  state: {type: str, required: true, choices: [probe, staged, present, discarded]}
+  prefix: {type: path, required: true}
+  key: {type: str, description: the artifact key the marker must hold}
+  archive: {type: path, description: archive on the host (staged)}
+  sha256: {type: str, description: expected sha256 of the archive (staged)}
+  tree: {type: path, description: directory on the host to copy instead of an archive (staged)}
+  marker: {type: dict, description: what the marker records (present)}
+  executable: {type: str, description: interpreter file name under bin/, e.g. python3.13}
+  version: {type: str, description: the version the interpreter must print (present)}
+"""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = ".oxzep7-artifact.json"
+VERSION_CODE = "import platform; print(platform.python_version())"
+
+
+def prefix_problem(prefix):
+    """Why this prefix is refused, or None."""
+    if not prefix.startswith("/"):
+        return "the prefix must be an absolute path"
+    if ".." in prefix.split("/"):
+        return "the prefix must not contain '..'"
+    norm = os.path.normpath(prefix)
+    if norm == "/":
+        return "the prefix must not be '/'"
+    if (norm == "/usr" or norm.startswith("/usr/")) and not norm.startswith("/usr/local/"):
+        return "a prefix under /usr is refused (the system Python lives there); use /usr/local/<dir> or /opt"
+    if norm.count("/") < 2:
+        return "the prefix must be a dedicated directory at least two levels deep, e.g. /opt/python/3.13"
+    return None
+
+
+def read_marker(prefix):
+    try:
+        with open(os.path.join(prefix, MARKER)) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_path(prefix, key):
+    parent, name = os.path.split(os.path.normpath(prefix))
+    return os.path.join(parent, ".%s.oxzep7-stage-%s" % (name, (key or "nokey")[:16]))
+
+
+def remove_tree(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def probe(module, prefix, key):
+    marker = read_marker(prefix)
+    exists = os.path.lexists(prefix)
+    exe = module.params["executable"]
+    return dict(
+        changed=False,
+        exists=exists,
+        marker=marker,
+        foreign=exists and marker is None,
+        current=bool(marker and key and marker.get("key") == key),
+        executable_exists=bool(exe) and os.path.exists(os.path.join(prefix, "bin", exe)),
+    )
+
+
+def make_parents(path):
+    """Create the missing parents of `path`; return the ones created, outermost first."""
+    created = []
+    parent = os.path.dirname(path)
+    while not os.path.isdir(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(created):
+        os.mkdir(directory, 0o755)
+    return list(reversed(created))
+
+
+def unwrap(unpacked, executable):
+    """The tree's root: the unpacked dir, or its one top-level dir (python-build-standalone)."""
+    if os.path.isdir(os.path.join(unpacked, "bin")):
+        return unpacked
+    entries = os.listdir(unpacked)
+    if len(entries) == 1 and os.path.isdir(os.path.join(unpacked, entries[0], "bin")):
+        return os.path.join(unpacked, entries[0])
+    return None
+
+
+def fail_unpack(module, stage, created, msg, **extra):
+    remove_tree(stage)
+    remove_tree(stage + ".unpack")
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+    module.fail_json(msg=msg, stage=stage, **extra)
+
+
+def staged(module, prefix, key):
+    params = module.params
+    marker = read_marker(prefix)
+    if marker and key and marker.get("key") == key:
+        return dict(changed=False, current=True, stage=None)
+    if os.path.lexists(prefix) and marker is None:
+        module.fail_json(msg="%s exists and was not installed by oxzep7-deploy: refusing to replace it "
+                             "(move it away or choose another prefix)" % prefix)
+    archive, tree = params["archive"], params["tree"]
+    if bool(archive) == bool(tree):
+        module.fail_json(msg="staged needs exactly one of archive or tree")
+    if archive:
+        if not os.path.isfile(archive):
+            module.fail_json(msg="archive %s is not on the host" % archive)
+        actual = sha256_of(archive)
+        if params["sha256"] and actual != params["sha256"].lower():
+            module.fail_json(msg="checksum mismatch on arrival for %s: expected sha256 %s, got %s"
+                                 % (archive, params["sha256"], actual), actual=actual)
+    stage = stage_path(prefix, key)
+    if module.check_mode:
+        return dict(changed=True, current=False, stage=stage)
+    remove_tree(stage)
+    remove_tree(stage + ".unpack")
+    created = make_parents(prefix)
+    unpacked = stage + ".unpack"
+    os.mkdir(unpacked, 0o755)
+    if archive:
+        cmd = ["tar", "--no-same-owner", "-xf", archive, "-C", unpacked]
+    else:
+        cmd = ["cp", "-a", tree.rstrip("/") + "/.", unpacked + "/"]
+    rc, out, err = module.run_command(cmd)
+    if rc != 0:
+        nospace = "No space left on device" in err
+        what = "no space left on device while unpacking into %s" % os.path.dirname(stage) if nospace \
+            else "unpacking failed: %s" % (err.strip().splitlines() or ["rc %d" % rc])[-1]
+        fail_unpack(module, stage, created, what + "; nothing was installed at %s" % prefix,
+                    no_space=nospace)
+    root = unwrap(unpacked, params["executable"])
+    if root is None:
+        fail_unpack(module, stage, created, "the archive holds no interpreter tree (no bin/ at its top "
+                                            "or under one top-level directory)")
+    try:
+        os.rename(root, stage)
+    except OSError as exc:
+        fail_unpack(module, stage, created, "cannot stage the tree: %s" % exc)
+    remove_tree(unpacked)
+    os.chmod(stage, 0o755)
+    exe = params["executable"]
+    if exe and not os.path.exists(os.path.join(stage, "bin", exe)):
+        fail_unpack(module, stage, created, "the tree has no bin/%s" % exe)
+    return dict(changed=True, current=False, stage=stage, created_parents=created)
+
+
+def final_check(module, prefix):
+    """None if the interpreter starts at its final path and resolves its libraries, else why not."""
+    exe = os.path.join(prefix, "bin", module.params["executable"])
+    rc, out, err = module.run_command([exe, "-c", VERSION_CODE], environ_update={"LD_LIBRARY_PATH": ""})
+    if rc != 0:
+        return "%s does not start at its final path: %s" % (exe, (err.strip().splitlines() or ["rc %d" % rc])[-1])
+    if module.params["version"] and out.strip() != module.params["version"]:
+        return "%s reports %s, not %s" % (exe, out.strip(), module.params["version"])
+    rc, out, err = module.run_command(["ldd", exe], environ_update={"LD_LIBRARY_PATH": ""})
+    missing = [line.strip() for line in out.splitlines() if "not found" in line]
+    if missing:
+        return "%s cannot resolve: %s" % (exe, "; ".join(missing))
+    return None
+
+
+def present(module, prefix, key):
+    marker = read_marker(prefix)
+    if marker and key and marker.get("key") == key:
+        return dict(changed=False, current=True)
+    stage = stage_path(prefix, key)
+    if not os.path.isdir(stage):
+        module.fail_json(msg="nothing staged for %s at %s" % (prefix, stage))
+    if module.check_mode:
+        return dict(changed=True)
+    if os.path.lexists(prefix) and marker is None:
+        module.fail_json(msg="%s exists and was not installed by oxzep7-deploy: refusing to replace it" % prefix)
+    record = dict(module.params["marker"] or {})
+    record["key"] = key
+    record["installed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(os.path.join(stage, MARKER), "w") as fh:
+        json.dump(record, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    previous = None
+    if os.path.lexists(prefix):
+        parent, name = os.path.split(os.path.normpath(prefix))
+        previous = os.path.join(parent, ".%s.oxzep7-previous-%d" % (name, int(time.time())))
+        os.rename(prefix, previous)
+    os.rename(stage, prefix)
+    problem = final_check(module, prefix)
+    if problem:
+        os.rename(prefix, stage)
+        if previous:
+            os.rename(previous, prefix)
+        remove_tree(stage)
+        module.fail_json(msg=problem + "; %s was put back as it was" % prefix)
+    if previous:
+        remove_tree(previous)
+    return dict(changed=True, replaced=previous is not None, marker=record)
+
+
+def discarded(module, prefix, key):
+    stage = stage_path(prefix, key)
+    found = [p for p in (stage, stage + ".unpack") if os.path.lexists(p)]
+    if found and not module.check_mode:
+        for path in found:
+            remove_tree(path)
+    return dict(changed=bool(found))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", required=True, choices=["probe", "staged", "present", "discarded"]),
+            prefix=dict(type="path", required=True),
+            key=dict(type="str"),
+            archive=dict(type="path"),
+            sha256=dict(type="str"),
+            tree=dict(type="path"),
+            marker=dict(type="dict"),
+            executable=dict(type="str"),
+            version=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    prefix = module.params["prefix"]
+    problem = prefix_problem(prefix)
+    if problem:
+        module.fail_json(msg="refused prefix %s: %s" % (prefix, problem))
+    prefix = os.path.normpath(prefix)
+    state = module.params["state"]
+    key = module.params["key"]
+    try:
+        action = dict(probe=probe, staged=staged, present=present, discarded=discarded)[state]
+        result = action(module, prefix, key)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            module.fail_json(msg="no space left on device under %s" % os.path.dirname(prefix))
+        raise
+    module.exit_json(prefix=prefix, **result)
+
+
+if __name__ == "__main__":
+    main()
