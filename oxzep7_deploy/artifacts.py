@@ -118,7 +118,10 @@ def _download(url: str, target: Path, timeout: float) -> None:
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         Path(tmp).unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or exc
+        if isinstance(exc, urllib.error.HTTPError):
+            reason: object = f"HTTP {exc.code} {exc.reason}"
+        else:
+            reason = getattr(exc, "reason", None) or exc
         raise ArtifactError(
             f"cannot download {url}: {reason}",
             hint="check the URL and that the controller can reach it; nothing was installed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -295,6 +295,31 @@ def _is_present(probe: HostResult, key: str) -> bool:
     return isinstance(marker, Mapping) and marker.get("key") == key
 
 
+def _triage(
+    probed: RunResult,
+    hosts: Sequence[str],
+    key_of: Callable[[str], str],
+    results: dict[str, HostResult],
+    actions: dict[str, str],
+) -> list[str]:
+    """The hosts that need the tree; the others are recorded as present or refused here."""
+    todo = []
+    for host in hosts:
+        probe = probed.hosts[host]
+        if _is_present(probe, key_of(host)):
+            results[host], actions[host] = _present(probe), HostAction.PRESENT
+        elif probe.result.get("foreign"):
+            prefix = probe.result.get("prefix")
+            results[host] = HostResult(
+                host, HostStatus.FAILED, 0, "Look at the prefix",
+                f"{prefix} exists and was not installed by oxzep7-deploy: refusing to replace it "
+                "(move it away or choose another interpreter.prefix)", probe.result)
+            actions[host] = HostAction.FAILED
+        else:
+            todo.append(host)
+    return todo
+
+
 def _present(probe: HostResult) -> HostResult:
     """A host that has the tree already: the probe's own (unchanged) result, marked present."""
     return HostResult(probe.host, HostStatus.OK, 0, None, None,
@@ -310,12 +335,7 @@ def _install_prebuilt(
     actions: dict[str, str],
 ) -> None:
     key = prebuilt_key(archive.sha256, session.spec.interpreter.prefix)
-    todo = []
-    for host in hosts:
-        if _is_present(probed.hosts[host], key):
-            results[host], actions[host] = _present(probed.hosts[host]), HostAction.PRESENT
-        else:
-            todo.append(host)
+    todo = _triage(probed, hosts, lambda h: key, results, actions)
     if not todo:
         return
     marker = {"url": archive.url, "archive_sha256": archive.sha256}
@@ -343,12 +363,7 @@ def _install_source(
     cache = ArtifactCache(cache_dir)
     keys = {platforms[h]: artifact_key(interp.version, install.configure, platforms[h],
                                        archive.sha256, interp.prefix) for h in hosts}
-    need = []
-    for host in hosts:
-        if _is_present(probed.hosts[host], keys[platforms[host]]):
-            results[host], actions[host] = _present(probed.hosts[host]), HostAction.PRESENT
-        else:
-            need.append(host)
+    need = _triage(probed, hosts, lambda h: keys[platforms[h]], results, actions)
     if not need:
         return ()
     marker = {"source_url": archive.url, "source_sha256": archive.sha256,

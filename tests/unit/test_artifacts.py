@@ -1,0 +1,294 @@
+"""The controller's archive cache and the pure helpers of the interpreter install."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oxzep7_deploy.artifacts import (
+    ArtifactCache,
+    ArtifactError,
+    ChecksumMismatch,
+    LocalArchive,
+    artifact_key,
+    check_cpython_source,
+    check_prebuilt_archive,
+    fetch_archive,
+    sha256_file,
+)
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.spec.model import (
+    Application,
+    BuildMode,
+    Interpreter,
+    SourceInstall,
+    Spec,
+)
+from oxzep7_deploy.steps.interpreter import (
+    BuildStep,
+    choose_build_hosts,
+    configure_args,
+    plan_builds,
+    prefix_problem,
+)
+
+
+def make_tar(path: Path, files: dict[str, bytes], mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def cpython_tarball(path: Path, version: str = "3.13.5") -> Path:
+    top = f"Python-{version}"
+    return make_tar(path, {
+        f"{top}/configure": b"#!/bin/sh\n",
+        f"{top}/README.rst": b"This is Python\n",
+        f"{top}/Include/patchlevel.h": f'#define PY_VERSION "{version}"\n'.encode(),
+    }, "w:xz")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """An HTTP server on loopback serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **k: object) -> None:
+            super().__init__(*a, directory=str(root), **k)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# ---- fetch_archive ----
+
+def test_a_local_archive_is_used_in_place_when_its_checksum_matches(tmp_path: Path) -> None:
+    src = cpython_tarball(tmp_path / "Python-3.13.5.tar.xz")
+    got = fetch_archive(str(src), sha(src).upper(), tmp_path / "cache")
+    assert got.path == src and got.sha256 == sha(src)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_wrong_checksum_names_expected_and_actual(tmp_path: Path) -> None:
+    src = cpython_tarball(tmp_path / "Python-3.13.5.tar.xz")
+    with pytest.raises(ChecksumMismatch) as err:
+        fetch_archive(str(src), "0" * 64, tmp_path / "cache")
+    assert "0" * 64 in err.value.message and sha(src) in err.value.message
+    assert err.value.hint and "nothing was installed" in err.value.hint
+
+
+def test_a_missing_local_archive_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="does not exist on the controller"):
+        fetch_archive(str(tmp_path / "nope.tar.xz"), "0" * 64, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("url", ["Python-3.13.5.tar.xz", "ftp://example.invalid/x.tar.xz"])
+def test_a_relative_path_or_other_scheme_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ArtifactError, match="http\\(s\\) URL or an absolute path"):
+        fetch_archive(url, "0" * 64, tmp_path / "cache")
+
+
+def test_a_download_is_cached_and_reused(tmp_path: Path, server: str) -> None:
+    src = cpython_tarball(tmp_path / "www" / "Python-3.13.5.tar.xz")
+    digest = sha(src)
+    first = fetch_archive(f"{server}/Python-3.13.5.tar.xz", digest, tmp_path / "cache")
+    assert first.path == tmp_path / "cache" / "downloads" / digest / "Python-3.13.5.tar.xz"
+    src.unlink()  # the second fetch must not need the server's file
+    assert fetch_archive(f"{server}/Python-3.13.5.tar.xz", digest, tmp_path / "cache") == first
+
+
+def test_a_downloaded_file_with_the_wrong_checksum_is_not_kept(tmp_path: Path, server: str) -> None:
+    cpython_tarball(tmp_path / "www" / "Python-3.13.5.tar.xz")
+    with pytest.raises(ChecksumMismatch):
+        fetch_archive(f"{server}/Python-3.13.5.tar.xz", "1" * 64, tmp_path / "cache")
+    assert list((tmp_path / "cache" / "downloads").rglob("*.tar.xz")) == []
+
+
+def test_a_missing_url_is_refused(tmp_path: Path, server: str) -> None:
+    with pytest.raises(ArtifactError, match=r"cannot download .*: HTTP 404"):
+        fetch_archive(f"{server}/Python-9.9.9.tar.xz", "0" * 64, tmp_path / "cache")
+    assert list((tmp_path / "cache").rglob("*.part-*")) == []
+
+
+def test_an_unreachable_url_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ArtifactError, match=r"cannot download .*refused"):
+        fetch_archive(f"http://127.0.0.1:{port}/Python-3.13.5.tar.xz", "0" * 64,
+                      tmp_path / "cache", timeout=5)
+
+
+# ---- what an archive holds ----
+
+def local(path: Path) -> LocalArchive:
+    return LocalArchive(path, sha(path), str(path))
+
+
+def test_the_cpython_source_of_the_version_passes_and_is_remembered(tmp_path: Path) -> None:
+    src = local(cpython_tarball(tmp_path / "Python-3.13.5.tar.xz"))
+    check_cpython_source(src, "3.13.5", tmp_path / "cache")
+    assert (tmp_path / "cache" / "checked" / f"{src.sha256}.cpython-3.13.5").exists()
+
+
+def test_a_tarball_that_is_not_cpython_is_refused(tmp_path: Path) -> None:
+    bogus = local(make_tar(tmp_path / "Python-3.13.5.tar.xz",
+                           {"leftpad-1.0/setup.py": b"", "leftpad-1.0/configure": b""}, "w:xz"))
+    with pytest.raises(ArtifactError, match="is not a CPython source tarball"):
+        check_cpython_source(bogus, "3.13.5", tmp_path / "cache")
+
+
+def test_a_file_that_is_not_a_tarball_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "Python-3.13.5.tar.xz"
+    junk.write_bytes(b"<html>404</html>")
+    with pytest.raises(ArtifactError, match="is not a CPython source tarball"):
+        check_cpython_source(local(junk), "3.13.5", tmp_path / "cache")
+
+
+def test_the_source_of_another_version_is_refused(tmp_path: Path) -> None:
+    src = local(cpython_tarball(tmp_path / "Python-3.12.0.tar.xz", "3.12.0"))
+    with pytest.raises(ArtifactError, match=r"source of CPython 3\.12\.0, not 3\.13\.5"):
+        check_cpython_source(src, "3.13.5", tmp_path / "cache")
+
+
+@pytest.mark.parametrize("top", ["", "python/"])
+def test_a_prebuilt_tree_plain_or_standalone_layout_passes(tmp_path: Path, top: str) -> None:
+    tree = make_tar(tmp_path / "py.tar.gz", {f"{top}bin/python3.13": b"", f"{top}lib/x": b""})
+    check_prebuilt_archive(local(tree), "3.13")
+
+
+def test_a_prebuilt_archive_without_the_interpreter_is_refused(tmp_path: Path) -> None:
+    tree = make_tar(tmp_path / "py.tar.gz", {"python/bin/python3.12": b""})
+    with pytest.raises(ArtifactError, match=r"holds no bin/python3\.13"):
+        check_prebuilt_archive(local(tree), "3.13")
+
+
+# ---- keys and the cache ----
+
+def test_the_key_changes_with_every_input() -> None:
+    base = ("3.13.5", ("--enable-shared",), "debian-12-x86_64", "a" * 64, "/opt/py")
+    keys = {artifact_key(*base)}
+    for i, other in enumerate(["3.13.6", ("--enable-shared", "--with-lto"), "debian-12-aarch64",
+                               "b" * 64, "/opt/py2"]):
+        changed = list(base)
+        changed[i] = other
+        keys.add(artifact_key(*changed))  # type: ignore[arg-type]
+    assert len(keys) == 6
+    assert artifact_key(*base) == artifact_key(*base)
+
+
+def test_the_cache_keeps_a_checked_artifact_and_notices_corruption(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path)
+    fetched = cache.incoming / "cpython-x.tar.gz"
+    fetched.write_bytes(b"tree")
+    stored = cache.store(fetched, "k1", sha256_file(fetched), {"platform": "p"})
+    assert not fetched.exists()
+    found = cache.lookup("k1")
+    assert found is not None and found.path == stored.path and found.meta["platform"] == "p"
+    stored.path.write_bytes(b"TREE")  # same size, other bytes
+    assert cache.lookup("k1") is None
+    assert cache.lookup("nothing") is None
+
+
+def test_the_cache_refuses_a_fetched_file_that_differs_from_the_build_hosts(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path)
+    fetched = cache.incoming / "cpython-x.tar.gz"
+    fetched.write_bytes(b"tree")
+    with pytest.raises(ChecksumMismatch, match="fetched from the build host"):
+        cache.store(fetched, "k1", "0" * 64, {})
+    assert cache.lookup("k1") is None and not fetched.exists()
+
+
+# ---- planning the builds ----
+
+PLATFORMS = {"h1": "debian-12-x86_64", "h2": "debian-12-x86_64", "h3": "rocky-9-x86_64",
+             "h4": "debian-12-x86_64", "h5": "rocky-9-x86_64"}
+
+
+def test_one_build_host_per_platform_first_host_by_default() -> None:
+    assert choose_build_hosts(["h1", "h2", "h3", "h4", "h5"], PLATFORMS) == {
+        "debian-12-x86_64": "h1", "rocky-9-x86_64": "h3"}
+
+
+def test_build_host_is_used_for_its_own_platform_only() -> None:
+    assert choose_build_hosts(["h1", "h2", "h3"], PLATFORMS, "h2") == {
+        "debian-12-x86_64": "h2", "rocky-9-x86_64": "h3"}
+
+
+def test_an_unknown_build_host_is_refused() -> None:
+    with pytest.raises(UsageError, match="build_host h9 is not one of the target hosts"):
+        choose_build_hosts(["h1"], PLATFORMS, "h9")
+
+
+def spec_with(install: SourceInstall, prefix: str = "/opt/oxzep7/python/3.13.5") -> Spec:
+    return Spec(name="t", targets="all",
+                interpreter=Interpreter(version="3.13.5", prefix=prefix, install=install),
+                application=Application(name="a", root="/srv/a"))
+
+
+def test_plan_builds_once_per_platform_and_ships_to_the_rest() -> None:
+    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64))
+    assert plan_builds(spec, ["h1", "h2", "h3", "h4", "h5"], PLATFORMS) == (
+        BuildStep("debian-12-x86_64", "h1", ("h2", "h4")),
+        BuildStep("rocky-9-x86_64", "h3", ("h5",)),
+    )
+
+
+def test_plan_builds_on_each_host_compiles_everywhere() -> None:
+    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64, build=BuildMode.ON_EACH_HOST))
+    assert [b.host for b in plan_builds(spec, ["h1", "h2"], PLATFORMS)] == ["h1", "h2"]
+
+
+def test_configure_gets_the_prefix_and_an_rpath_for_a_shared_build() -> None:
+    interp = spec_with(SourceInstall(url="/x", sha256="0" * 64)).interpreter
+    assert configure_args(interp, ["--with-lto"]) == (
+        "--prefix=/opt/oxzep7/python/3.13.5", "--with-lto")
+    assert configure_args(interp, ["--enable-shared"])[-1] == (
+        "LDFLAGS=-Wl,-rpath,/opt/oxzep7/python/3.13.5/lib")
+    assert configure_args(interp, ["--enable-shared", "LDFLAGS=-L/x"])[-1] == (
+        "LDFLAGS=-L/x -Wl,-rpath,/opt/oxzep7/python/3.13.5/lib")
+
+
+def test_configure_must_not_set_the_prefix() -> None:
+    interp = spec_with(SourceInstall(url="/x", sha256="0" * 64)).interpreter
+    with pytest.raises(UsageError, match="must not set --prefix"):
+        configure_args(interp, ["--prefix=/usr"])
+
+
+@pytest.mark.parametrize("prefix,ok", [
+    ("/opt/oxzep7/python/3.13.5", True),
+    ("/usr/local/python3.13", True),
+    ("/", False),
+    ("/usr", False),
+    ("/usr/lib/python3.13", False),
+    ("/usr/local", False),
+    ("/opt", False),
+    ("/opt/../usr/python", False),
+    ("opt/python", False),
+])
+def test_prefixes_that_would_touch_the_system_are_refused(prefix: str, ok: bool) -> None:
+    assert (prefix_problem(prefix) is None) is ok
