@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from oxzep7_deploy.cli.boundary import error_boundary
 from oxzep7_deploy.cli.options import json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.errors import ExitCode
-from oxzep7_deploy.spec import validate_file
-
-_PROBLEM = re.compile(r"^(?P<file>.*):(?P<line>\d+):(?P<col>\d+): (?P<path>\S+): (?P<message>.*)$")
+from oxzep7_deploy.spec import validate_document
 
 
 @click.command("validate")
@@ -21,27 +17,18 @@ _PROBLEM = re.compile(r"^(?P<file>.*):(?P<line>\d+):(?P<col>\d+): (?P<path>\S+):
 @error_boundary
 def validate_cmd(spec: str, as_json: bool) -> None:
     """Check SPEC against the schema and the rules; no inventory, no network."""
-    problems = validate_file(spec)
+    problems = validate_document(spec)
     if as_json:
-        emit_json({"spec": spec, "valid": not problems, "errors": [_structured(p) for p in problems]})
+        emit_json({
+            "spec": spec,
+            "valid": not problems,
+            "errors": [{**p.as_dict(), "text": str(p)} for p in problems],
+        })
     elif problems:
-        for line in problems:
-            say(line)
+        for problem in problems:
+            say(str(problem))
         say(f"{spec}: {len(problems)} error{'s' if len(problems) != 1 else ''}", err=True)
     else:
         say(f"{spec}: valid")
     if problems:
         raise SystemExit(int(ExitCode.USAGE))
-
-
-def _structured(problem: str) -> dict[str, object]:
-    match = _PROBLEM.match(problem)
-    if not match:
-        return {"line": None, "col": None, "path": None, "message": problem, "text": problem}
-    return {
-        "line": int(match["line"]),
-        "col": int(match["col"]),
-        "path": match["path"],
-        "message": match["message"],
-        "text": problem,
-    }
