@@ -1,0 +1,1639 @@
+#!/usr/bin/env python3
+# mypy: ignore-errors
+# (stdlib-only and Python 3.6-compatible: it runs on hosts' system python3; tested by
+#  tests/unit/test_host_agent.py rather than typed)
+"""oxzep7-host: the on-host half of oxzep7-deploy; owns state.json, locks, releases and the dead-man.
+
+Runs on the host's system python3 (3.6+, standard library only), as root, installed by the
+playbooks at /var/lib/oxzep7/bin/oxzep7-host. Every subcommand prints one JSON document on
+stdout: {"ok": true, "changed": bool, ...} or {"ok": false, "code": "...", "error": "..."}.
+Exit status: 0 ok, 1 failed, 2 lock held by someone else, 3 usage.
+
+One file on purpose: it is copied to hosts as is and must not depend on anything there.
+
+    state      --app A [--root R]               what the host runs (adopts a hand-made release)
+    lock       --app A --deploy D --owner U --reason R --ttl S
+    unlock     --app A [--deploy D] [--owner U] [--force]
+    prepare    --app A                          build a release from a JSON request on stdin
+    record-release --app A --release X --status S
+    snapshot   --app A [--path P ...] [--keep N]
+    switch     --app A --release X [--deploy D] [--deadman SECONDS]
+    restart    --app A
+    health     --app A [--release X]
+    arm-deadman --app A --deploy D --seconds N
+    deadman-fire --app A --token T             (run by the dead-man timer)
+    confirm    --app A --deploy D --release X
+    rollback   --app A [--to X] [--only-from X] [--deploy D] [--reason R] [--no-health]
+    prune      --app A --keep N [--protect X ...]
+"""
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+
+AGENT_VERSION = 1
+STATE_FORMAT = 1
+DEFAULT_STATE_DIR = "/var/lib/oxzep7"
+STATUSES = ("prepared", "live", "good", "bad", "failed")
+HISTORY_MAX = 500
+OUTPUT_TAIL = 4000
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_APP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class AgentError(Exception):
+    """A failure reported as {"ok": false, "code", "error", ...} with an exit status."""
+
+    def __init__(self, code, message, exit_status=1, **extra):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+        self.exit_status = exit_status
+        self.extra = extra
+
+
+# ---------------------------------------------------------------------------------------------
+# files: atomic JSON, private directories, the guard lock
+
+
+def now():
+    return time.time()
+
+
+def iso(ts=None):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now() if ts is None else ts))
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path, document, mode=0o600):
+    """Temp file in the same directory, fsync, rename(2) over `path`, fsync the directory."""
+    directory = os.path.dirname(path) or "."
+    base = os.path.basename(path)
+    for name in os.listdir(directory):  # leftovers of writers that were killed
+        if name.startswith("." + base + ".tmp-"):
+            pid = name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    fsync_dir(directory)
+
+
+def read_json(path):
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def private_dir(path):
+    """A root-only (0700) directory, created if missing, mode enforced if present."""
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o700)
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+class Paths:
+    def __init__(self, state_dir, app):
+        if not _APP.match(app or ""):
+            raise AgentError("usage", f"invalid application name {app!r}", 3)
+        self.base = state_dir
+        self.app = app
+        self.dir = os.path.join(state_dir, app)
+        self.state = os.path.join(self.dir, "state.json")
+        self.lock = os.path.join(self.dir, "lock")
+        self.guard = os.path.join(self.dir, ".guard")
+        self.snapshots = os.path.join(self.dir, "snapshots")
+
+    def ensure(self):
+        private_dir(self.base)
+        private_dir(self.dir)
+        private_dir(self.snapshots)
+
+
+@contextlib.contextmanager
+def guarded(paths):
+    """Serialise every change to one app's state on this host (flock on .guard)."""
+    paths.ensure()
+    fd = os.open(paths.guard, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# placeholders: the same rules as oxzep7_deploy.spec.placeholders (a parity test holds them equal)
+
+_TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z0-9_]+)\}")
+
+
+def shell_quote(value):
+    if value and re.match(r"^[\w@%+=:,./-]+$", value, re.ASCII):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def substitute(template, values):
+    def replace(match):
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        if values.get(name) is None:
+            raise AgentError("placeholder", f"no value for placeholder {{{name}}} in {template!r}")
+        return shell_quote(values[name])
+
+    return _TOKEN.sub(replace, template)
+
+
+# ---------------------------------------------------------------------------------------------
+# state
+
+
+def empty_state(app, root):
+    return {
+        "format": STATE_FORMAT,
+        "app": app,
+        "root": root,
+        "current": None,
+        "previous": None,
+        "last_good": None,
+        "releases": {},
+        "config": {},
+        "deadman": None,
+        "snapshots": [],
+        "history": [],
+        "updated": iso(),
+    }
+
+
+def current_link(root):
+    """(release id, absolute target) that <root>/current points to; (None, None) without it."""
+    link = os.path.join(root, "current")
+    if not os.path.lexists(link):
+        return None, None
+    if not os.path.islink(link):
+        raise AgentError(
+            "current-not-symlink",
+            f"{link} is not a symlink: move it to {root}/releases/<id> and link current to it",
+        )
+    target = os.path.normpath(os.path.join(root, os.readlink(link)))
+    if os.path.dirname(target) == os.path.normpath(os.path.join(root, "releases")):
+        return os.path.basename(target), target
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", os.path.basename(target)).strip(".-") or "release"
+    return "adopted-" + name, target
+
+
+def probe_interpreter(python):
+    """{"executable", "version"} of an interpreter, by running it; None if it does not run."""
+    code = "import platform,sys;print(platform.python_version());print(sys.prefix)"
+    try:
+        proc = subprocess.Popen(
+            [python, "-I", "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+        )
+        out, _ = proc.communicate(timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    lines = out.splitlines()
+    return {"executable": python, "version": lines[0].strip(), "sys_prefix": lines[1].strip()}
+
+
+def venv_interpreter(venv):
+    """What interpreter a venv was made from, from its pyvenv.cfg (no process started)."""
+    info = {"executable": None, "version": None, "prefix": None, "managed": False}
+    cfg = os.path.join(venv, "pyvenv.cfg")
+    try:
+        with open(cfg) as handle:
+            for line in handle:
+                key, _, value = line.partition("=")
+                key, value = key.strip(), value.strip()
+                if key in ("version", "version_info"):
+                    info["version"] = ".".join(value.split(".")[:3])
+                elif key == "executable":
+                    info["executable"] = value
+                elif key == "home" and not info["executable"]:
+                    info["executable"] = os.path.join(value, "python3")
+    except OSError:
+        pass
+    return info
+
+
+def adopt_release(st, rid, target, reason):
+    """A release made by hand (or drift) becomes known: status good, it is what was running."""
+    venv = os.path.join(target, "venv")
+    interp = venv_interpreter(venv)
+    try:
+        created = iso(os.lstat(target).st_mtime)
+    except OSError:
+        created = iso()
+    st["releases"][rid] = {
+        "id": rid,
+        "seq": next_seq(st),
+        "status": "good",
+        "path": target,
+        "adopted": True,
+        "created": created,
+        "updated": iso(),
+        "deploy": None,
+        "interpreter": interp,
+        "spec": None,
+        "values": {
+            "python": interp.get("executable"),
+            "venv": venv,
+            "release": target,
+            "version": interp.get("version"),
+        },
+    }
+    history(st, "adopt", release=rid, detail=reason)
+
+
+def history(st, event, **fields):
+    entry = {"at": iso(), "event": event}
+    entry.update({k: v for k, v in fields.items() if v is not None})
+    st["history"].append(entry)
+    del st["history"][:-HISTORY_MAX]
+
+
+def load_state(paths, root=None):
+    """The app's state (adopting what the host runs if there is no state yet); (state, changed)."""
+    st = read_json(paths.state)
+    changed = False
+    if st is None:
+        if root is None:
+            raise AgentError("no-state", f"oxzep7 has no state for {paths.app} on this host (it never deployed it here)")
+        st = empty_state(paths.app, root)
+        changed = True
+    elif st.get("format") != STATE_FORMAT:
+        raise AgentError(
+            "state-format",
+            f"{paths.state} has format {st.get('format')!r}; this agent reads {STATE_FORMAT}",
+        )
+    if root is not None and os.path.normpath(root) != os.path.normpath(st["root"]):
+        raise AgentError(
+            "root-mismatch", "state of {} says its root is {}, not {}".format(paths.app, st["root"], root)
+        )
+    rid, target = current_link(st["root"])
+    if rid is not None and rid != st["current"]:
+        if rid not in st["releases"]:
+            why = "running before oxzep7 managed it" if st["current"] is None else "found live"
+            adopt_release(st, rid, target, why)
+        else:
+            history(
+                st,
+                "drift",
+                release=rid,
+                detail="current pointed to {}, state said {}".format(rid, st["current"]),
+            )
+        if st["current"] is not None:
+            st["previous"] = st["current"]
+        st["current"] = rid
+        if st["releases"][rid]["status"] == "good" and st["last_good"] is None:
+            st["last_good"] = rid
+        changed = True
+    return st, changed
+
+
+def save_state(paths, st):
+    st["updated"] = iso()
+    paths.ensure()
+    write_json_atomic(paths.state, st)
+
+
+def release(st, rid):
+    rel = st["releases"].get(rid)
+    if rel is None:
+        raise AgentError(
+            "unknown-release",
+            "no release {} of {} on this host (known: {})".format(
+                rid, st["app"], ", ".join(sorted(st["releases"])) or "none"
+            ),
+        )
+    return rel
+
+
+def set_status(st, rid, status, **fields):
+    rel = release(st, rid)
+    rel["status"] = status
+    rel["updated"] = iso()
+    rel.update(fields)
+    manifest = os.path.join(rel["path"], "release.json")
+    if not rel.get("adopted") and os.path.isdir(rel["path"]):
+        with contextlib.suppress(OSError, IOError):
+            write_json_atomic(manifest, release_manifest(rel), mode=0o644)
+
+
+def release_manifest(rel):
+    keys = ("id", "status", "created", "updated", "deploy", "interpreter", "spec", "error")
+    return {k: rel.get(k) for k in keys}
+
+
+def good_order(st):
+    """Releases that were good, most recently live first (from history), for rollback targets."""
+    seen = []
+    for entry in reversed(st["history"]):
+        rid = entry.get("to") or entry.get("release")
+        if (
+            entry["event"] in ("switch", "rollback", "confirm", "adopt", "deadman")
+            and rid
+            and rid not in seen
+        ):
+            seen.append(rid)
+    for rid in sorted(st["releases"], key=lambda r: age(st, r), reverse=True):
+        if rid not in seen:
+            seen.append(rid)
+    return [r for r in seen if st["releases"].get(r, {}).get("status") == "good"]
+
+
+def recompute_last_good(st):
+    if st["last_good"] and st["releases"].get(st["last_good"], {}).get("status") == "good":
+        return
+    order = good_order(st)
+    st["last_good"] = order[0] if order else None
+
+
+def subst_values(st, rid):
+    rel = release(st, rid)
+    values = dict(rel.get("values") or {})
+    values["root"] = st["root"]
+    values["code"] = st.get("config", {}).get("code")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# lock
+
+
+def lock_view(lock):
+    if lock is None:
+        return None
+    view = dict(lock)
+    view["expired"] = now() >= float(lock.get("expires_epoch", 0))
+    return view
+
+
+def holder_text(lock):
+    return "deploy {} (owner {}, reason {!r}) until {}".format(
+        lock.get("deploy"), lock.get("owner"), lock.get("reason"), lock.get("expires")
+    )
+
+
+def cmd_lock(args, paths):
+    if args.ttl <= 0:
+        raise AgentError("usage", "--ttl must be positive", 3)
+    with guarded(paths):
+        held = read_json(paths.lock)
+        stale = None
+        if held is not None and held.get("deploy") != args.deploy:
+            if not lock_view(held)["expired"]:
+                raise AgentError(
+                    "locked", f"{paths.app} is locked by {holder_text(held)}", 2, holder=lock_view(held)
+                )
+            stale = held
+        created = held["created"] if held and held.get("deploy") == args.deploy else iso()
+        lock = {
+            "app": paths.app,
+            "deploy": args.deploy,
+            "owner": args.owner,
+            "reason": args.reason,
+            "created": created,
+            "ttl": args.ttl,
+            "expires": iso(now() + args.ttl),
+            "expires_epoch": now() + args.ttl,
+        }
+        write_json_atomic(paths.lock, lock)
+    return {
+        "changed": held is None or stale is not None,
+        "lock": lock_view(lock),
+        "broke_stale": stale,
+        "refreshed": held is not None and stale is None,
+    }
+
+
+def cmd_unlock(args, paths):
+    with guarded(paths):
+        held = read_json(paths.lock)
+        if held is None:
+            return {"changed": False, "lock": None, "released": None}
+        view = lock_view(held)
+        mine = (args.deploy and held.get("deploy") == args.deploy) or (
+            args.owner and held.get("owner") == args.owner
+        )
+        if not (args.force or mine or view["expired"]):
+            raise AgentError(
+                "locked",
+                f"{paths.app} is locked by {holder_text(held)}; unlock --force breaks it",
+                2,
+                holder=view,
+            )
+        os.unlink(paths.lock)
+        fsync_dir(paths.dir)
+        if args.force and not mine and not view["expired"]:
+            with contextlib.suppress(AgentError):
+                st, _ = load_state(paths)
+                history(st, "unlock-forced", deploy=held.get("deploy"), detail=holder_text(held))
+                save_state(paths, st)
+    return {"changed": True, "lock": None, "released": view}
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare: a release directory with a venv, requirements, release.json, verify
+
+
+def run_logged(argv, env, cwd=None, timeout=3600, shell=False):
+    """(returncode, output tail) of a command; output is stdout+stderr, secrets redacted."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            shell=shell,
+            universal_newlines=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return 127, str(exc)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return 124, redact(out, env)[-OUTPUT_TAIL:] + f"\n(timed out after {timeout} s)"
+    return proc.returncode, redact(out, env)[-OUTPUT_TAIL:]
+
+
+_SECRET_KEYS = []  # names of application.env variables, set from the request or the state
+
+
+def redact(text, env):
+    for key in _SECRET_KEYS:
+        value = (env or {}).get(key)
+        if value and len(value) >= 3:
+            text = text.replace(value, "********")
+    return text
+
+
+def last_line(text):
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def cmd_prepare(args, paths):
+    req = json.load(sys.stdin)
+    rid = req["release"]
+    if not _ID.match(rid):
+        raise AgentError("usage", f"invalid release id {rid!r}", 3)
+    root = req["root"]
+    _SECRET_KEYS[:] = list(req.get("config", {}).get("env_keys") or [])
+    os.umask(0o022)
+    with guarded(paths):
+        st, changed = load_state(paths, root)
+        st["config"] = req.get("config") or st.get("config") or {}
+        rel = st["releases"].get(rid)
+        path = os.path.join(root, "releases", rid)
+        interp = dict(req["interpreter"])
+        if (
+            rel is not None
+            and rel["status"] in ("prepared", "good", "live")
+            and os.path.isfile(os.path.join(path, "venv", "bin", "python"))
+            and (rel.get("spec") or {}).get("digest") == req["spec"].get("digest")
+            and (rel.get("interpreter") or {}).get("executable") == interp["executable"]
+        ):
+            save_state(paths, st)
+            return {"changed": changed, "release": rel, "already": True}
+        if rel is not None and rel["status"] == "bad":
+            raise AgentError(
+                "release-bad", f"release {rid} was marked bad on this host; deploy with a new release id"
+            )
+        if rid == st["current"] or (rel is not None and rel["status"] in ("good", "live")):
+            raise AgentError(
+                "release-exists",
+                "release {} is already here ({}), built from another "
+                "spec or interpreter; deploy with a new release id".format(
+                    rid, rel["status"] if rel else "live"
+                ),
+            )
+        st["releases"].pop(rid, None)
+        save_state(paths, st)  # adoption (if any) is recorded before anything is built
+    started = now()
+    steps = []
+    try:
+        build_release(req, path, interp, steps)
+    except Exception as failure:
+        exc = failure if isinstance(failure, AgentError) else AgentError(
+            "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
+        with guarded(paths):
+            st, _ = load_state(paths, root)
+            add_release(st, req, path, interp, "failed")
+            st["releases"][rid]["error"] = exc.message
+            set_status(st, rid, "failed")
+            history(st, "prepare-failed", release=rid, deploy=req.get("deploy"), detail=exc.message)
+            save_state(paths, st)
+        exc.extra.setdefault("steps", steps)
+        raise exc from None
+    with guarded(paths):
+        st, _ = load_state(paths, root)
+        add_release(st, req, path, interp, "prepared")
+        set_status(st, rid, "prepared")
+        history(st, "prepare", release=rid, deploy=req.get("deploy"))
+        save_state(paths, st)
+        rel = st["releases"][rid]
+    return {
+        "changed": True,
+        "release": rel,
+        "already": False,
+        "steps": steps,
+        "seconds": round(now() - started, 2),
+    }
+
+
+def next_seq(st):
+    """Releases are ordered by when they were recorded here (timestamps tie within a second)."""
+    return 1 + max([r.get("seq", 0) for r in st["releases"].values()] or [0])
+
+
+def age(st, rid):
+    rel = st["releases"][rid]
+    return (rel.get("seq", 0), rel.get("created") or "")
+
+
+def add_release(st, req, path, interp, status):
+    record = new_release_record(req, path, interp, status)
+    record["seq"] = next_seq(st)
+    st["releases"][req["release"]] = record
+    return record
+
+
+def new_release_record(req, path, interp, status):
+    venv = os.path.join(path, "venv")
+    return {
+        "id": req["release"],
+        "status": status,
+        "path": path,
+        "adopted": False,
+        "created": iso(),
+        "updated": iso(),
+        "deploy": req.get("deploy"),
+        "interpreter": interp,
+        "spec": req.get("spec"),
+        "values": {
+            "python": interp["executable"],
+            "venv": venv,
+            "release": path,
+            "version": req.get("version") or interp.get("version"),
+        },
+    }
+
+
+def build_release(req, path, interp, steps):
+    """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
+    env = dict(os.environ)
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+    os.makedirs(path, 0o755)
+    found = probe_interpreter(interp["executable"])
+    if found is None:
+        raise AgentError(
+            "interpreter", "interpreter {} does not run on this host".format(interp["executable"])
+        )
+    want = req.get("version")
+    if want and found["version"] != want:
+        raise AgentError(
+            "interpreter",
+            "interpreter {} is Python {}, not {}".format(interp["executable"], found["version"], want),
+        )
+    interp["version"] = found["version"]
+    venv = os.path.join(path, "venv")
+    step(steps, "venv", [interp["executable"], "-m", "venv", venv], env)
+    if req.get("requirements"):
+        pip = [
+            os.path.join(venv, "bin", "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            *list(req.get("pip_args") or []),
+            "-r",
+            req["requirements"],
+        ]
+        step(steps, "requirements", pip, env)
+    rel = new_release_record(req, path, interp, "prepared")
+    write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
+    cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
+    for command in req.get("verify") or []:
+        step(steps, "verify", command, env, cwd=cwd, shell=True)
+
+
+def step(steps, name, argv, env, cwd=None, shell=False):
+    started = now()
+    rc, out = run_logged(argv, env, cwd=cwd, shell=shell)
+    shown = argv if shell else " ".join(argv)
+    steps.append({"step": name, "command": shown, "rc": rc, "seconds": round(now() - started, 2)})
+    if rc != 0:
+        steps[-1]["output"] = out
+        raise AgentError(
+            f"{name}-failed",
+            f"{name} failed: `{shown}` exited {rc}: {last_line(out) or '(no output)'}",
+            output=out,
+            failed_command=shown,
+        )
+
+
+def cmd_record_release(args, paths):
+    if args.status not in STATUSES:
+        raise AgentError("usage", "status must be one of {}".format(", ".join(STATUSES)), 3)
+    with guarded(paths):
+        st, _ = load_state(paths)
+        set_status(st, args.release, args.status)
+        if args.status == "good":
+            st["last_good"] = args.release
+        recompute_last_good(st)
+        history(st, "record", release=args.release, detail=args.status)
+        save_state(paths, st)
+    return {"changed": True, "release": st["releases"][args.release]}
+
+
+# ---------------------------------------------------------------------------------------------
+# snapshots: archive + checksum manifest; restore only into the listed paths
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def clean_path(path):
+    norm = os.path.normpath(path)
+    if not os.path.isabs(path) or norm == "/" or ".." in path.split("/") or norm != path.rstrip("/"):
+        raise AgentError("snapshot-path", f"snapshot path {path!r} must be absolute, normalised and not /")
+    return norm
+
+
+def take_snapshot(paths, st, spaths, keep, deploy):
+    """Archive `spaths` as they are now, with a manifest; the record, or None without paths."""
+    if not spaths:
+        return None
+    spaths = [clean_path(p) for p in spaths]
+    sid = "{}-{}".format(time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.urandom(3).hex())
+    sdir = os.path.join(paths.snapshots, sid)
+    private_dir(sdir)
+    archive = os.path.join(sdir, "archive.tar.gz")
+    files = {}
+    kinds = []
+    with tarfile.open(archive, "w:gz") as tar:
+        for p in spaths:
+            if not os.path.lexists(p):
+                kinds.append({"path": p, "kind": "absent"})
+                continue
+            kinds.append({"path": p, "kind": "dir" if os.path.isdir(p) and not os.path.islink(p) else "file"})
+            for member_path in walk(p):
+                name = member_path.lstrip("/")
+                info = tar.gettarinfo(member_path, arcname=name)
+                entry = {
+                    "type": _KIND.get(info.type, "other"),
+                    "mode": info.mode,
+                    "uid": info.uid,
+                    "gid": info.gid,
+                }
+                if info.isreg():
+                    entry["sha256"] = sha256_file(member_path)
+                    entry["size"] = info.size
+                    with open(member_path, "rb") as handle:
+                        tar.addfile(info, handle)
+                elif info.issym():
+                    entry["target"] = info.linkname
+                    tar.addfile(info)
+                elif info.isdir():
+                    tar.addfile(info)
+                else:
+                    raise AgentError("snapshot-path", f"{member_path} is not a file, directory or symlink")
+                files[name] = entry
+    with open(archive, "rb") as handle:
+        os.fsync(handle.fileno())
+    record = {
+        "id": sid,
+        "release": st["current"],
+        "deploy": deploy,
+        "created": iso(),
+        "paths": kinds,
+        "archive_sha256": sha256_file(archive),
+        "files": len(files),
+    }
+    manifest = dict(record, members=files)
+    write_json_atomic(os.path.join(sdir, "manifest.json"), manifest)
+    st["snapshots"].append(record)
+    prune_snapshots(paths, st, keep)
+    return record
+
+
+_KIND = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+}
+
+
+def walk(top):
+    yield top
+    if os.path.isdir(top) and not os.path.islink(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in sorted(dirnames) + sorted(filenames):
+                yield os.path.join(dirpath, name)
+
+
+def prune_snapshots(paths, st, keep):
+    """Keep the newest `keep`, and always the newest of each protected release."""
+    keep = max(1, int(keep))
+    ordered = list(reversed(st["snapshots"]))
+    kept = set(s["id"] for s in ordered[:keep])
+    for rid in (st["current"], st["previous"], st["last_good"]):
+        for snap in ordered:
+            if snap["release"] == rid:
+                kept.add(snap["id"])
+                break
+    st["snapshots"] = [s for s in st["snapshots"] if s["id"] in kept]
+    for name in os.listdir(paths.snapshots):
+        if name not in kept:
+            shutil.rmtree(os.path.join(paths.snapshots, name), ignore_errors=True)
+
+
+def snapshot_for(st, rid):
+    for snap in list(reversed(st["snapshots"])):
+        if snap["release"] == rid:
+            return snap
+    return None
+
+
+def check_archive(sdir, record):
+    """Every member checked before anything is written; returns (manifest, {member: TarInfo})."""
+    manifest = read_json(os.path.join(sdir, "manifest.json"))
+    archive = os.path.join(sdir, "archive.tar.gz")
+    if manifest is None or not os.path.isfile(archive):
+        raise AgentError("snapshot-missing", "snapshot {} is incomplete".format(record["id"]))
+    actual = sha256_file(archive)
+    if actual != record["archive_sha256"] or actual != manifest.get("archive_sha256"):
+        raise AgentError(
+            "snapshot-checksum",
+            "snapshot {}: archive checksum {} does not match the recorded {}".format(
+                record["id"], actual, record["archive_sha256"]
+            ),
+        )
+    allowed = [clean_path(p["path"]).lstrip("/") for p in record["paths"]]
+    members = {}
+    symlinks = set()
+    with tarfile.open(archive, "r:gz") as tar:
+        for info in tar.getmembers():
+            name = info.name
+            parts = name.split("/")
+            if name.startswith("/") or ".." in parts or "" in parts or "." in parts:
+                raise AgentError(
+                    "snapshot-unsafe",
+                    "snapshot {}: member {!r} is absolute or leaves "
+                    "its directory; nothing was restored".format(record["id"], name),
+                )
+            if not any(name == a or name.startswith(a + "/") for a in allowed):
+                raise AgentError(
+                    "snapshot-unsafe",
+                    "snapshot {}: member {!r} is outside the listed paths; nothing was restored".format(
+                        record["id"], name
+                    ),
+                )
+            if not (info.isreg() or info.isdir() or info.issym()):
+                raise AgentError(
+                    "snapshot-unsafe",
+                    "snapshot {}: member {!r} is a {}; only files, "
+                    "directories and symlinks are restored".format(
+                        record["id"], name, "hard link" if info.islnk() else "special file"
+                    ),
+                )
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in symlinks:
+                    raise AgentError(
+                        "snapshot-unsafe",
+                        "snapshot {}: member {!r} lies under a symlink; nothing was restored".format(
+                            record["id"], name
+                        ),
+                    )
+            if info.issym():
+                symlinks.add(name)
+            if name in members:
+                raise AgentError(
+                    "snapshot-unsafe", "snapshot {}: member {!r} appears twice".format(record["id"], name)
+                )
+            want = manifest["members"].get(name)
+            if want is None:
+                raise AgentError(
+                    "snapshot-unsafe",
+                    "snapshot {}: member {!r} is not in its manifest".format(record["id"], name),
+                )
+            if info.isreg():
+                digest = hashlib.sha256(tar.extractfile(info).read()).hexdigest()
+                if digest != want.get("sha256"):
+                    raise AgentError(
+                        "snapshot-checksum",
+                        "snapshot {}: {} has checksum {}, the manifest says {}".format(
+                            record["id"], name, digest, want.get("sha256")
+                        ),
+                    )
+            members[name] = info
+    missing = set(manifest["members"]) - set(members)
+    if missing:
+        raise AgentError(
+            "snapshot-checksum",
+            "snapshot {}: the archive lacks {}".format(record["id"], ", ".join(sorted(missing)[:5])),
+        )
+    return manifest, members
+
+
+def restore_snapshot(paths, record):
+    """Put each listed path back exactly as archived (verified first; swapped in by rename)."""
+    sdir = os.path.join(paths.snapshots, record["id"])
+    manifest, members = check_archive(sdir, record)
+    archive = os.path.join(sdir, "archive.tar.gz")
+    tag = f"{os.getpid()}-{os.urandom(3).hex()}"
+    staged = []
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for entry in record["paths"]:
+                path = clean_path(entry["path"])
+                parent = os.path.dirname(path)
+                if not os.path.isdir(parent):
+                    os.makedirs(parent, 0o755)
+                stage = os.path.join(parent, f".oxzep7-restore-{os.path.basename(path)}-{tag}")
+                staged.append((entry, path, stage))
+                if entry["kind"] != "absent":
+                    write_members(tar, members, path, stage)
+        for entry, path, stage in staged:
+            old = os.path.join(os.path.dirname(path), f".oxzep7-old-{os.path.basename(path)}-{tag}")
+            if os.path.lexists(path):
+                os.rename(path, old)
+            if entry["kind"] != "absent":
+                os.rename(stage, path)
+            fsync_dir(os.path.dirname(path))
+            if os.path.lexists(old):
+                remove_tree(old)
+    finally:
+        for _, _, stage in staged:
+            if os.path.lexists(stage):
+                remove_tree(stage)
+    return {
+        "id": record["id"],
+        "paths": [p["path"] for p in record["paths"]],
+        "files": len(manifest["members"]),
+    }
+
+
+def remove_tree(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def write_members(tar, members, path, stage):
+    """Write the members under `path` into `stage` (a fresh sibling), never following a link."""
+    prefix = path.lstrip("/")
+    mine = sorted(
+        (n for n in members if n == prefix or n.startswith(prefix + "/")), key=lambda n: n.count("/")
+    )
+    dirs = []
+    for name in mine:
+        info = members[name]
+        dest = stage if name == prefix else os.path.join(stage, name[len(prefix) + 1 :])
+        if info.isdir():
+            os.mkdir(dest, 0o700)
+            dirs.append((dest, info))
+        elif info.issym():
+            os.symlink(info.linkname, dest)
+            with contextlib.suppress(OSError):
+                os.lchown(dest, info.uid, info.gid)
+        else:
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(tar.extractfile(info), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chown(dest, info.uid, info.gid)
+            os.chmod(dest, info.mode)
+            os.utime(dest, (info.mtime, info.mtime))
+    for dest, info in reversed(dirs):
+        os.chown(dest, info.uid, info.gid)
+        os.chmod(dest, info.mode)
+        os.utime(dest, (info.mtime, info.mtime))
+
+
+def cmd_snapshot(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        cfg = st.get("config", {}).get("snapshot") or {}
+        spaths = args.path if args.path else cfg.get("paths") or []
+        keep = args.keep if args.keep is not None else cfg.get("keep", 5)
+        record = take_snapshot(paths, st, spaths, keep, args.deploy)
+        if record is not None:
+            history(st, "snapshot", release=st["current"], deploy=args.deploy, detail=record["id"])
+        save_state(paths, st)
+    return {"changed": record is not None, "snapshot": record}
+
+
+# ---------------------------------------------------------------------------------------------
+# switch, restart, health
+
+
+def switch_link(root, rel):
+    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
+    link = os.path.join(root, "current")
+    target = os.path.relpath(rel["path"], root)
+    tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.rename(tmp, link)
+    fsync_dir(root)
+
+
+def usable(rel):
+    python = os.path.join(rel["path"], "venv", "bin", "python")
+    if not os.path.exists(python):
+        raise AgentError("release-broken", "release {} has no {}".format(rel["id"], python))
+
+
+def cmd_switch(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        rel = release(st, args.release)
+        if st["current"] == args.release:
+            if rel["status"] == "prepared":
+                set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
+            save_state(paths, st)
+            return {"changed": False, "from": st["previous"], "to": args.release, "deadman": st["deadman"]}
+        if rel["status"] in ("failed", "bad"):
+            raise AgentError(
+                "release-{}".format(rel["status"]),
+                "release {} is {} on this host; it is not switched to".format(args.release, rel["status"]),
+            )
+        usable(rel)
+        old = st["current"]
+        if args.deadman:
+            disarm(st)
+            st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
+            save_state(paths, st)  # armed before the link moves: a crash in between is covered
+        switch_link(st["root"], rel)
+        st["previous"], st["current"] = old, args.release
+        set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
+        history(st, "switch", release=args.release, deploy=args.deploy, to=args.release, **{"from": old})
+        save_state(paths, st)
+    return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"]}
+
+
+def has_systemd():
+    return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
+
+
+def restart_services(st, rid):
+    cfg = st.get("config") or {}
+    services = list(cfg.get("services") or [])
+    done = []
+    env = dict(os.environ)
+    if services and has_systemd():
+        for unit in services:
+            rc, out = run_logged(["systemctl", "restart", unit], env, timeout=300)
+            done.append({"unit": unit, "rc": rc})
+            if rc != 0:
+                raise AgentError(
+                    "restart-failed",
+                    f"systemctl restart {unit} exited {rc}: {last_line(out)}",
+                    restarted=done,
+                )
+    elif cfg.get("restart_command"):
+        command = substitute(cfg["restart_command"], subst_values(st, rid))
+        rc, out = run_logged(command, env, cwd=st["root"], timeout=600, shell=True)
+        done.append({"command": command, "rc": rc})
+        if rc != 0:
+            raise AgentError(
+                "restart-failed",
+                f"restart command `{command}` exited {rc}: {last_line(out)}",
+                restarted=done,
+            )
+    elif services:
+        raise AgentError(
+            "restart-failed",
+            "services {} are listed but this host has no systemd and the spec has no restart_command".format(
+                ", ".join(services)
+            ),
+        )
+    return done
+
+
+def cmd_restart(args, paths):
+    st, _ = load_state(paths)
+    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
+    return {"changed": True, "restarted": restart_services(st, st["current"])}
+
+
+def http_check(check):
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    want = int(check.get("status", 200))
+    try:
+        resp = opener.open(check["url"], timeout=float(check.get("timeout", 5)))
+        status, body = resp.status, resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(65536)
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    text = body.decode("utf-8", "replace")
+    if status != want:
+        return False, f"status {status} (wanted {want}): {last_line(text)[:200]}"
+    if check.get("contains") and check["contains"] not in text:
+        return False, f"status {status} but the body lacks {check['contains']!r}"
+    return True, f"status {status}"
+
+
+def run_checks(st, rid):
+    values = subst_values(st, rid)
+    results = []
+    env = dict(os.environ)
+    for check in (st.get("config", {}).get("health") or {}).get("checks") or []:
+        if "http" in check:
+            ok, detail = http_check(check["http"])
+            results.append({"check": "http " + check["http"]["url"], "ok": ok, "detail": detail})
+        else:
+            command = substitute(check["command"], values)
+            rc, out = run_logged(command, env, cwd=st["root"], timeout=300, shell=True)
+            results.append(
+                {
+                    "check": "command " + command,
+                    "ok": rc == 0,
+                    "detail": f"exit {rc}" + ((": " + last_line(out)[:200]) if out else ""),
+                }
+            )
+    return results
+
+
+def health(st, rid, retries=None, interval=None):
+    cfg = (st.get("config") or {}).get("health") or {}
+    retries = max(1, int(cfg.get("retries", 10) if retries is None else retries))
+    interval = float(cfg.get("interval", 2) if interval is None else interval)
+    started = now()
+    results = []
+    for attempt in range(1, retries + 1):
+        results = run_checks(st, rid)
+        if all(r["ok"] for r in results):
+            return {"ok": True, "attempts": attempt, "checks": results, "seconds": round(now() - started, 2)}
+        if attempt < retries:
+            time.sleep(interval)
+    failed = next(r for r in results if not r["ok"])
+    return {
+        "ok": False,
+        "attempts": retries,
+        "checks": results,
+        "failed_check": failed["check"],
+        "message": "{}: {}".format(failed["check"], failed["detail"]),
+        "seconds": round(now() - started, 2),
+    }
+
+
+def cmd_health(args, paths):
+    st, _ = load_state(paths)
+    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
+    rid = args.release or st["current"]
+    if rid != st["current"]:
+        raise AgentError(
+            "not-current", "release {} is not current (current is {})".format(rid, st["current"])
+        )
+    report = health(st, rid, args.retries, args.interval)
+    if not report["ok"]:
+        raise AgentError(
+            "health-failed",
+            f"health check failed after {report['attempts']} attempts: {report['message']}",
+            health=report,
+            release=rid,
+        )
+    return {"changed": False, "release": rid, "health": report}
+
+
+# ---------------------------------------------------------------------------------------------
+# the dead-man switch
+
+
+def arm(paths, seconds, deploy, old, new, mode="auto"):
+    token = "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
+    record = {
+        "token": token,
+        "deploy": deploy,
+        "from": old,
+        "to": new,
+        "seconds": seconds,
+        "armed": iso(),
+        "fires": iso(now() + seconds),
+        "fires_epoch": now() + seconds,
+    }
+    agent = os.path.abspath(__file__)
+    argv = [
+        sys.executable,
+        agent,
+        "--state-dir",
+        paths.base,
+        "deadman-fire",
+        "--app",
+        paths.app,
+        "--token",
+        token,
+    ]
+    if mode == "auto":
+        mode = "systemd" if has_systemd() and shutil.which("systemd-run") else "process"
+    if mode == "systemd":
+        unit = f"oxzep7-deadman-{paths.app}-{token}"
+        rc, out = run_logged(
+            [
+                "systemd-run",
+                "--unit",
+                unit,
+                f"--on-active={seconds}s",
+                "--timer-property=AccuracySec=1s",
+                "--description",
+                f"oxzep7 dead-man for {paths.app}",
+                *argv,
+            ],
+            dict(os.environ),
+            timeout=60,
+        )
+        if rc != 0:
+            raise AgentError("deadman", f"systemd-run could not arm the dead-man: {last_line(out)}")
+        record.update(mode="systemd", unit=unit)
+    else:
+        sleeper = [
+            sys.executable,
+            "-c",
+            "import os,sys,time;time.sleep(float(sys.argv[1]));os.execv(sys.argv[2],sys.argv[2:])",
+            str(seconds),
+        ]
+        record.update(mode="process", pid=spawn_detached(sleeper + argv))
+    return record
+
+
+def spawn_detached(argv):
+    """A process of its own session (argv sleeps, then fires); it outlives its parents."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # first child: a new session, then fork again and leave
+        try:
+            os.close(read_end)
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild:
+                os.write(write_end, str(grandchild).encode())
+                os._exit(0)
+            os.close(write_end)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.closerange(3, 65536)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(1)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    data = os.read(read_end, 32)
+    os.close(read_end)
+    return int(data)
+
+
+def disarm(st):
+    """Stop the pending dead-man (if any) and forget it; the fire also checks the token."""
+    record = st.get("deadman")
+    st["deadman"] = None
+    if not record:
+        return None
+    if record.get("mode") == "systemd":
+        for suffix in (".timer", ".service"):
+            run_logged(["systemctl", "stop", record["unit"] + suffix], dict(os.environ), timeout=60)
+    elif record.get("pid"):
+        pid = int(record["pid"])
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                mine = record["token"].encode() in handle.read()
+        except OSError:
+            mine = False
+        if mine:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+    return record
+
+
+def cmd_arm_deadman(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        disarm(st)
+        st["deadman"] = arm(
+            paths, args.seconds, args.deploy, st["previous"], st["current"], args.deadman_mode
+        )
+        save_state(paths, st)
+    return {"changed": True, "deadman": st["deadman"]}
+
+
+def cmd_deadman_fire(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        record = st.get("deadman")
+        if not record or record.get("token") != args.token:
+            return {"changed": False, "fired": False, "reason": "disarmed"}
+        st["deadman"] = None
+        if st["current"] != record["to"] or not record.get("from"):
+            history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
+            save_state(paths, st)
+            return {"changed": False, "fired": True, "reason": "nothing to undo"}
+        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
+        result = do_rollback(
+            paths, st, record["from"], reason, record["deploy"], check=False, event="deadman"
+        )
+    return dict(result, fired=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# confirm, rollback, prune
+
+
+def cmd_confirm(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        if st["current"] != args.release:
+            fired = [h for h in st["history"][-20:] if h["event"] == "deadman"]
+            why = " (the dead-man reverted it: {})".format(fired[-1].get("detail")) if fired else ""
+            raise AgentError(
+                "not-current",
+                "release {} is no longer current; {} is{}".format(args.release, st["current"], why),
+            )
+        record = st.get("deadman")
+        if record and record.get("deploy") not in (args.deploy, None):
+            raise AgentError(
+                "deadman-other", "the armed dead-man belongs to deploy {}".format(record.get("deploy"))
+            )
+        disarm(st)
+        set_status(st, args.release, "good")
+        st["last_good"] = args.release
+        history(st, "confirm", release=args.release, deploy=args.deploy)
+        save_state(paths, st)
+    return {"changed": True, "release": args.release, "last_good": args.release}
+
+
+def rollback_target(st, to=None):
+    cur = st["current"]
+    if to is not None:
+        rel = release(st, to)
+        if to == cur:
+            raise AgentError("already-current", f"release {to} is already current")
+        if rel["status"] == "failed":
+            raise AgentError("release-failed", f"release {to} failed to prepare; it cannot be rolled back to")
+        return to
+    for rid in good_order(st):
+        if rid != cur:
+            return rid
+    raise AgentError(
+        "nothing-to-roll-back",
+        "{} has no good release to roll back to besides the current one ({})".format(
+            st["app"], cur or "none"
+        ),
+    )
+
+
+def do_rollback(
+    paths, st, target, reason, deploy, check=True, event="rollback", restore=True, retries=None, interval=None
+):
+    """Restore the target's snapshot, switch to it, restart, health; mark what we left bad."""
+    rel = release(st, target)
+    usable(rel)
+    snap = snapshot_for(st, target) if restore else None
+    restored = restore_snapshot(paths, snap) if snap else None  # raises before any switch
+    disarm(st)
+    old = st["current"]
+    switch_link(st["root"], rel)
+    st["previous"], st["current"] = old, target
+    if old is not None and old != target:
+        set_status(st, old, "bad", bad_reason=reason)
+    history(st, event, release=target, deploy=deploy, to=target, detail=reason, **{"from": old})
+    if rel["status"] in ("bad", "prepared", "live") and not check:
+        set_status(st, target, "live")
+    recompute_last_good(st)
+    save_state(paths, st)
+    result = {"changed": True, "from": old, "to": target, "restored": restored, "reason": reason}
+    try:
+        result["restarted"] = restart_services(st, target)
+    except AgentError as exc:
+        history(st, event + "-incomplete", release=target, detail=exc.message)
+        save_state(paths, st)
+        raise AgentError(
+            "rollback-incomplete",
+            f"switched back to {target} but the restart failed: {exc.message}",
+            **dict(result, restart=exc.extra),
+        ) from exc
+    if check:
+        report = health(st, target, retries, interval)
+        result["health"] = report
+        if not report["ok"]:
+            history(st, event + "-unhealthy", release=target, detail=report["message"])
+            save_state(paths, st)
+            raise AgentError(
+                "rollback-unhealthy",
+                "switched back to {} but it is unhealthy: {}".format(target, report["message"]),
+                **result,
+            )
+        set_status(st, target, "good")
+        st["last_good"] = target
+        save_state(paths, st)
+    return result
+
+
+def cmd_rollback(args, paths):
+    with guarded(paths):
+        st, _ = load_state(paths)
+        _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
+        if args.only_from and st["current"] != args.only_from:
+            return {
+                "changed": False,
+                "from": None,
+                "to": st["current"],
+                "reason": "release {} is not current here ({} is): nothing to undo".format(
+                    args.only_from, st["current"]
+                ),
+            }
+        target = rollback_target(st, args.to)
+        reason = args.reason or "rollback requested"
+        return do_rollback(
+            paths,
+            st,
+            target,
+            reason,
+            args.deploy,
+            check=not args.no_health,
+            restore=not args.no_restore,
+            retries=args.retries,
+            interval=args.interval,
+        )
+
+
+def in_use_prefixes(paths, exclude_app_releases):
+    """Interpreter trees that some release of any app on this host still uses."""
+    used = set()
+    try:
+        apps = os.listdir(paths.base)
+    except OSError:
+        apps = []
+    for app in apps:
+        other = read_json(os.path.join(paths.base, app, "state.json")) if app != paths.app else None
+        releases = exclude_app_releases if app == paths.app else (other or {}).get("releases", {})
+        for rel in releases.values():
+            prefix = (rel.get("interpreter") or {}).get("prefix")
+            if prefix:
+                used.add(os.path.normpath(prefix))
+    return used
+
+
+def removable_prefix(prefix):
+    norm = os.path.normpath(prefix)
+    if not os.path.isabs(norm) or norm.count("/") < 2 or ".." in prefix.split("/"):
+        return False
+    if norm.startswith("/usr/") and not norm.startswith("/usr/local/"):
+        return False
+    # only a tree the interpreter step installed carries this marker: never anything else
+    return os.path.isfile(os.path.join(norm, ".oxzep7-artifact.json"))
+
+
+def cmd_prune(args, paths):
+    keep = max(2, args.keep)
+    with guarded(paths):
+        st, _ = load_state(paths)
+        protected = [r for r in (st["current"], st["previous"], st["last_good"]) if r]
+        protected += [r for r in args.protect or [] if r in st["releases"]]
+        protected += [r for r, rel in st["releases"].items() if rel["status"] == "live"]
+        if st.get("deadman"):
+            protected += [st["deadman"].get("from"), st["deadman"].get("to")]
+        protected = [r for r in dict.fromkeys(protected) if r]
+        kept = list(protected)
+        for rid in sorted(st["releases"], key=lambda r: age(st, r), reverse=True):
+            if len(kept) >= keep:
+                break
+            if rid not in kept:
+                kept.append(rid)
+        removed = [r for r in st["releases"] if r not in kept]
+        gone = {r: st["releases"][r] for r in removed}
+        for rid in removed:
+            rel = st["releases"].pop(rid)
+            releases_dir = os.path.join(st["root"], "releases")
+            if os.path.dirname(os.path.normpath(rel["path"])) == os.path.normpath(releases_dir):
+                shutil.rmtree(rel["path"], ignore_errors=True)
+        used = in_use_prefixes(paths, st["releases"])
+        trees = []
+        for rel in gone.values():
+            interp = rel.get("interpreter") or {}
+            prefix = interp.get("prefix")
+            if (
+                interp.get("managed")
+                and prefix
+                and os.path.normpath(prefix) not in used
+                and removable_prefix(prefix)
+                and prefix not in trees
+            ):
+                shutil.rmtree(prefix, ignore_errors=True)
+                trees.append(prefix)
+        if removed:
+            history(st, "prune", detail="removed {}".format(", ".join(sorted(removed))))
+        save_state(paths, st)
+    return {"changed": bool(removed), "removed": sorted(removed), "kept": kept, "interpreters_removed": trees}
+
+
+# ---------------------------------------------------------------------------------------------
+# state (read-only)
+
+
+def cmd_state(args, paths):
+    root = args.root
+    exists = os.path.exists(paths.state)
+    if not exists and root is None:
+        st = None
+    else:
+        st, _ = load_state(paths, root)  # adoption shown, not written: `state` changes nothing
+    lock = lock_view(read_json(paths.lock))
+    live = None
+    if st is not None and st["current"]:
+        rel = st["releases"][st["current"]]
+        live = probe_interpreter(os.path.join(rel["path"], "venv", "bin", "python"))
+    link = current_link(st["root"])[0] if st is not None else None
+    return {
+        "changed": False,
+        "app": paths.app,
+        "managed": exists,
+        "state": st,
+        "lock": lock,
+        "live": live,
+        "current_link": link,
+        "agent_version": AGENT_VERSION,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="oxzep7-host", description=__doc__.split("\n")[0])
+    top.add_argument("--state-dir", default=os.environ.get("OXZEP7_STATE_DIR", DEFAULT_STATE_DIR))
+    sub = top.add_subparsers(dest="command")
+
+    def command(name, func, *options):
+        p = sub.add_parser(name)
+        p.add_argument("--app", required=True)
+        p.set_defaults(func=func)
+        for option in options:
+            option(p)
+        return p
+
+    def opt(*names, **kw):
+        return lambda p: p.add_argument(*names, **kw)
+
+    deadman_mode = opt("--deadman-mode", default="auto", choices=("auto", "systemd", "process"))
+    health_opts = [opt("--retries", type=int), opt("--interval", type=float)]
+    command("state", cmd_state, opt("--root"))
+    command(
+        "lock",
+        cmd_lock,
+        opt("--deploy", required=True),
+        opt("--owner", required=True),
+        opt("--reason", default=""),
+        opt("--ttl", type=int, required=True),
+    )
+    command("unlock", cmd_unlock, opt("--deploy"), opt("--owner"), opt("--force", action="store_true"))
+    command("prepare", cmd_prepare)
+    command(
+        "record-release", cmd_record_release, opt("--release", required=True), opt("--status", required=True)
+    )
+    command(
+        "snapshot", cmd_snapshot, opt("--path", action="append"), opt("--keep", type=int), opt("--deploy")
+    )
+    command(
+        "switch",
+        cmd_switch,
+        opt("--release", required=True),
+        opt("--deploy"),
+        opt("--deadman", type=int, default=0),
+        deadman_mode,
+    )
+    command("restart", cmd_restart)
+    command("health", cmd_health, opt("--release"), *health_opts)
+    command(
+        "arm-deadman",
+        cmd_arm_deadman,
+        opt("--deploy", required=True),
+        opt("--seconds", type=int, required=True),
+        deadman_mode,
+    )
+    command("deadman-fire", cmd_deadman_fire, opt("--token", required=True))
+    command("confirm", cmd_confirm, opt("--deploy"), opt("--release", required=True))
+    command(
+        "rollback",
+        cmd_rollback,
+        opt("--to"),
+        opt("--only-from"),
+        opt("--deploy"),
+        opt("--reason"),
+        opt("--no-health", action="store_true"),
+        opt("--no-restore", action="store_true"),
+        *health_opts,
+    )
+    command("prune", cmd_prune, opt("--keep", type=int, required=True), opt("--protect", action="append"))
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_usage(sys.stderr)
+        return 3
+    try:
+        paths = Paths(args.state_dir, args.app)
+        result = args.func(args, paths)
+        document = {"ok": True}
+        document.update(result)
+        status = 0
+    except AgentError as exc:
+        document = {"ok": False, "changed": False, "code": exc.code, "error": exc.message}
+        document.update(exc.extra)
+        status = exc.exit_status
+    except Exception as exc:
+        import traceback
+
+        document = {
+            "ok": False,
+            "changed": False,
+            "code": "internal",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc()[-OUTPUT_TAIL:],
+        }
+        status = 1
+    sys.stdout.write(json.dumps(document, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,760 @@
+"""The host agent (playbooks/files/oxzep7-host.py) run locally against a temporary root.
+
+The agent is the on-host half of releases: state.json, locks, atomic switch, snapshots, dead-man,
+rollback and pruning. Here it runs in-process (`main([...])`) or as a process, against a temp
+state directory and a temp application root with hand-made releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oxzep7_deploy.spec.placeholders import substitute as controller_substitute
+
+AGENT_PATH = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "oxzep7-host.py"
+
+
+def load_agent() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("oxzep7_host_agent", AGENT_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+agent = load_agent()
+
+
+class Host:
+    """A temp "host": a state directory and one application root, driven through the agent."""
+
+    def __init__(self, base: Path, app: str = "demo") -> None:
+        self.base = base
+        self.app = app
+        self.state_dir = base / "var-lib-oxzep7"
+        self.root = base / "srv" / app
+        (self.root / "releases").mkdir(parents=True, exist_ok=True)
+
+    # -- running the agent --
+    def call(self, *argv: str, stdin: str | None = None) -> tuple[int, dict[str, Any]]:
+        buf = io.StringIO()
+        old_stdin = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            with redirect_stdout(buf):
+                rc = agent.main(["--state-dir", str(self.state_dir), argv[0], "--app", self.app,
+                                 *argv[1:]])
+        finally:
+            sys.stdin = old_stdin
+        return rc, json.loads(buf.getvalue())
+
+    def ok(self, *argv: str, stdin: str | None = None) -> dict[str, Any]:
+        rc, doc = self.call(*argv, stdin=stdin)
+        assert rc == 0 and doc["ok"], doc
+        return doc
+
+    def process(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(AGENT_PATH), "--state-dir", str(self.state_dir),
+                               argv[0], "--app", self.app, *argv[1:]],
+                              capture_output=True, text=True, timeout=60)
+
+    # -- looking at it --
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / self.app / "state.json").read_text())
+
+    def link(self) -> str:
+        return os.readlink(self.root / "current")
+
+    # -- making releases by hand (a venv that is only its python link: fast) --
+    def make_release_dir(self, rid: str) -> Path:
+        path = self.root / "releases" / rid
+        (path / "venv" / "bin").mkdir(parents=True, exist_ok=True)
+        python = path / "venv" / "bin" / "python"
+        if not python.exists():
+            python.symlink_to(sys.executable)
+        (path / "venv" / "pyvenv.cfg").write_text(
+            f"home = {Path(sys.executable).parent}\nversion = 3.11.7\nexecutable = {sys.executable}\n")
+        return path
+
+    def initial(self, rid: str = "initial") -> None:
+        """A release made by hand, live before oxzep7 ever ran (adopted on first contact)."""
+        self.make_release_dir(rid)
+        os.symlink(f"releases/{rid}", self.root / "current")
+
+    def adopt(self) -> None:
+        """What any first change does: record the hand-made release as good and current."""
+        paths = agent.Paths(str(self.state_dir), self.app)
+        with agent.guarded(paths):
+            state, _ = agent.load_state(paths, str(self.root))
+            agent.save_state(paths, state)
+
+    def register(self, rid: str, config: dict[str, Any] | None = None,
+                 prefix: str | None = None) -> None:
+        """A prepared release, as `prepare` would record it (without building a venv)."""
+        path = self.make_release_dir(rid)
+        paths = agent.Paths(str(self.state_dir), self.app)
+        interp = {"executable": sys.executable, "version": "3.11.7", "prefix": prefix,
+                  "managed": prefix is not None}
+        req = {"release": rid, "deploy": f"dep-{rid}", "spec": {"name": "t", "digest": "x"}}
+        with agent.guarded(paths):
+            state, _ = agent.load_state(paths, str(self.root))
+            if config is not None:
+                state["config"] = config
+            agent.add_release(state, req, str(path), interp, "prepared")
+            agent.save_state(paths, state)
+
+    def deploy(self, rid: str, healthy: bool = True, confirm: bool = True) -> None:
+        """What the playbooks do: switch; then confirm, or put the previous release back."""
+        self.register(rid)
+        doc = self.ok("switch", "--release", rid, "--deploy", f"dep-{rid}")
+        if not healthy:
+            args = ["--only-from", rid, "--reason", "health failed"]
+            if doc["from"]:
+                args += ["--to", doc["from"]]
+            self.ok("rollback", *args)
+        elif confirm:
+            self.ok("confirm", "--release", rid, "--deploy", f"dep-{rid}")
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    h = Host(tmp_path)
+    h.initial()
+    return h
+
+
+def tree_digest(top: Path) -> dict[str, tuple[str, int, str]]:
+    """Everything under `top`, byte for byte: path -> (kind, mode, content hash or link target)."""
+    out: dict[str, tuple[str, int, str]] = {}
+    for path in [top, *sorted(top.rglob("*"))]:
+        st_ = path.lstat()
+        rel = str(path.relative_to(top.parent))
+        if stat.S_ISLNK(st_.st_mode):
+            out[rel] = ("link", 0, os.readlink(path))
+        elif stat.S_ISDIR(st_.st_mode):
+            out[rel] = ("dir", stat.S_IMODE(st_.st_mode), "")
+        else:
+            out[rel] = ("file", stat.S_IMODE(st_.st_mode), hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
+
+
+# -- state and adoption ------------------------------------------------------------------------
+
+
+def test_state_shows_a_hand_made_release_as_adopted_without_writing(host: Host) -> None:
+    doc = host.ok("state", "--root", str(host.root))
+    assert doc["managed"] is False
+    assert doc["state"]["current"] == "initial"
+    assert doc["state"]["last_good"] == "initial"
+    assert doc["state"]["releases"]["initial"]["status"] == "good"
+    assert doc["live"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert not host.state_dir.exists(), "`state` must change nothing on the host"
+
+
+def test_first_change_adopts_and_keeps_state_root_only(host: Host) -> None:
+    host.register("r1")
+    state = host.state
+    assert state["current"] == "initial" and state["releases"]["initial"]["adopted"] is True
+    assert [e["event"] for e in state["history"]] == ["adopt"]
+    host.ok("lock", "--deploy", "d1", "--owner", "me@ctl", "--ttl", "60")
+    for d in (host.state_dir, host.state_dir / "demo", host.state_dir / "demo" / "snapshots"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    for f in ("state.json", "lock"):
+        assert stat.S_IMODE((host.state_dir / "demo" / f).stat().st_mode) == 0o600, f
+
+
+def test_state_without_root_or_state_is_reported_not_invented(tmp_path: Path) -> None:
+    h = Host(tmp_path)
+    doc = h.ok("state")
+    assert doc["state"] is None and doc["managed"] is False
+    rc, doc = h.call("switch", "--release", "x")
+    assert rc == 1 and doc["code"] == "no-state"
+
+
+# -- locks -------------------------------------------------------------------------------------
+
+
+def test_lock_refuses_another_deploy_and_names_the_holder(host: Host) -> None:
+    host.ok("lock", "--deploy", "d1", "--owner", "alice@ctl", "--reason", "py313", "--ttl", "600")
+    rc, doc = host.call("lock", "--deploy", "d2", "--owner", "bob@ctl", "--ttl", "600")
+    assert rc == 2 and doc["code"] == "locked"
+    assert "deploy d1" in doc["error"] and "alice@ctl" in doc["error"] and "py313" in doc["error"]
+    assert doc["holder"]["deploy"] == "d1" and doc["holder"]["expired"] is False
+
+
+def test_lock_is_reentrant_for_its_deploy(host: Host) -> None:
+    first = host.ok("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "60")["lock"]
+    again = host.ok("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "600")
+    assert again["refreshed"] and again["lock"]["created"] == first["created"]
+    assert again["lock"]["expires_epoch"] > first["expires_epoch"]
+
+
+def test_a_stale_lock_expires_and_is_taken_over(host: Host) -> None:
+    host.ok("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "1")
+    time.sleep(1.2)
+    doc = host.ok("lock", "--deploy", "d2", "--owner", "b@c", "--ttl", "60")
+    assert doc["broke_stale"]["deploy"] == "d1"
+    assert host.ok("state")["lock"]["deploy"] == "d2"
+
+
+def test_unlock_needs_the_holder_or_force(host: Host) -> None:
+    host.ok("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "600")
+    rc, doc = host.call("unlock", "--deploy", "d2")
+    assert rc == 2 and "deploy d1" in doc["error"] and "--force" in doc["error"]
+    rc, doc = host.call("unlock")
+    assert rc == 2
+    assert host.ok("unlock", "--owner", "a@c")["released"]["deploy"] == "d1"
+    host.ok("lock", "--deploy", "d3", "--owner", "c@c", "--ttl", "600")
+    assert host.ok("unlock", "--force")["released"]["deploy"] == "d3"
+    assert host.ok("state")["lock"] is None
+    assert host.ok("unlock")["changed"] is False
+
+
+# -- switch ------------------------------------------------------------------------------------
+
+
+def test_switch_renames_a_new_symlink_over_current_never_leaving_it_missing(host: Host) -> None:
+    host.register("r1")
+    host.register("r2")
+    current = host.root / "current"
+    missing: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if not os.path.lexists(current):
+                missing.append(1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i in range(30):
+            rid = ("r1", "r2")[i % 2]
+            host.ok("switch", "--release", rid)
+            assert host.link() == f"releases/{rid}"
+    finally:
+        stop.set()
+        watcher.join()
+    assert not missing, "current was missing during a switch"
+    assert not list(host.root.glob(".current.tmp-*"))
+
+
+def test_switch_records_previous_and_live(host: Host) -> None:
+    host.register("r1")
+    doc = host.ok("switch", "--release", "r1", "--deploy", "d1")
+    assert (doc["from"], doc["to"]) == ("initial", "r1")
+    state = host.state
+    assert (state["current"], state["previous"], state["last_good"]) == ("r1", "initial", "initial")
+    assert state["releases"]["r1"]["status"] == "live"
+    assert json.loads((host.root / "releases/r1/release.json").read_text())["status"] == "live"
+    assert host.ok("switch", "--release", "r1")["changed"] is False
+
+
+def test_switch_refuses_failed_and_bad_releases(host: Host) -> None:
+    host.register("r1")
+    host.ok("record-release", "--release", "r1", "--status", "failed")
+    rc, doc = host.call("switch", "--release", "r1")
+    assert rc == 1 and doc["code"] == "release-failed"
+    assert host.link() == "releases/initial"
+
+
+# -- prepare -----------------------------------------------------------------------------------
+
+
+def prepare_request(host: Host, rid: str, verify: list[str], version: str | None = None) -> str:
+    return json.dumps({
+        "release": rid, "root": str(host.root), "deploy": "d1",
+        "version": version or ".".join(map(str, sys.version_info[:3])),
+        "interpreter": {"executable": sys.executable, "prefix": None, "managed": False},
+        "requirements": None, "pip_args": [], "code": None, "verify": verify,
+        "spec": {"name": "t", "digest": "abc"},
+        "config": {"env_keys": ["APP_TOKEN"], "health": {"checks": []}},
+    })
+
+
+def test_prepare_builds_a_venv_release_and_runs_verify(host: Host) -> None:
+    req = prepare_request(host, "r1", ['test "$(basename "$PWD")" = r1', "python -c pass"])
+    doc = host.ok("prepare", stdin=req)
+    rel = doc["release"]
+    assert rel["status"] == "prepared"
+    venv_python = host.root / "releases/r1/venv/bin/python"
+    out = subprocess.run([str(venv_python), "-c", "import sys; print(sys.prefix)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(host.root / "releases/r1/venv")
+    manifest = json.loads((host.root / "releases/r1/release.json").read_text())
+    assert manifest["interpreter"]["executable"] == sys.executable
+    assert manifest["spec"] == {"name": "t", "digest": "abc"} and manifest["status"] == "prepared"
+    assert host.link() == "releases/initial", "prepare must not touch current"
+    assert host.ok("prepare", stdin=req)["already"] is True
+
+
+def test_failed_verify_marks_the_release_failed_and_redacts_secrets(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_TOKEN", "s3cr3t-token-value")
+    req = prepare_request(host, "r1", ['echo "token is $APP_TOKEN"; exit 7'])
+    rc, doc = host.call("prepare", stdin=req)
+    assert rc == 1 and doc["code"] == "verify-failed"
+    assert "exited 7" in doc["error"]
+    text = json.dumps(doc) + (host.state_dir / "demo/state.json").read_text()
+    assert "s3cr3t-token-value" not in text and "********" in doc["output"]
+    state = host.state
+    assert state["releases"]["r1"]["status"] == "failed" and state["current"] == "initial"
+    assert host.link() == "releases/initial"
+    assert json.loads((host.root / "releases/r1/release.json").read_text())["status"] == "failed"
+
+
+def test_prepare_checks_the_interpreter_version(host: Host) -> None:
+    rc, doc = host.call("prepare", stdin=prepare_request(host, "r1", [], version="3.99.0"))
+    assert rc == 1 and "not 3.99.0" in doc["error"]
+    assert host.state["releases"]["r1"]["status"] == "failed"
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def test_health_runs_command_checks_with_placeholders_and_retries(host: Host) -> None:
+    config = {"health": {"checks": [{"command": "test ! -e {release}/BROKEN"}],
+                         "retries": 3, "interval": 0.05}}
+    host.register("r1", config=config)
+    host.ok("switch", "--release", "r1")
+    assert host.ok("health")["health"]["attempts"] == 1
+    (host.root / "releases/r1/BROKEN").touch()
+    rc, doc = host.call("health")
+    assert rc == 1 and doc["code"] == "health-failed"
+    assert doc["health"]["attempts"] == 3
+    assert doc["health"]["failed_check"] == f"command test ! -e {host.root}/releases/r1/BROKEN"
+
+
+def test_http_check_reports_status_and_body() -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code = 200 if self.path == "/ok" else 503
+            body = b'{"status": "ok"}' if code == 200 else b"down"
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert agent.http_check({"url": base + "/ok", "contains": '"ok"'}) == (True, "status 200")
+        ok, detail = agent.http_check({"url": base + "/bad"})
+        assert not ok and detail.startswith("status 503 (wanted 200)")
+        ok, detail = agent.http_check({"url": base + "/ok", "contains": "nope"})
+        assert not ok and "lacks" in detail
+    finally:
+        server.shutdown()
+
+
+# -- rollback and snapshots --------------------------------------------------------------------
+
+
+def make_config_tree(top: Path) -> None:
+    (top / "sub").mkdir(parents=True)
+    (top / "app.conf").write_text("setting = 1\n")
+    (top / "sub" / "secret.key").write_bytes(os.urandom(64))
+    os.chmod(top / "sub" / "secret.key", 0o640)
+    (top / "link").symlink_to("app.conf")
+
+
+def test_rollback_restores_snapshot_byte_for_byte_and_marks_the_release_bad(
+    host: Host, tmp_path: Path
+) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    before = tree_digest(etc)
+    host.register("r1")
+    host.ok("snapshot", "--path", str(etc), "--deploy", "d1")
+    host.ok("switch", "--release", "r1", "--deploy", "d1")
+    host.ok("confirm", "--release", "r1", "--deploy", "d1")
+    (etc / "app.conf").write_text("setting = 2\n")
+    (etc / "new-file").write_text("added by the new release\n")
+    os.chmod(etc / "sub", 0o700)
+    doc = host.ok("rollback")
+    assert (doc["from"], doc["to"]) == ("r1", "initial")
+    assert doc["restored"]["paths"] == [str(etc)]
+    assert tree_digest(etc) == before
+    state = host.state
+    assert state["releases"]["r1"]["status"] == "bad"
+    assert (state["current"], state["last_good"]) == ("initial", "initial")
+    assert host.link() == "releases/initial"
+    assert not list(etc.parent.glob(".oxzep7-*"))
+
+
+def test_a_path_absent_at_snapshot_time_is_removed_on_restore(host: Host, tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "later"
+    host.register("r1")
+    host.ok("snapshot", "--path", str(etc))
+    host.ok("switch", "--release", "r1")
+    etc.mkdir(parents=True)
+    (etc / "x").write_text("x")
+    host.ok("rollback")
+    assert not etc.exists()
+
+
+def test_rollback_with_nothing_to_roll_back_to_is_an_error(host: Host) -> None:
+    rc, doc = host.call("rollback")
+    assert rc == 1 and doc["code"] == "no-state"  # oxzep7 never deployed here
+    host.register("r1")  # adopts initial: the only good release, and current
+    rc, doc = host.call("rollback")
+    assert rc == 1 and doc["code"] == "nothing-to-roll-back"
+    host.deploy("r1")
+    host.ok("rollback")  # r1 -> initial, r1 bad
+    rc, doc = host.call("rollback")
+    assert rc == 1 and doc["code"] == "nothing-to-roll-back", "must never go back to a bad release"
+    assert host.link() == "releases/initial"
+
+
+def test_rollback_goes_to_the_previous_good_release_and_to_a_named_one(host: Host) -> None:
+    host.deploy("r1")
+    host.deploy("r2")
+    host.deploy("r3", healthy=False)  # switched, unhealthy, put back on r2; r3 bad
+    state = host.state
+    assert (state["current"], state["releases"]["r3"]["status"]) == ("r2", "bad")
+    assert host.ok("rollback")["to"] == "r1"
+    assert host.ok("rollback", "--to", "initial")["to"] == "initial"
+    state = host.state
+    assert {r: state["releases"][r]["status"] for r in state["releases"]} == {
+        "initial": "good", "r1": "bad", "r2": "bad", "r3": "bad"}
+    rc, doc = host.call("rollback", "--to", "initial")
+    assert rc == 1 and doc["code"] == "already-current"
+
+
+def test_rollback_only_from_is_a_no_op_when_that_release_is_not_current(host: Host) -> None:
+    host.deploy("r1", healthy=False)
+    doc = host.ok("rollback", "--only-from", "r1")
+    assert doc["changed"] is False and host.link() == "releases/initial"
+
+
+def crafted_archive(host: Host, listed: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    """Replace the newest snapshot's archive; manifest and state agree with it (checksums pass)."""
+    state_path = host.state_dir / "demo" / "state.json"
+    state = json.loads(state_path.read_text())
+    record = state["snapshots"][-1]
+    sdir = host.state_dir / "demo" / "snapshots" / record["id"]
+    archive = sdir / "archive.tar.gz"
+    entries: dict[str, Any] = {}
+    with tarfile.open(archive, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+            entry: dict[str, Any] = {"type": "file" if info.isreg() else "other"}
+            if info.isreg():
+                entry["sha256"] = hashlib.sha256(data).hexdigest()
+            entries[info.name] = entry
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    manifest = json.loads((sdir / "manifest.json").read_text())
+    manifest.update(archive_sha256=digest, members=entries)
+    (sdir / "manifest.json").write_text(json.dumps(manifest))
+    record["archive_sha256"] = digest
+    state_path.write_text(json.dumps(state))
+
+
+def file_member(name: str, data: bytes = b"pwned\n") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    return info, data
+
+
+def link_member(name: str, target: str, hard: bool = False) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    return info, b""
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "outside", "under-symlink", "hardlink", "device"])
+def test_a_crafted_snapshot_archive_is_refused_and_nothing_changes(
+    host: Host, tmp_path: Path, case: str
+) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("untouched\n")
+    host.register("r1")
+    host.ok("snapshot", "--path", str(etc))
+    host.ok("switch", "--release", "r1")
+    (etc / "app.conf").write_text("changed by r1\n")
+    after_switch = tree_digest(etc)
+    victim_before = tree_digest(victim)
+    rel = str(etc).lstrip("/")
+    device = tarfile.TarInfo(rel + "/null")
+    device.type = tarfile.CHRTYPE
+    members = {
+        "dotdot": [file_member(rel + "/../../victim/keep")],
+        "absolute": [file_member(str(victim / "keep"))],
+        "outside": [file_member(str(victim / "keep").lstrip("/"))],
+        "under-symlink": [link_member(rel + "/esc", str(victim)), file_member(rel + "/esc/keep")],
+        "hardlink": [link_member(rel + "/h", str(victim / "keep"), hard=True)],
+        "device": [(device, b"")],
+    }[case]
+    d = tarfile.TarInfo(rel)
+    d.type = tarfile.DIRTYPE
+    d.mode = 0o755
+    crafted_archive(host, etc, [(d, b""), *members])
+    rc, doc = host.call("rollback")
+    assert rc == 1 and doc["code"] == "snapshot-unsafe", doc
+    assert "nothing was restored" in doc["error"] or "only files" in doc["error"]
+    assert tree_digest(victim) == victim_before
+    assert tree_digest(etc) == after_switch
+    assert host.link() == "releases/r1", "a refused restore must not switch"
+    assert not list(etc.parent.glob(".oxzep7-*"))
+
+
+def test_a_tampered_archive_fails_its_checksum(host: Host, tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    host.register("r1")
+    record = host.ok("snapshot", "--path", str(etc))["snapshot"]
+    host.ok("switch", "--release", "r1")
+    archive = host.state_dir / "demo" / "snapshots" / record["id"] / "archive.tar.gz"
+    data = bytearray(archive.read_bytes())
+    data[-5] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    rc, doc = host.call("rollback")
+    assert rc == 1 and doc["code"] == "snapshot-checksum"
+    assert host.link() == "releases/r1"
+
+
+def test_snapshots_keep_the_newest_and_those_of_protected_releases(host: Host, tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    host.adopt()
+    host.ok("snapshot", "--path", str(etc), "--keep", "2")  # of initial
+    for rid in ("r1", "r2", "r3"):
+        host.register(rid)
+        host.ok("snapshot", "--path", str(etc), "--keep", "2")
+        host.ok("switch", "--release", rid)
+        host.ok("confirm", "--release", rid)
+    snaps = host.state["snapshots"]
+    assert [s["release"] for s in snaps][-2:] == ["r1", "r2"]
+    assert {s["release"] for s in snaps} >= {"r2"}  # previous (r2) keeps its snapshot
+    on_disk = {p.name for p in (host.state_dir / "demo" / "snapshots").iterdir()}
+    assert on_disk == {s["id"] for s in snaps}
+
+
+# -- the dead-man ------------------------------------------------------------------------------
+
+
+def wait_for(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
+def test_the_dead_man_puts_the_previous_release_back_unless_confirmed(host: Host, tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    before = tree_digest(etc)
+    host.register("r1")
+    host.ok("snapshot", "--path", str(etc))
+    proc = host.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "1",
+                        "--deadman-mode", "process")
+    assert proc.returncode == 0, proc.stdout
+    (etc / "app.conf").write_text("r1 config\n")
+    assert host.link() == "releases/r1"
+    assert wait_for(lambda: host.link() == "releases/initial", 15), "the dead-man did not fire"
+    assert wait_for(lambda: host.state["deadman"] is None, 5)
+    state = host.state
+    assert state["releases"]["r1"]["status"] == "bad"
+    assert state["history"][-1]["event"] == "deadman"
+    assert tree_digest(etc) == before
+    rc, doc = host.call("confirm", "--release", "r1", "--deploy", "d1")
+    assert rc == 1 and "dead-man" in doc["error"]
+
+
+def test_confirm_disarms_the_dead_man(host: Host) -> None:
+    host.register("r1")
+    doc = host.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "2",
+                       "--deadman-mode", "process")
+    pid = json.loads(doc.stdout)["deadman"]["pid"]
+    host.ok("confirm", "--release", "r1", "--deploy", "d1")
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 5), "the dead-man process lives on"
+    time.sleep(2.5)
+    assert host.link() == "releases/r1"
+    state = host.state
+    assert state["releases"]["r1"]["status"] == "good" and state["last_good"] == "r1"
+    assert state["deadman"] is None
+
+
+def test_a_stale_dead_man_token_does_nothing(host: Host) -> None:
+    host.register("r1")
+    host.ok("switch", "--release", "r1", "--deploy", "d1")
+    doc = host.ok("deadman-fire", "--token", "not-the-armed-one")
+    assert doc["fired"] is False and host.link() == "releases/r1"
+
+
+# -- crash safety ------------------------------------------------------------------------------
+
+WRITER = """
+import importlib.util, random, sys
+spec = importlib.util.spec_from_file_location("agent", sys.argv[1])
+agent = importlib.util.module_from_spec(spec); spec.loader.exec_module(agent)
+n = 0
+while True:
+    n += 1
+    size = random.choice([10, 1000, 50000, 400000])
+    agent.write_json_atomic(sys.argv[2], {"format": 1, "n": n, "pad": "x" * size})
+"""
+
+
+def test_state_json_is_never_seen_half_written_when_writers_are_killed(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    agent.write_json_atomic(str(target), {"format": 1, "n": 0, "pad": ""})
+    seen: list[int] = []
+    broken: list[str] = []
+    stop = threading.Event()
+
+    def read_loop() -> None:
+        while not stop.is_set():
+            try:
+                data = target.read_bytes()
+            except FileNotFoundError:
+                broken.append("missing")
+                continue
+            try:
+                seen.append(json.loads(data)["n"])
+            except ValueError:
+                broken.append(data[:80].decode("utf-8", "replace"))
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    rng = random.Random(5)
+    try:
+        for _ in range(25):
+            writer = subprocess.Popen([sys.executable, "-c", WRITER, str(AGENT_PATH), str(target)])
+            time.sleep(rng.uniform(0.15, 0.4))
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+            json.loads(target.read_bytes())  # whatever was last renamed in is whole
+    finally:
+        stop.set()
+        reader.join()
+    assert not broken, f"a reader saw a broken state.json: {broken[:3]}"
+    assert len(seen) > 100 and max(seen) > 1, "the loop did not exercise concurrent writes"
+    agent.write_json_atomic(str(target), {"format": 1, "n": -1})
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"], "leftover temp files"
+
+
+# -- pruning -----------------------------------------------------------------------------------
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    ops = st.one_of(
+        st.tuples(st.just("deploy"), st.sampled_from(["confirm", "unhealthy", "unconfirmed"])),
+        st.tuples(st.just("rollback"), st.none()),
+        st.tuples(st.just("prune"), st.integers(min_value=2, max_value=4)),
+    )
+    return draw(st.lists(ops, min_size=1, max_size=14))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_pruning_never_removes_current_previous_or_last_good(ops: list[tuple[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        host = Host(Path(tmp))
+        host.initial()
+        host.adopt()
+        n = 0
+        for op, arg in ops:
+            if op == "deploy":
+                n += 1
+                host.deploy(f"r{n}", healthy=arg != "unhealthy", confirm=arg == "confirm")
+            elif op == "rollback":
+                rc, doc = host.call("rollback")
+                assert rc == 0 or doc["code"] == "nothing-to-roll-back", doc
+            else:
+                host.ok("prune", "--keep", str(arg))
+                state = host.state
+                for key in ("current", "previous", "last_good"):
+                    rid = state[key]
+                    if rid is None:
+                        continue
+                    assert rid in state["releases"], (key, rid, ops)
+                    assert (host.root / "releases" / rid / "venv/bin/python").exists(), (key, rid)
+                protected = {state["current"], state["previous"], state["last_good"]} - {None}
+                protected |= {r for r, rel in state["releases"].items() if rel["status"] == "live"}
+                assert len(state["releases"]) <= max(arg, len(protected))
+                on_disk = {p.name for p in (host.root / "releases").iterdir()}
+                assert on_disk == set(state["releases"]), "state and disk disagree"
+            assert os.path.realpath(host.root / "current") == str(
+                host.root / "releases" / host.state["current"])
+            if host.state["last_good"]:
+                assert host.state["releases"][host.state["last_good"]]["status"] == "good"
+
+
+def test_prune_removes_an_interpreter_tree_only_when_no_kept_release_uses_it(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    host.initial()
+    trees = {}
+    for name in ("old", "new", "foreign"):
+        prefix = tmp_path / "opt" / "python" / name
+        (prefix / "bin").mkdir(parents=True)
+        if name != "foreign":  # installed by oxzep7's interpreter step
+            (prefix / ".oxzep7-artifact.json").write_text("{}")
+        trees[name] = prefix
+    host.register("r1", prefix=str(trees["old"]))
+    for rid, tree in (("r1", "old"), ("r2", "foreign"), ("r3", "new"), ("r4", "new")):
+        if rid != "r1":
+            host.register(rid, prefix=str(trees[tree]))
+        host.ok("switch", "--release", rid)
+        host.ok("confirm", "--release", rid)
+    doc = host.ok("prune", "--keep", "2")
+    assert doc["removed"] == ["initial", "r1", "r2"]
+    assert doc["interpreters_removed"] == [str(trees["old"])]
+    assert not trees["old"].exists()
+    assert trees["new"].exists(), "used by kept releases"
+    assert trees["foreign"].exists(), "not installed by oxzep7: never removed"
+
+
+# -- placeholders: the agent substitutes exactly as the controller does ------------------------
+
+_words = st.sampled_from(["python", "venv", "release", "root", "code", "version"])
+_text = st.text(alphabet=st.sampled_from(list("ab $'\"{}_ -/\\")), max_size=8)
+_template = st.lists(st.one_of(_text, _words.map(lambda w: "{" + w + "}"),
+                               st.just("{{"), st.just("}}"), st.just("${HOME}")),
+                     max_size=8).map("".join)
+_values = st.fixed_dictionaries({w: st.text(max_size=12) for w in
+                                 ["python", "venv", "release", "root", "code", "version"]})
+
+
+@settings(max_examples=300)
+@given(_template, _values)
+def test_agent_placeholders_match_the_controller(template: str, values: dict[str, str]) -> None:
+    assert agent.substitute(template, values) == controller_substitute(template, values)
