@@ -1,0 +1,471 @@
+"""Releases on hosts: prepare, switch, health, confirm, rollback, status, unlock (one run each).
+
+Each function runs one static playbook (`playbooks/release_*.yml`) on a batch of hosts through
+the runner and returns the runner's per-host results; a playbook's `oxzep7_result` (the host
+agent's report) is in `HostResult.result`. The host agent keeps the state, so `rollback_release`,
+`read_status` and `unlock` need no spec. `ReleaseSteps` binds them for the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from oxzep7_deploy.errors import LockHeldError, UsageError
+from oxzep7_deploy.records import owner as default_owner
+from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest
+from oxzep7_deploy.spec.model import CommandCheck, HttpCheck, PrebuiltInstall, SourceInstall, Spec
+from oxzep7_deploy.spec.placeholders import PlaceholderError, substitute
+from oxzep7_deploy.state.host import HostState, LockRecord, parse_host_state, parse_lock, unreachable_state
+
+Results = Mapping[str, HostResult]
+
+PREPARE = "release_prepare.yml"
+SWITCH = "release_switch.yml"
+HEALTH = "release_health.yml"
+CONFIRM = "release_confirm.yml"
+ROLLBACK = "release_rollback.yml"
+STATUS = "release_status.yml"
+UNLOCK = "release_unlock.yml"
+
+_INCOMPLETE = ("rollback-incomplete", "rollback-unhealthy")
+ROLLBACK_LOCK_TTL = 3600  # seconds a rollback may hold the app's lock
+
+
+# -- variables ---------------------------------------------------------------------------------
+
+
+def release_dir(spec: Spec, release_id: str) -> str:
+    return f"{spec.application.root.rstrip('/')}/releases/{release_id}"
+
+
+def release_values(spec: Spec, release_id: str) -> dict[str, str]:
+    """What each placeholder means for this release on every host."""
+    path = release_dir(spec, release_id)
+    values = {
+        "python": spec.interpreter.executable,
+        "venv": f"{path}/venv",
+        "release": path,
+        "root": spec.application.root,
+        "version": spec.interpreter.version,
+    }
+    if spec.application.code:
+        values["code"] = spec.application.code
+    return values
+
+
+def _substituted(template: str, values: Mapping[str, str], where: str) -> str:
+    try:
+        return substitute(template, values)
+    except PlaceholderError as exc:
+        raise UsageError(f"{where}: {exc}", hint="set application.code or drop {code}") from exc
+
+
+def host_config(spec: Spec) -> dict[str, Any]:
+    """What the host keeps for later switches, rollbacks and the dead-man (templates, no secrets)."""
+    checks: list[dict[str, Any]] = []
+    for check in spec.health.checks:
+        if isinstance(check, HttpCheck):
+            http = {"url": check.url, "status": check.status, "timeout": check.timeout}
+            if check.contains is not None:
+                http["contains"] = check.contains
+            checks.append({"http": http})
+        elif isinstance(check, CommandCheck):
+            checks.append({"command": check.command})
+    app = spec.application
+    return {
+        "services": list(app.services),
+        "restart_command": app.restart_command,
+        "code": app.code,
+        "env_keys": sorted(app.env),
+        "health": {"checks": checks, "retries": spec.health.retries, "interval": spec.health.interval},
+        "snapshot": {"paths": list(spec.snapshot.paths), "keep": spec.snapshot.keep},
+        "keep_releases": app.keep_releases,
+    }
+
+
+def release_vars(
+    spec: Spec,
+    release_id: str,
+    deploy_id: str,
+    owner: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The extravars of every release playbook for this spec's deploy (no secret among them)."""
+    app = spec.application
+    interp = spec.interpreter
+    values = release_values(spec, release_id)
+    managed = isinstance(interp.install, (SourceInstall, PrebuiltInstall))
+    verify = [_substituted(cmd, values, f"verify[{i}]") for i, cmd in enumerate(spec.verify)]
+    return {
+        "oxzep7_app": app.name,
+        "oxzep7_root": app.root,
+        "oxzep7_release": release_id,
+        "oxzep7_deploy": deploy_id,
+        "oxzep7_owner": owner or default_owner(),
+        "oxzep7_reason": reason or f"deploy {spec.name} release {release_id}",
+        "oxzep7_lock_ttl": spec.rollout.lock_ttl,
+        "oxzep7_dead_man": spec.rollout.dead_man,
+        "oxzep7_keep_releases": app.keep_releases,
+        "oxzep7_snapshot_paths": list(spec.snapshot.paths),
+        "oxzep7_snapshot_keep": spec.snapshot.keep,
+        "oxzep7_prepare": {
+            "version": interp.version,
+            "interpreter": {
+                "executable": interp.executable,
+                "prefix": interp.prefix if managed else None,
+                "managed": managed,
+            },
+            "requirements": app.requirements,
+            "pip_args": list(app.pip_args),
+            "code": app.code,
+            "verify": verify,
+            "spec": {"name": spec.name, "digest": spec.digest},
+            "config": host_config(spec),
+        },
+    }
+
+
+# -- running a playbook ------------------------------------------------------------------------
+
+
+@contextmanager
+def _env_file(env: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
+    """application.env in a private temp file the playbook reads on the controller, then gone.
+
+    Never in extravars: ansible-runner writes those into its artifacts (`command`).
+    """
+    if not env:
+        yield {}
+        return
+    folder = tempfile.mkdtemp(prefix="oxzep7-env-")
+    path = Path(folder) / "env.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(dict(env), handle)
+        yield {"oxzep7_env_file": str(path)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(
+    runner: Runner,
+    playbook: str,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    run_dir: Path,
+    extravars: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    forks: int = 50,
+) -> Results:
+    if not hosts:
+        return MappingProxyType({})
+    with _env_file(env) as env_vars:
+        request = RunRequest(
+            playbook=playbook,
+            inventory=str(inventory),
+            limit=tuple(hosts),
+            extravars=MappingProxyType({**extravars, **env_vars}),
+            forks=forks,
+            ident=playbook.removesuffix(".yml"),
+        )
+        result = runner.run(request, run_dir)
+    return MappingProxyType({h: _explain(r) for h, r in result.hosts.items()})
+
+
+def _explain(res: HostResult) -> HostResult:
+    """Name the failing step in the message when the agent's report says more than Ansible."""
+    if res.ok or not res.result:
+        return res
+    error = res.result.get("error")
+    return replace(res, message=str(error)) if isinstance(error, str) and error else res
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+
+def prepare_release(
+    spec: Spec,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    release_id: str,
+    deploy_id: str,
+    owner: str | None = None,
+) -> Results:
+    """Lock the app and build the release (venv, requirements, release.json, verify) on `hosts`.
+
+    A host whose lock is held by another deploy fails with code `locked` (see `lock_holders`).
+    Nothing live changes; a failed build is recorded on the host as a `failed` release.
+    """
+    extravars = release_vars(spec, release_id, deploy_id, owner)
+    return _run(runner, PREPARE, inventory, hosts, run_dir, extravars, spec.application.env,
+                spec.ansible.forks)
+
+
+def switch_release(
+    spec: Spec,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    release_id: str,
+    deploy_id: str,
+    owner: str | None = None,
+) -> Results:
+    """Snapshot, switch `current` (dead-man armed first), restart, health, on each host.
+
+    A host whose restart or health fails goes back to its previous release within the run and
+    fails; its result says `switched`, `failed_check`, `revert_ok` (False: rollback incomplete).
+    """
+    extravars = release_vars(spec, release_id, deploy_id, owner)
+    return _run(runner, SWITCH, inventory, hosts, run_dir, extravars, spec.application.env,
+                spec.ansible.forks)
+
+
+def check_health(
+    spec: Spec,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    release_id: str | None = None,
+    retries: int | None = None,
+) -> Results:
+    """Run the health checks on each host's current release (the bake gate); read-only."""
+    extravars: dict[str, Any] = {
+        "oxzep7_app": spec.application.name,
+        "oxzep7_release": release_id or "",
+        "oxzep7_health_retries": "" if retries is None else retries,
+    }
+    return _run(runner, HEALTH, inventory, hosts, run_dir, extravars, spec.application.env,
+                spec.ansible.forks)
+
+
+def confirm_release(
+    spec: Spec,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    release_id: str,
+    deploy_id: str,
+    release_lock: bool = True,
+) -> Results:
+    """After health passed: disarm the dead-man, mark the release good, prune, unlock.
+
+    Fails on a host where the release is no longer current (the dead-man fired first).
+    """
+    extravars = {
+        "oxzep7_app": spec.application.name,
+        "oxzep7_release": release_id,
+        "oxzep7_deploy": deploy_id,
+        "oxzep7_keep_releases": spec.application.keep_releases,
+        "oxzep7_release_lock": release_lock,
+    }
+    return _run(runner, CONFIRM, inventory, hosts, run_dir, extravars, forks=spec.ansible.forks)
+
+
+def rollback_release(
+    inventory: str | Path,
+    app: str,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    to: str | None = None,
+    *,
+    only_from: str | None = None,
+    deploy_id: str | None = None,
+    owner: str | None = None,
+    reason: str | None = None,
+    env: Mapping[str, str] | None = None,
+    release_lock: bool = True,
+    forks: int = 50,
+) -> Results:
+    """Back to the last good release (or `to`) on each host, from host state alone.
+
+    Takes the app's lock as `deploy_id` (a fresh `rollback-…` id by default: refused while another
+    deploy holds it), restores the snapshot taken when the target was current (checksums first),
+    switches, restarts, runs health, marks the release it left bad. `only_from`: do nothing on a
+    host whose current release is not that one (the engine undoing its own deploy). A host with
+    nothing to roll back to fails with code `nothing-to-roll-back`.
+    """
+    extravars: dict[str, Any] = {
+        "oxzep7_app": app,
+        "oxzep7_deploy": deploy_id or new_operation_id("rollback"),
+        "oxzep7_owner": owner or default_owner(),
+        "oxzep7_reason": reason or "rollback",
+        "oxzep7_lock_ttl": ROLLBACK_LOCK_TTL,
+        "oxzep7_rollback_to": to or "",
+        "oxzep7_rollback_only_from": only_from or "",
+        "oxzep7_release_lock": release_lock,
+    }
+    return _run(runner, ROLLBACK, inventory, hosts, run_dir, extravars, env, forks)
+
+
+def read_status(
+    inventory: str | Path,
+    app: str,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    root: str | None = None,
+    forks: int = 50,
+) -> dict[str, HostState]:
+    """Each host's state of `app` (changes nothing on the hosts, not even the agent).
+
+    With `root`, a host that oxzep7 never touched shows the hand-made release it would adopt.
+    A host that could not be read has `error` set.
+    """
+    extravars = {"oxzep7_app": app, "oxzep7_root": root or ""}
+    results = _run(runner, STATUS, inventory, hosts, run_dir, extravars, forks=forks)
+    states: dict[str, HostState] = {}
+    for host in hosts:
+        res = results.get(host)
+        if res is None or not res.ok or not res.result:
+            message = (res.message if res else None) or "no answer"
+            states[host] = unreachable_state(host, app, message)
+            continue
+        states[host] = parse_host_state(host, res.result)
+    return states
+
+
+def unlock(
+    inventory: str | Path,
+    app: str,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    *,
+    deploy_id: str | None = None,
+    owner: str | None = None,
+    force: bool = False,
+    forks: int = 50,
+) -> Results:
+    """Release the app's lock: held by `deploy_id` or `owner`, expired, or any with `force`.
+
+    Without either a lock held by someone else is refused (code `locked`, holder in the report).
+    """
+    extravars = {
+        "oxzep7_app": app,
+        "oxzep7_deploy": deploy_id or "",
+        "oxzep7_owner": owner or "",
+        "oxzep7_unlock_force": force,
+    }
+    return _run(runner, UNLOCK, inventory, hosts, run_dir, extravars, forks=forks)
+
+
+# -- reading results ---------------------------------------------------------------------------
+
+
+def new_operation_id(kind: str) -> str:
+    """`rollback-20250101T120000-1a2b3c`: the lock's deploy id for an operation outside a deploy."""
+    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def lock_holders(results: Results) -> dict[str, LockRecord]:
+    """Hosts refused because another deploy holds the lock, with the holder."""
+    held: dict[str, LockRecord] = {}
+    for host, res in results.items():
+        if res.ok or res.result.get("code") != "locked":
+            continue
+        holder = parse_lock((res.result.get("report") or {}).get("holder"))
+        if holder is not None:
+            held[host] = holder
+    return held
+
+
+def raise_if_locked(results: Results) -> None:
+    """LockHeldError (exit 2) naming the holder when any host refused the lock."""
+    held = lock_holders(results)
+    if not held:
+        return
+    first_host, first = next(iter(held.items()))
+    others = f" and {len(held) - 1} more host(s)" if len(held) > 1 else ""
+    raise LockHeldError(
+        f"{first_host}{others}: locked by {first.describe()}",
+        hint="wait for it, or `oxzep7-deploy unlock --force` if that deploy is gone",
+    )
+
+
+def rollback_incomplete(results: Results) -> tuple[str, ...]:
+    """Hosts where a switch failed and putting the previous release back failed too."""
+    out = []
+    for host, res in results.items():
+        r = res.result
+        if res.ok or not r:
+            continue
+        failed_revert = r.get("step") == "switch" and r.get("switched") and not r.get("revert_ok")
+        failed_rollback = r.get("step") == "rollback" and r.get("code") in _INCOMPLETE
+        if failed_revert or failed_rollback:
+            out.append(host)
+    return tuple(out)
+
+
+def unreachable(results: Results) -> tuple[str, ...]:
+    return tuple(h for h, r in results.items() if r.status is HostStatus.UNREACHABLE)
+
+
+class ReleaseSteps:
+    """The release half of the engine's HostSteps, bound to one deploy of one spec.
+
+    `run_dir(step)` gives a fresh private data directory for each batch (e.g. runs/NNN-step).
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        inventory: str | Path,
+        runner: Runner,
+        run_dir: Callable[[str], Path],
+        release_id: str,
+        deploy_id: str,
+        owner: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.inventory = inventory
+        self.runner = runner
+        self.run_dir = run_dir
+        self.release_id = release_id
+        self.deploy_id = deploy_id
+        self.owner = owner or default_owner()
+
+    def prepare(self, hosts: Sequence[str]) -> Results:
+        return prepare_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("prepare"),
+                               self.release_id, self.deploy_id, self.owner)
+
+    def switch(self, hosts: Sequence[str]) -> Results:
+        return switch_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("switch"),
+                              self.release_id, self.deploy_id, self.owner)
+
+    def health(self, hosts: Sequence[str]) -> Results:
+        return check_health(self.spec, self.inventory, hosts, self.runner, self.run_dir("health"),
+                            self.release_id, retries=1)
+
+    def confirm(self, hosts: Sequence[str]) -> Results:
+        return confirm_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("confirm"),
+                               self.release_id, self.deploy_id)
+
+    def rollback(self, hosts: Sequence[str]) -> Results:
+        return rollback_release(
+            self.inventory, self.spec.application.name, hosts, self.runner, self.run_dir("rollback"),
+            only_from=self.release_id, deploy_id=self.deploy_id, owner=self.owner,
+            reason=f"deploy {self.deploy_id} rolled back", env=self.spec.application.env,
+            forks=self.spec.ansible.forks,
+        )
+
+    def unlock(self, hosts: Sequence[str]) -> Results:
+        return unlock(self.inventory, self.spec.application.name, hosts, self.runner,
+                      self.run_dir("unlock"), deploy_id=self.deploy_id, forks=self.spec.ansible.forks)

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Ansible module: run one subcommand of the oxzep7 host agent and return its JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: oxzep7_agent
+short_description: Run the oxzep7 host agent (/var/lib/oxzep7/bin/oxzep7-host)
+description:
+  - Runs one agent subcommand as root and returns its JSON report as C(report).
+  - The task fails with the agent's error message when the agent reports C(ok=false).
+options:
+  app: {description: The application name, type: str, required: true}
+  command: {description: The agent subcommand, type: str, required: true}
+  args: {description: Further arguments, type: list, elements: str, default: []}
+  input: {description: A document given to the agent as JSON on stdin, type: raw}
+  env:
+    description: Environment for commands the agent runs (application.env); never logged.
+    type: dict
+    default: {}
+  state_dir: {description: The state directory, type: str, default: /var/lib/oxzep7}
+  agent: {description: Path of the installed agent, type: str}
+"""
+
+RETURN = r"""
+report: {description: The agent's JSON report, type: dict, returned: always}
+code: {description: The agent's error code when it failed, type: str, returned: failure}
+"""
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            app=dict(type="str", required=True),
+            command=dict(type="str", required=True),
+            args=dict(type="list", elements="str", default=[]),
+            input=dict(type="raw"),
+            env=dict(type="dict", default={}, no_log=True),
+            state_dir=dict(type="str", default="/var/lib/oxzep7"),
+            agent=dict(type="str"),
+        ),
+        supports_check_mode=False,
+    )
+    p: dict[str, Any] = module.params
+    agent = p["agent"] or os.path.join(p["state_dir"], "bin", "oxzep7-host")
+    argv = [sys.executable, agent, "--state-dir", p["state_dir"], p["command"], "--app", p["app"]]
+    argv += [str(a) for a in p["args"]]
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (p["env"] or {}).items()})
+    stdin = None if p["input"] is None else json.dumps(p["input"])
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, universal_newlines=True)
+    out, err = proc.communicate(stdin)
+    try:
+        report = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        detail = (err or out).strip()[-2000:]
+        module.fail_json(msg=f"the oxzep7 agent answered no JSON (exit {proc.returncode}): {detail}",
+                         rc=proc.returncode)
+    if not report.get("ok"):
+        module.fail_json(msg=report.get("error") or "the oxzep7 agent failed",
+                         code=report.get("code"), report=report, rc=proc.returncode)
+    module.exit_json(changed=bool(report.get("changed")), report=report)
+
+
+if __name__ == "__main__":
+    main()
