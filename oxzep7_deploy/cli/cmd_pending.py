@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from oxzep7_deploy.cli.boundary import error_boundary
-from oxzep7_deploy.cli.options import inventory_option, json_option, verbose_option, yes_option
+from oxzep7_deploy.cli.options import inventory_option, json_option, yes_option
 from oxzep7_deploy.errors import NotBuiltYetError
 
 
@@ -20,38 +20,6 @@ def _pending(name: str) -> None:
         f"`{name}` is not built yet in this version of oxzep7-deploy",
         hint="`validate`, `plan`, `init` and `schema` work; the README says what is coming",
     )
-
-
-@click.command("apply")
-@click.argument("spec", type=click.Path(dir_okay=False))
-@inventory_option
-@yes_option
-@verbose_option
-@json_option
-@error_boundary
-def apply_cmd(**_: Any) -> None:
-    """Carry out SPEC on the inventory's hosts, wave by wave."""
-    _pending("apply")
-
-
-@click.command("promote")
-@click.argument("name")
-@yes_option
-@json_option
-@error_boundary
-def promote_cmd(**_: Any) -> None:
-    """Continue a deploy paused at a manual gate."""
-    _pending("promote")
-
-
-@click.command("abort")
-@click.argument("name")
-@yes_option
-@json_option
-@error_boundary
-def abort_cmd(**_: Any) -> None:
-    """Stop a paused deploy and roll back what it switched."""
-    _pending("abort")
 
 
 @click.command("rollback")
@@ -111,5 +79,5 @@ def audit_cmd(**_: Any) -> None:
 
 
 def pending_commands() -> list[click.Command]:
-    return [apply_cmd, promote_cmd, abort_cmd, rollback_cmd, status_cmd, history_cmd,
+    return [rollback_cmd, status_cmd, history_cmd,
             unlock_cmd, audit_cmd]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from oxzep7_deploy import __version__
+from oxzep7_deploy.cli.cmd_apply import abort_cmd, apply_cmd, promote_cmd
 from oxzep7_deploy.cli.cmd_init import init_cmd, schema_cmd
 from oxzep7_deploy.cli.cmd_pending import pending_commands
 from oxzep7_deploy.cli.cmd_plan import plan_cmd
@@ -22,7 +23,8 @@ def cli() -> None:
     """
 
 
-for command in (validate_cmd, plan_cmd, init_cmd, schema_cmd, *pending_commands()):
+for command in (validate_cmd, plan_cmd, apply_cmd, promote_cmd, abort_cmd, init_cmd, schema_cmd,
+                *pending_commands()):
     cli.add_command(command)
 
 

@@ -1,0 +1,105 @@
+"""`apply`, `promote` and `abort`: carry out a spec, continue it past a manual gate, or undo it."""
+
+from __future__ import annotations
+
+import click
+
+from oxzep7_deploy.cli.boundary import error_boundary, records_root
+from oxzep7_deploy.cli.cmd_plan import describe_plan
+from oxzep7_deploy.cli.options import inventory_option, json_option, verbose_option, yes_option
+from oxzep7_deploy.cli.output import emit_json, is_terminal
+from oxzep7_deploy.cli.progress import ProgressPrinter
+from oxzep7_deploy.deploy import (
+    DeployContext,
+    build_report,
+    paused_deploy,
+    prepare_deploy,
+    run_deploy,
+)
+from oxzep7_deploy.engine_model import Outcome, Progress
+from oxzep7_deploy.plan import Plan
+from oxzep7_deploy.steps.host_steps import make_host_steps, probe_platforms
+
+
+def _context(printer: ProgressPrinter) -> DeployContext:
+    return DeployContext(records_root=records_root(), make_steps=make_host_steps,
+                         probe_platforms=probe_platforms, on_event=printer)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes or not is_terminal():
+        return
+    if not click.confirm(question, default=False, err=True):
+        raise click.exceptions.Exit(2)
+
+
+def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
+    report = build_report(plan, progress)
+    if as_json:
+        emit_json(report)
+    else:
+        rows = [[h, r["state"], r["failed_step"] or "", r["message"] or ""]
+                for h, r in report["hosts"].items()]
+        printer.table(f"{plan.name}: release {plan.release}: {report['outcome']}",
+                      ["host", "state", "failed step", "detail"], rows)
+        if progress.outcome is Outcome.PAUSED:
+            printer.line(f"paused before wave {report['paused_at']}: "
+                         f"`oxzep7-deploy promote {plan.name}` continues, "
+                         f"`oxzep7-deploy abort {plan.name}` rolls back")
+    outcome = progress.outcome or Outcome.ROLLED_BACK
+    raise SystemExit(int(outcome.exit_code))
+
+
+@click.command("apply")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@inventory_option
+@yes_option
+@verbose_option
+@json_option
+@error_boundary
+def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as_json: bool) -> None:
+    """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
+    printer = ProgressPrinter(quiet=as_json)
+    ctx = _context(printer)
+    loaded, plan, record = prepare_deploy(spec, inventory, ctx)
+    for line in describe_plan(plan):
+        printer.line(line)
+    _confirm(f"apply release {plan.release} to {len(plan.targets)} host(s)?", yes)
+    progress = run_deploy(loaded, plan, record, ctx)
+    _finish(plan, progress, printer, as_json)
+
+
+@click.command("promote")
+@click.argument("name")
+@yes_option
+@json_option
+@error_boundary
+def promote_cmd(name: str, yes: bool, as_json: bool) -> None:
+    """Continue a deploy paused at a manual gate."""
+    _resume(name, yes, as_json, abort=False)
+
+
+@click.command("abort")
+@click.argument("name")
+@yes_option
+@json_option
+@error_boundary
+def abort_cmd(name: str, yes: bool, as_json: bool) -> None:
+    """Stop a paused deploy and roll back what it switched."""
+    _resume(name, yes, as_json, abort=True)
+
+
+def _resume(name: str, yes: bool, as_json: bool, abort: bool) -> None:
+    printer = ProgressPrinter(quiet=as_json)
+    ctx = _context(printer)
+    record = paused_deploy(ctx.records_root, name)
+    meta = record.meta()
+    spec, plan, record = prepare_deploy(meta["spec"], tuple(meta["inventories"]), ctx)
+    progress = record.load_progress()
+    wave = plan.waves[progress.paused_at or 0].name
+    verb = "roll back" if abort else f"continue with wave {wave} of"
+    _confirm(f"{verb} deploy {name} (release {plan.release})?", yes)
+    progress = run_deploy(spec, plan, record, ctx, promote_wave=None if abort else progress.paused_at,
+                          abort=abort)
+    _finish(plan, progress, printer, as_json)
+

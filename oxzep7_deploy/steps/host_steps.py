@@ -1,0 +1,71 @@
+"""The engine's host steps on real hosts: interpreter installation plus the release steps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from oxzep7_deploy.engine_model import Results
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.plan.model import Plan
+from oxzep7_deploy.records import DeployRecord, owner
+from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.runner.base import Runner
+from oxzep7_deploy.spec.model import Spec
+from oxzep7_deploy.steps.interpreter import install_interpreter
+from oxzep7_deploy.steps.release import ReleaseSteps, lock_holders, raise_if_locked
+
+
+def cache_dir() -> Path:
+    """The controller's artifact cache: archives and built interpreter trees."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oxzep7"
+    return Path(os.environ.get("OXZEP7_CACHE", default))
+
+
+class AnsibleHostSteps(ReleaseSteps):
+    """HostSteps for one deploy: `install` builds once per platform, the rest are release steps."""
+
+    def __init__(self, spec: Spec, plan: Plan, inventory: str, record: DeployRecord,
+                 runner: Runner | None = None, platforms: Mapping[str, str] | None = None) -> None:
+        super().__init__(spec, inventory, runner or AnsibleRunner(), record.run_dir,
+                         plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
+        self.record = record
+        self.platforms = {h: p for h, p in (platforms or {}).items() if p != "unknown"} or None
+
+    def prepare(self, hosts: Sequence[str]) -> Results:
+        """Prepare; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
+        results = super().prepare(hosts)
+        if lock_holders(results):
+            self.unlock([h for h, r in results.items() if r.ok])
+            raise_if_locked(results)
+        return results
+
+    def install(self, hosts: Sequence[str]) -> Results:
+        outcome = install_interpreter(self.spec, str(self.inventory), hosts, self.runner,
+                                      self.run_dir("install"), cache_dir(), self.platforms)
+        return outcome.hosts
+
+
+def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
+                    record: DeployRecord) -> AnsibleHostSteps:
+    """The DeployContext factory for real runs."""
+    platforms = {h: step.platform for step in plan.build for h in step.hosts}
+    return AnsibleHostSteps(spec, plan, _one_inventory(inventories), record, platforms=platforms)
+
+
+def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],
+                    record: DeployRecord) -> dict[str, str]:
+    """Read each target's platform from facts (distro-release-arch), before planning builds."""
+    from oxzep7_deploy.runner.request import RunRequest
+
+    request = RunRequest("facts.yml", _one_inventory(inventories), targets, ident="facts")
+    result = AnsibleRunner().run(request, record.run_dir("facts"))
+    return {h: str(r.result.get("platform", "unknown")) for h, r in result.hosts.items() if r.ok}
+
+
+def _one_inventory(inventories: tuple[str, ...]) -> str:
+    if len(inventories) != 1:
+        raise UsageError("give one -i to commands that change hosts",
+                         hint="several inventory files can go in one directory: -i DIR")
+    return inventories[0]
