@@ -1,0 +1,148 @@
+"""`status`, `history`, `rollback`, `unlock`: an app's hosts, from host state alone."""
+
+from __future__ import annotations
+
+import click
+
+from oxzep7_deploy.cli.boundary import error_boundary, records_root
+from oxzep7_deploy.cli.options import inventory_option, json_option, yes_option
+from oxzep7_deploy.cli.output import emit_json, is_terminal, say
+from oxzep7_deploy.cli.progress import ProgressPrinter
+from oxzep7_deploy.errors import ExitCode
+from oxzep7_deploy.fleet_ops import (
+    history_of,
+    ordered,
+    read_states,
+    rollback_app,
+    select_target,
+    summary_line,
+    unlock_app,
+)
+from oxzep7_deploy.state.host import ReleaseStatus
+
+app_option = click.option("--app", required=True, help="The application's name.")
+limit_option = click.option("--limit", help="Only hosts matching this Ansible pattern.")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if not yes and is_terminal() and not click.confirm(question, default=False, err=True):
+        raise click.exceptions.Exit(int(ExitCode.USAGE))
+
+
+@click.command("status")
+@inventory_option
+@app_option
+@limit_option
+@json_option
+@error_boundary
+def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+    """Per host: current release, interpreter, previous, last good, bad releases, lock."""
+    target = select_target(inventory, app, limit, records_root(), "status")
+    states = ordered(read_states(target), target.hosts)
+    summary = summary_line(states)
+    if as_json:
+        emit_json({"app": app, "summary": summary,
+                   "hosts": {h: s.to_json() for h, s in states.items()}})
+        return
+    printer = ProgressPrinter()
+    rows = []
+    for host, s in states.items():
+        if not s.ok:
+            rows.append([host, "unreachable", "", "", "", "", s.error])
+            continue
+        lock = s.lock.describe() if s.lock else ""
+        bad = ", ".join(s.with_status(ReleaseStatus.BAD)) if s.releases else ""
+        current = s.current or (f"{s.current_link} (not managed yet)" if s.current_link else "-")
+        rows.append([host, current, s.interpreter_version or "", s.previous or "", s.last_good or "",
+                     bad, lock])
+    printer.table(f"{app}: {summary}", ["host", "current", "python", "previous", "last good",
+                                        "bad", "lock"], rows)
+    say(summary)
+
+
+@click.command("history")
+@inventory_option
+@app_option
+@limit_option
+@json_option
+@error_boundary
+def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+    """Releases and deploys with their outcomes, across the app's hosts."""
+    target = select_target(inventory, app, limit, records_root(), "history")
+    states = ordered(read_states(target), target.hosts)
+    doc = history_of(states)
+    unreachable = [h for h, s in states.items() if not s.ok]
+    if as_json:
+        emit_json({"app": app, **doc, "unreachable": unreachable})
+        return
+    printer = ProgressPrinter()
+    printer.table(f"{app}: releases", ["release", "python", "created", "hosts"], [
+        [r["release"], r["interpreter"], r["created"],
+         ", ".join(f"{h}:{st}" for h, st in r["hosts"].items())] for r in doc["releases"]])
+    printer.table(f"{app}: events", ["at", "event", "release", "deploy", "hosts"], [
+        [e["at"], e["event"], e["release"], e["deploy"], ", ".join(sorted(e["hosts"]))]
+        for e in doc["events"]])
+    if unreachable:
+        say(f"unreachable: {', '.join(unreachable)}")
+
+
+@click.command("rollback")
+@inventory_option
+@app_option
+@click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
+@limit_option
+@yes_option
+@json_option
+@error_boundary
+def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, limit: str | None,
+                 yes: bool, as_json: bool) -> None:
+    """Back to the previous good release on every host of the app, from host state alone."""
+    target = select_target(inventory, app, limit, records_root(), "rollback")
+    _confirm(f"roll back {app} on {len(target.hosts)} host(s)"
+             + (f" to {to_release}" if to_release else "") + "?", yes)
+    outcome = rollback_app(target, to_release)
+    code = ExitCode.OK if outcome.complete else ExitCode.ROLLBACK_INCOMPLETE
+    hosts = {h: {"ok": r.ok, "status": r.status.value, "task": r.failed_task, "message": r.message,
+                 "release": r.result.get("to") or r.result.get("current")}
+             for h, r in outcome.results.items()}
+    if as_json:
+        emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
+                   "hosts": hosts, "skipped": outcome.skipped})
+    else:
+        printer = ProgressPrinter()
+        printer.table(f"{app}: rollback {'complete' if outcome.complete else 'INCOMPLETE'}",
+                      ["host", "result", "detail"],
+                      [[h, "rolled back" if d["ok"] else d["status"],
+                        d["message"] if not d["ok"] else (d["release"] or "")]
+                       for h, d in hosts.items()]
+                      + [[h, "skipped", why] for h, why in outcome.skipped.items()])
+        if not outcome.complete:
+            say("manual action needed on the hosts above: fix what the detail says, then run "
+                "the same rollback again", err=True)
+    raise SystemExit(int(code))
+
+
+@click.command("unlock")
+@inventory_option
+@app_option
+@click.option("--force", is_flag=True, help="Break a lock held by someone else.")
+@limit_option
+@yes_option
+@json_option
+@error_boundary
+def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | None, yes: bool,
+               as_json: bool) -> None:
+    """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
+    target = select_target(inventory, app, limit, records_root(), "unlock")
+    _confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
+    results = unlock_app(target, force)
+    ok = all(r.ok for r in results.values())
+    hosts = {h: {"ok": r.ok, "message": r.message, "code": r.result.get("code")}
+             for h, r in results.items()}
+    if as_json:
+        emit_json({"app": app, "ok": ok, "hosts": hosts})
+    else:
+        for host, d in hosts.items():
+            say(f"{host}: {'unlocked' if d['ok'] else 'refused: ' + str(d['message'])}")
+    if not ok:
+        raise SystemExit(int(ExitCode.USAGE))

@@ -1,0 +1,129 @@
+"""Operations on an app's hosts outside a deploy: status, history, rollback, unlock.
+
+They need the inventory and the app's name only: the hosts' state is the truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.inventory import load_inventory
+from oxzep7_deploy.records import owner
+from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.runner.base import Runner
+from oxzep7_deploy.runner.request import HostResult, HostStatus
+from oxzep7_deploy.state.host import HostState
+from oxzep7_deploy.steps import release as steps
+
+
+@dataclass(frozen=True)
+class Target:
+    """The hosts an operation acts on, and where its runs are recorded."""
+
+    inventory: str
+    app: str
+    hosts: tuple[str, ...]
+    run_root: Path
+    runner: Runner
+
+    def run_dir(self, step: str) -> Path:
+        path = self.run_root / step
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def select_target(inventories: tuple[str, ...], app: str, limit: str | None, records: Path,
+                  kind: str, runner: Runner | None = None) -> Target:
+    if len(inventories) != 1:
+        raise UsageError("give one -i", hint="several inventory files can go in one directory: -i DIR")
+    inventory = load_inventory(*inventories)
+    hosts = inventory.select(limit) if limit else inventory.hosts
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_root = records / "ops" / app / f"{stamp}-{kind}-{secrets.token_hex(2)}"
+    return Target(inventories[0], app, hosts, run_root, runner or AnsibleRunner())
+
+
+def read_states(target: Target) -> dict[str, HostState]:
+    return steps.read_status(target.inventory, target.app, target.hosts, target.runner,
+                             target.run_dir("status"))
+
+
+def summary_line(states: dict[str, HostState]) -> str:
+    """`12 hosts: 3 on 3.13.5, 9 on 3.11.2, 1 unreachable`."""
+    versions: Counter[str] = Counter()
+    for state in states.values():
+        if not state.ok:
+            versions["unreachable"] += 1
+        elif not state.managed and not state.current_link:
+            versions["without the app"] += 1
+        else:
+            versions[f"on {state.interpreter_version or 'unknown'}"] += 1
+    parts = [f"{n} {what}" for what, n in sorted(versions.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return f"{len(states)} host{'s' if len(states) != 1 else ''}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    results: dict[str, HostResult]
+    skipped: dict[str, str]  # host -> why it was not rolled back (not deployed there)
+
+    @property
+    def complete(self) -> bool:
+        return all(r.ok for r in self.results.values())
+
+
+def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
+    """Back to the previous good release (or `to`) on every host that runs the app."""
+    states = read_states(target)
+    skipped = {h: "the app has no releases here" for h, s in states.items()
+               if s.ok and not s.managed and not s.current_link}
+    hosts = [h for h in target.hosts if h not in skipped]
+    results: dict[str, HostResult] = {}
+    for host in hosts:
+        if not states[host].ok:
+            results[host] = HostResult(host, HostStatus.UNREACHABLE, message=states[host].error)
+    reachable = [h for h in hosts if h not in results]
+    if reachable:
+        results.update(steps.rollback_release(
+            target.inventory, target.app, reachable, target.runner, target.run_dir("rollback"),
+            to, owner=owner(), reason="oxzep7-deploy rollback"))
+    return RollbackOutcome(results, skipped)
+
+
+def unlock_app(target: Target, force: bool) -> dict[str, HostResult]:
+    return dict(steps.unlock(target.inventory, target.app, target.hosts, target.runner,
+                             target.run_dir("unlock"), owner=owner(), force=force))
+
+
+def history_of(states: dict[str, HostState]) -> dict[str, Any]:
+    """Releases (with the hosts in each status) and deploy events across the hosts."""
+    releases: dict[str, dict[str, Any]] = {}
+    events: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for host, state in states.items():
+        for rel in state.releases.values():
+            entry = releases.setdefault(rel.id, {
+                "release": rel.id, "interpreter": rel.interpreter.version, "created": rel.created,
+                "spec": rel.spec_name, "hosts": {}})
+            entry["hosts"][host] = rel.status.value
+        for ev in state.history:
+            key = (ev.deploy or "", ev.event, ev.release or ev.to_release or "")
+            entry = events.setdefault(key, {"at": ev.at, "event": ev.event, "deploy": ev.deploy,
+                                            "release": ev.release or ev.to_release,
+                                            "from": ev.from_release, "hosts": []})
+            entry["at"] = min(entry["at"], ev.at)
+            entry["hosts"].append(host)
+    return {
+        "releases": sorted(releases.values(), key=lambda r: r["created"] or ""),
+        "events": sorted(events.values(), key=lambda e: e["at"]),
+    }
+
+
+def ordered(states: dict[str, HostState], hosts: Sequence[str]) -> dict[str, HostState]:
+    return {h: states[h] for h in hosts if h in states}
