@@ -1,0 +1,1 @@
+"""The project's test fleet: `fleet.sh` brings hosts up; `harness` drives it from Python."""
