@@ -425,7 +425,7 @@ def _build(
         if ok and pack:
             packed = result.result.get("artifact") or {}
             meta = {**marker, "platform": platform, "version": version, "built_on": host,
-                    "configure_args": list(configure)}
+                    "prefix": session.spec.interpreter.prefix, "configure_args": list(configure)}
             try:
                 artifact = cache.store(cache.incoming / names[host], keys[platform],
                                        str(packed.get("sha256", "")), meta)

@@ -1,0 +1,308 @@
+"""End to end on the real fleet: CPython built once, shipped, verified; prebuilt; faults on unpack.
+
+The source build runs once per session (its cached artifact is dropped first, so the build
+really happens); the prebuilt tests and test_interpreter_package.py reuse its artifact through
+the tool's own cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from oxzep7_deploy.artifacts import Artifact, ArtifactCache, sha256_file
+from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.spec.model import (
+    Application,
+    Install,
+    Interpreter,
+    PrebuiltInstall,
+    SourceInstall,
+    Spec,
+)
+from oxzep7_deploy.steps.interpreter import InterpreterOutcome, install_interpreter
+from tests.fleet.harness import CACHE_DIR, FLEET_SH, Fleet, missing_prerequisite
+
+pytestmark = pytest.mark.e2e
+
+VERSION = "3.13.5"
+SOURCE_SHA = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+PREFIX = f"/opt/oxzep7/python/{VERSION}"
+EXE = f"{PREFIX}/bin/python3.13"
+# fast flags for tests (about a third of a default build); shared, to prove the rpath
+CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
+TOOL_CACHE = CACHE_DIR / "oxzep7-tool"  # the tool's own cache, shared by the test modules
+# for working on the later tests only: keep the cached build (the build test is then skipped)
+REUSE_BUILD = bool(os.environ.get("OXZEP7_E2E_REUSE_BUILD"))
+# this session's own fleets (names and /24s reserved for these tests)
+SOURCE_FLEET, PREBUILT_FLEET = ("t4src", 44), ("t4pre", 45)
+
+
+def cpython_source() -> Path:
+    """The pristine Python-3.13.5 tarball in the fleet's cache (fetched by tests/fleet/cpython.sh)."""
+    folder = CACHE_DIR / "cpython"
+    script = FLEET_SH.with_name("cpython.sh")
+    for attempt in range(2):
+        for name in ("Python-3.13.5.tar.xz", "python3.13_3.13.5.orig.tar.xz"):
+            if (folder / name).is_file() and sha256_file(folder / name) == SOURCE_SHA:
+                return folder / name
+        if attempt == 0 and script.exists():
+            subprocess.run(["bash", str(script)], check=False, capture_output=True, timeout=600)
+    return unavailable(f"no Python-3.13.5 source in {folder} (run tests/setup.sh)")
+
+
+def unavailable(why: str) -> Path:
+    if os.environ.get("OXZ_REQUIRE_FLEET"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def need_fleet() -> None:
+    why = missing_prerequisite()
+    if why:
+        unavailable(why)
+
+
+def make_spec(install: Install, prefix: str = PREFIX) -> Spec:
+    return Spec(name="interp-e2e", targets="all",
+                interpreter=Interpreter(version=VERSION, prefix=prefix, install=install),
+                application=Application(name="app", root="/srv/app"))
+
+
+def source_spec(prefix: str = PREFIX) -> Spec:
+    return make_spec(SourceInstall(url=str(cpython_source()), sha256=SOURCE_SHA,
+                                   configure=CONFIGURE), prefix)
+
+
+def install(fleet: Fleet, spec: Spec, work: Path, hosts: Sequence[str] | None = None
+            ) -> InterpreterOutcome:
+    work.mkdir(parents=True, exist_ok=True)
+    runner = AnsibleRunner(fleet.ansible_env(work))
+    return install_interpreter(spec, str(fleet.inventory), hosts or fleet.hosts, runner,
+                               work / "run", TOOL_CACHE)
+
+
+def up(name_net: tuple[str, int], n: int, build_hosts: Sequence[str] = ()) -> Fleet:
+    need_fleet()
+    fleet = Fleet(*name_net)
+    fleet.down()  # whatever a killed session left behind
+    return fleet.up(n, build_hosts)
+
+
+def python3_fingerprint(fleet: Fleet, host: str) -> str:
+    """The system python3: where /usr/bin/python3 points, its checksum, its version."""
+    return fleet.sh(host, "readlink -f /usr/bin/python3; sha256sum \"$(readlink -f /usr/bin/python3)\";"
+                          " sha256sum /usr/bin/python3; /usr/bin/python3 --version")
+
+
+def leftovers(fleet: Fleet, host: str) -> str:
+    """Anything in the prefix's parent and the inbox besides a finished tree."""
+    return fleet.sh(host, "ls -A /opt/oxzep7/python 2>/dev/null;"
+                          " ls -A /var/tmp/oxzep7-artifacts 2>/dev/null; true")
+
+
+def drop_cached_build(cache: ArtifactCache) -> None:
+    """Forget this configuration's artifact, so the session really compiles once."""
+    for manifest in cache.root.glob("*.json"):
+        meta = json.loads(manifest.read_text())
+        if (meta.get("source_sha256"), meta.get("configure"), meta.get("prefix")) == (
+                SOURCE_SHA, list(CONFIGURE), PREFIX):
+            manifest.unlink()
+
+
+@dataclass(frozen=True)
+class Built:
+    outcome: InterpreterOutcome
+    seconds: float
+    python3_before: dict[str, str]
+    markers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def source_fleet() -> Iterator[Fleet]:
+    fleet = up(SOURCE_FLEET, 3, build_hosts=["h1"])  # only h1 has a compiler at all
+    yield fleet
+    fleet.down()
+
+
+@pytest.fixture(scope="module")
+def built(source_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    cpython_source()
+    if not REUSE_BUILD:
+        drop_cached_build(ArtifactCache(TOOL_CACHE))
+    before = {h: python3_fingerprint(source_fleet, h) for h in source_fleet.hosts}
+    started = time.monotonic()
+    outcome = install(source_fleet, source_spec(), tmp_path_factory.mktemp("source"))
+    markers = {h: source_fleet.sh(h, f"cat {PREFIX}/.oxzep7-artifact.json || true")
+               for h in source_fleet.hosts}
+    return Built(outcome, time.monotonic() - started, before, markers)
+
+
+def the_artifact(built: Built) -> Artifact:
+    """The artifact of the session's build (or, with OXZEP7_E2E_REUSE_BUILD, the cached one)."""
+    if built.outcome.builds and built.outcome.builds[0].artifact is not None:
+        return built.outcome.builds[0].artifact
+    marker = json.loads(built.markers["h1"])
+    found = ArtifactCache(TOOL_CACHE).lookup(marker["key"])
+    assert found is not None, "the source build left no artifact in the cache"
+    return found
+
+
+@pytest.mark.slow
+def test_source_builds_on_one_host_and_installs_verified_on_all(built: Built, source_fleet: Fleet
+                                                                ) -> None:
+    if REUSE_BUILD:
+        pytest.skip("OXZEP7_E2E_REUSE_BUILD is set: nothing was built this session")
+    out = built.outcome
+    print(f"\nsource install on 3 hosts: {built.seconds:.0f} s; "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in out.timings.items()))
+    assert out.ok, out.problems()
+    assert dict(out.actions) == {"h1": "built", "h2": "shipped", "h3": "shipped"}
+    assert [(b.host, b.platform, b.ok) for b in out.builds] == [("h1", "debian-12-x86_64", True)]
+    artifact = the_artifact(built)
+    key = out.builds[0].key
+    # the compiler ran on exactly one host: only h1 has one, and only h1 has a build log
+    assert source_fleet.run_on("h1", f"grep -q 'gcc' /var/tmp/oxzep7-build/{key}/build.log"
+                               ).returncode == 0
+    for host in ("h2", "h3"):
+        assert source_fleet.run_on(host, "command -v gcc || command -v cc").returncode != 0
+        assert source_fleet.run_on(host, "test -e /var/tmp/oxzep7-build").returncode != 0
+    for host in source_fleet.hosts:
+        assert source_fleet.sh(host, f"{EXE} -c 'import platform; print(platform.python_version())'"
+                               ).strip() == VERSION
+        verified = out.hosts[host].result["verify"]
+        assert verified["ok"] and verified["shared"] and not verified["missing"], verified
+        assert f"{PREFIX}/lib/libpython3.13.so" in source_fleet.sh(host, f"ldd {EXE}")
+        marker = json.loads(source_fleet.sh(host, f"cat {PREFIX}/.oxzep7-artifact.json"))
+        assert marker["key"] == key and marker["built_on"] == "h1"
+        assert marker["artifact_sha256"] == artifact.sha256  # checked again on arrival
+        assert leftovers(source_fleet, host).split() == [VERSION]
+        # the system Python is untouched
+        assert python3_fingerprint(source_fleet, host) == built.python3_before[host]
+        assert "Python 3.11." in built.python3_before[host]
+        assert source_fleet.run_on(host, "test -e /usr/local/bin/python3.13 -o -e /usr/bin/python3.13"
+                                   ).returncode != 0
+
+
+@pytest.mark.slow
+def test_a_second_apply_builds_nothing_ships_nothing_changes_nothing(
+        built: Built, source_fleet: Fleet, tmp_path: Path) -> None:
+    stamp = f"stat -c %Y {PREFIX}/.oxzep7-artifact.json {PREFIX}/bin/python3.13"
+    before = {h: source_fleet.sh(h, stamp) for h in source_fleet.hosts}
+    started = time.monotonic()
+    again = install(source_fleet, source_spec(), tmp_path)
+    print(f"\nsecond apply on 3 hosts: {time.monotonic() - started:.1f} s")
+    assert again.ok, again.problems()
+    assert again.changed_total() == 0
+    assert set(again.actions.values()) == {"present"} and again.builds == ()
+    assert set(again.timings) == {"fetch", "probe"}  # no build run, no ship run
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["interpreter-01-probe"]
+    assert {h: source_fleet.sh(h, stamp) for h in source_fleet.hosts} == before
+
+
+# ---- prebuilt, from the source build's artifact, and faults while unpacking ----
+
+@pytest.fixture(scope="module")
+def prebuilt_fleet() -> Iterator[Fleet]:
+    fleet = up(PREBUILT_FLEET, 3)  # plain hosts: no compiler, no network
+    yield fleet
+    fleet.down()
+
+
+def repack(artifact: Path, dest: Path, top: str | None = None, drop: str | None = None) -> Path:
+    """The artifact's tree again, under `top/` (python-build-standalone layout) or without the
+    members whose name contains `drop`."""
+    with tarfile.open(artifact) as src, tarfile.open(dest, "w:gz", compresslevel=1) as out:
+        for member in src:
+            if drop and drop in member.name:
+                continue
+            if top:
+                member.name = f"{top}/{member.name.removeprefix('./')}".rstrip("/.")
+                if member.islnk():
+                    member.linkname = f"{top}/{member.linkname.removeprefix('./')}"
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+    return dest
+
+
+def prebuilt(path: Path) -> Spec:
+    return make_spec(PrebuiltInstall(url=str(path), sha256=sha256_file(path)))
+
+
+@pytest.mark.slow
+def test_prebuilt_from_the_source_artifact_plain_and_standalone_layout(
+        built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
+    artifact = the_artifact(built)
+    standalone = repack(artifact.path, tmp_path / "cpython-3.13.5-install_only.tar.gz", top="python")
+    first = install(prebuilt_fleet, prebuilt(artifact.path), tmp_path / "plain", ["h1"])
+    second = install(prebuilt_fleet, prebuilt(standalone), tmp_path / "standalone", ["h2"])
+    for out, host in ((first, "h1"), (second, "h2")):
+        assert out.ok, out.problems()
+        assert dict(out.actions) == {host: "shipped"}
+        assert out.hosts[host].result["verify"]["ok"]
+        assert prebuilt_fleet.sh(host, f"{EXE} -c 'import sqlite3, ssl; print(1)'").strip() == "1"
+        assert leftovers(prebuilt_fleet, host).split() == [VERSION]
+    again = install(prebuilt_fleet, prebuilt(artifact.path), tmp_path / "again", ["h1"])
+    assert again.ok and again.changed_total() == 0 and dict(again.actions) == {"h1": "present"}
+
+
+@pytest.mark.slow
+def test_a_tree_missing_a_module_is_refused_and_nothing_installed(
+        built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
+    # what a build without libsqlite3-dev gives: the same tree without the _sqlite3 extension
+    broken = repack(the_artifact(built).path, tmp_path / "no-sqlite.tar.gz", drop="_sqlite3")
+    out = install(prebuilt_fleet, prebuilt(broken), tmp_path / "run", ["h3"])
+    assert not out.ok and dict(out.actions) == {"h3": "failed"}
+    message = out.hosts["h3"].message or ""
+    assert "missing modules: sqlite3 (usually from libsqlite3-dev" in message, message
+    assert out.hosts["h3"].result["verify"]["missing"].keys() == {"sqlite3"}
+    assert prebuilt_fleet.run_on("h3", f"test -e {PREFIX}").returncode != 0
+    assert leftovers(prebuilt_fleet, "h3").split() == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_unpack_leaves_no_half_installed_prefix(
+        built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
+    artifact = the_artifact(built)
+    prebuilt_fleet.fill("h3", "/opt/oxzep7/python", size_mb=30)  # the tree needs ~100 MB
+    try:
+        out = install(prebuilt_fleet, prebuilt(artifact.path), tmp_path / "full", ["h3"])
+        assert not out.ok
+        message = out.hosts["h3"].message or ""
+        assert "no space left on device" in message and "nothing was installed" in message, message
+        assert prebuilt_fleet.run_on("h3", f"test -e {PREFIX}").returncode != 0
+        assert leftovers(prebuilt_fleet, "h3").split() == []
+        assert "oxz-fill" in prebuilt_fleet.sh("h3", "findmnt -n -o SOURCE /opt/oxzep7/python")
+    finally:
+        prebuilt_fleet.unfill("h3", "/opt/oxzep7/python")
+    fixed = install(prebuilt_fleet, prebuilt(artifact.path), tmp_path / "room", ["h3"])
+    assert fixed.ok, fixed.problems()
+    assert prebuilt_fleet.sh("h3", f"{EXE} -c 'print(42)'").strip() == "42"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("OXZEP7_E2E_SECOND_BUILD"),
+                    reason="a second CPython compile (~3 min): set OXZEP7_E2E_SECOND_BUILD=1")
+def test_a_real_build_without_sqlite_headers_is_caught_by_verification(
+        built: Built, source_fleet: Fleet, tmp_path: Path) -> None:
+    prefix = "/opt/oxzep7/python/3.13.5-nosqlite"
+    header = "/usr/include/sqlite3.h"
+    source_fleet.sh("h1", f"mv {header} {header}.off")  # dpkg still says libsqlite3-dev is there
+    try:
+        out = install(source_fleet, source_spec(prefix), tmp_path, ["h1"])
+    finally:
+        source_fleet.sh("h1", f"mv {header}.off {header}")
+    assert not out.ok and [b.ok for b in out.builds] == [False]
+    message = out.hosts["h1"].message or ""
+    assert "missing modules: sqlite3 (usually from libsqlite3-dev" in message, message
+    assert source_fleet.run_on("h1", f"test -e {prefix}").returncode != 0
+    assert ArtifactCache(TOOL_CACHE).lookup(out.builds[0].key) is None
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
