@@ -40,6 +40,7 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
                    ) -> tuple[Spec, Plan, DeployRecord]:
     """Load and plan; reuse the records of an unfinished deploy of the same release."""
     spec = load_spec(spec_path)
+    check_world(spec, spec_path)
     inventory = load_inventory(*inventories)
     targets = inventory.select(spec.targets)
     release = release_id(spec)
@@ -120,6 +121,17 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
         },
         "finished": _now(),
     }
+
+
+def check_world(spec: Spec, spec_path: str) -> None:
+    """What `validate` cannot know: a local archive the spec names must exist on the controller."""
+    install = spec.interpreter.install
+    url = getattr(install, "url", None)
+    if isinstance(url, str) and url.startswith("/") and not Path(url).is_file():
+        raise UsageError(
+            f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
+            hint="fetch the archive first, or give an http(s) URL",
+        )
 
 
 def _needs_platforms(spec: Spec) -> bool:

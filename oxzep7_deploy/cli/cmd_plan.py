@@ -7,6 +7,7 @@ import click
 from oxzep7_deploy.cli.boundary import error_boundary
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
+from oxzep7_deploy.deploy import check_world
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
@@ -25,6 +26,7 @@ PLATFORM_VAR = "oxzep7_platform"
 def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
     """Show the waves, batches and gates that `apply` would run."""
     loaded = load_spec(spec)
+    check_world(loaded, spec)
     inv = load_inventory(*inventory)
     targets = inv.select(loaded.targets)
     plan = build_plan(loaded, targets, release_id(loaded), inventory_platforms(loaded, inv, targets))

@@ -102,6 +102,11 @@ def plan_builds(
     for host in hosts:
         by_platform.setdefault(platforms.get(host, UNKNOWN_PLATFORM), []).append(host)
     install = spec.interpreter.install
+    if isinstance(install, SourceInstall) and install.build_host and install.build_host not in hosts:
+        raise UsageError(
+            f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a target host",
+            hint=f"use one of the hosts `targets: {spec.targets}` selects, or leave build_host out",
+        )
     steps = []
     for platform, members in by_platform.items():
         group = tuple(members)

@@ -39,8 +39,9 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 class AnsibleRunner:
     """Runs playbooks with ansible-runner; each batch keeps its private data directory."""
 
-    def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, extra_env: Mapping[str, str] | None = None, become: bool = True) -> None:
         self._extra_env = dict(extra_env or {})
+        self._become = become
 
     def run(
         self, request: RunRequest, data_dir: Path, on_event: EventHandler | None = None
@@ -59,13 +60,16 @@ class AnsibleRunner:
         env = ansible_env()
         env.update(self._extra_env)
         cmdline = "--check" if request.check else None
+        extravars = dict(request.extravars)
+        if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
+            extravars["ansible_become"] = False
         result = ansible_runner.run(
             private_data_dir=str(data_dir),
             project_dir=str(playbooks_dir()),
             playbook=request.playbook,
             inventory=str(Path(request.inventory).resolve()),
             limit=",".join(request.limit),
-            extravars=dict(request.extravars),
+            extravars=extravars,
             forks=request.forks,
             verbosity=request.verbosity or None,
             cmdline=cmdline,

@@ -28,7 +28,8 @@ class AnsibleHostSteps(ReleaseSteps):
 
     def __init__(self, spec: Spec, plan: Plan, inventory: str, record: DeployRecord,
                  runner: Runner | None = None, platforms: Mapping[str, str] | None = None) -> None:
-        super().__init__(spec, inventory, runner or AnsibleRunner(), record.run_dir,
+        super().__init__(spec, inventory, runner or AnsibleRunner(become=spec.ansible.become),
+                         record.run_dir,
                          plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
         self.record = record
         self.platforms = {h: p for h, p in (platforms or {}).items() if p != "unknown"} or None

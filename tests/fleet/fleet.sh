@@ -196,7 +196,7 @@ write_inventory() {
 
 wait_ssh() {
   local h=$1 _
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do
     [ "$(banner "$(host_ip "$h")")" = SSH-2.0 ] && return 0
     sleep 0.2
   done

@@ -121,3 +121,18 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     done = subprocess.run([sys.executable, "-m", "oxzep7_deploy", "validate", str(SPEC)],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "valid" in done.stdout
+
+
+def test_plan_refuses_a_local_archive_that_is_not_there(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("url: https://mirror.invalid/Python-3.13.5.tar.xz",
+                                             "url: /nonexistent/Python-3.13.5.tar.xz"))
+    code, _, err = invoke("plan", str(spec), "-i", str(INVENTORY))
+    assert code == 2 and "no such file on this controller: /nonexistent/Python-3.13.5.tar.xz" in err
+
+
+def test_plan_refuses_a_build_host_outside_the_targets(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("build_host: b3", "build_host: db1"))
+    code, _, err = invoke("plan", str(spec), "-i", str(INVENTORY))
+    assert code == 2 and "build_host 'db1' is not a target host" in err
