@@ -204,9 +204,14 @@ wait_ssh() {
 }
 
 cmd_down() {
-  local c ns
+  local c ns pid conmons=() _
   for c in $(podman ps -a --filter "label=oxzep7-fleet=$FLEET" --format '{{.Names}}'); do
+    pid=$(podman inspect -f '{{.State.ConmonPid}}' "$c" 2>/dev/null || true)
+    [ "${pid:-0}" -gt 0 ] && conmons+=("$pid")
     podman rm -f -t 0 "$c" >/dev/null
+  done
+  for pid in "${conmons[@]}"; do   # conmon outlives `podman rm` by a moment: wait for it
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   for ns in $(ip netns list | awk '{print $1}' | grep -E "^$FLEET-(h[0-9]+|net)$" || true); do
     # ssh ProxyCommands (nc) and anything else the tests started in the fleet's namespaces:

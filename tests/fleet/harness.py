@@ -391,6 +391,7 @@ class Fleet:
             "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_TIMEOUT": str(timeout),
             "ANSIBLE_NOCOLOR": "True",
@@ -443,3 +444,11 @@ except Exception as e:
 print(json.dumps({"status": r.status, "body": r.read().decode("utf-8", "replace"),
                   "headers": dict(r.headers)}))
 """
+
+
+def install_sample_app(fleet: Fleet, hosts: str | Sequence[str] | None = None,
+                       **options: Any) -> Any:
+    """The sample app on `hosts`, healthy on 3.11: see `tests.fleet.sample_app`."""
+    from tests.fleet.sample_app import install_sample_app as install
+
+    return install(fleet, hosts, **options)

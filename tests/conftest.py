@@ -1,0 +1,132 @@
+"""Suite-wide wiring: when `e2e` tests skip or fail, the fleet fixtures, the CPython source.
+
+`e2e` tests need root and podman (the fleet's setup installs podman with apt). Where they cannot
+run they are skipped with the reason, unless OXZ_REQUIRE_FLEET=1 (CI, tests/run.sh): then they
+fail, loudly, instead.
+
+Fixtures:
+    fleet            a fresh 3-host fleet for the module, torn down after it
+    fleet_factory    fleet_factory(n=3, build_hosts=()) -> Fleet: more fleets for the module
+    cpython_tarball  CPythonTarball(path, sha256, version) of Python-3.13.5 (cached, session)
+
+At the end of the session nothing of the fleets it started may remain (containers, namespaces,
+mounts, processes): a leftover fails the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple, NoReturn
+
+import pytest
+
+from tests.fleet import harness
+from tests.fleet.harness import Fleet
+
+REQUIRE_FLEET = os.environ.get("OXZ_REQUIRE_FLEET") == "1"
+_SESSION_FLEETS: list[Fleet] = []
+
+
+def fleet_unavailable() -> str | None:
+    """Why e2e tests cannot run here, or None."""
+    why = harness.missing_prerequisite()
+    if why is None and shutil.which("podman") is None and not REQUIRE_FLEET:
+        why = ("podman is not installed (run `bash tests/setup.sh`, or set OXZ_REQUIRE_FLEET=1"
+               " to let the tests set it up)")
+    return why
+
+
+def unavailable(why: str) -> NoReturn:
+    """Skip, or fail when the fleet is required (OXZ_REQUIRE_FLEET=1)."""
+    if REQUIRE_FLEET:
+        pytest.fail(f"OXZ_REQUIRE_FLEET=1 but {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("e2e") is not None:
+        why = fleet_unavailable()
+        if why:
+            unavailable(why)
+
+
+@pytest.fixture(scope="session")
+def fleet_ready() -> None:
+    """The fleet's packages, podman configuration and host image (idempotent; first run ~75 s)."""
+    why = fleet_unavailable()
+    if why:
+        unavailable(why)
+    try:
+        harness.setup()
+    except harness.FleetError as exc:
+        unavailable(f"the fleet's setup failed: {exc}")
+
+
+@pytest.fixture(scope="module")
+def fleet_factory(fleet_ready: None) -> Iterator[Callable[..., Fleet]]:
+    """Makes fleets for this module, each with its own name and net; all go down after it."""
+    made: list[Fleet] = []
+
+    def make(n: int = 3, build_hosts: Sequence[str] = ()) -> Fleet:
+        fleet = Fleet.allocate()
+        made.append(fleet)
+        _SESSION_FLEETS.append(fleet)
+        return fleet.up(n, build_hosts=build_hosts)
+
+    yield make
+    errors = []
+    for fleet in made:
+        try:
+            fleet.down()
+        except harness.FleetError as exc:
+            errors.append(str(exc))
+    if errors:
+        pytest.fail("fleet teardown failed:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    """A fresh fleet of 3 hosts for this module."""
+    return fleet_factory(3)
+
+
+class CPythonTarball(NamedTuple):
+    path: Path
+    sha256: str
+    version: str
+
+
+@pytest.fixture(scope="session")
+def cpython_tarball() -> CPythonTarball:
+    """Upstream Python-3.13.5.tar.xz from Debian's source packages, fetched once and cached."""
+    script = harness.FLEET_SH.with_name("cpython.sh")
+    proc = subprocess.run(["bash", str(script), "python3.13"], capture_output=True, text=True,
+                          timeout=900)
+    if proc.returncode != 0:
+        unavailable(f"tests/fleet/cpython.sh failed: {proc.stderr.strip()}")
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    sha256 = Path(f"{path}.sha256").read_text().split()[0]
+    return CPythonTarball(path, sha256, path.name.removeprefix("Python-").removesuffix(".tar.xz"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when anything of a fleet it started is still on the machine."""
+    leftovers = {f.name: f.leftovers() for f in _SESSION_FLEETS}
+    leftovers = {name: found for name, found in leftovers.items() if found}
+    if not leftovers:
+        return
+    for fleet in _SESSION_FLEETS:  # clean up for the next session, but still fail this one
+        if fleet.name in leftovers:
+            with contextlib.suppress(harness.FleetError):
+                fleet.down()
+    lines = [f"  {name}: {item}" for name, found in leftovers.items() for item in found]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "fleet leftovers", red=True)
+        reporter.write_line("\n".join(lines))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
