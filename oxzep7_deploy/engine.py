@@ -88,7 +88,12 @@ class Engine:
 
     def _prepare(self, hosts: Sequence[str]) -> list[str]:
         """Install and prepare; returns the hosts ready to switch."""
-        installed = self._step("install", self.steps.install, self._alive(hosts))
+        alive = self._alive(hosts)
+        self._emit(ProgressEvent("batch", f"interpreter on {_names(alive)}", hosts=tuple(alive)))
+        installed = self._step("install", self.steps.install, alive)
+        if installed:
+            self._emit(ProgressEvent("batch", f"release venv + verify on {_names(installed)}",
+                                     hosts=tuple(installed)))
         prepared = self._step("prepare", self.steps.prepare, installed)
         for host in prepared:
             self.progress.hosts[host].state = "prepared"
@@ -229,3 +234,8 @@ class Engine:
                                      hosts=(host,), ok=False))
         self._save(self.progress)
         return passed
+
+
+def _names(hosts: Sequence[str], most: int = 6) -> str:
+    shown = ", ".join(hosts[:most])
+    return shown + (f" and {len(hosts) - most} more" if len(hosts) > most else "")

@@ -17,7 +17,9 @@ class ProgressPrinter:
     """Prints each engine event as one line; quiet when --json is on."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        if not self.console.is_terminal:
+            self.console.width = 120  # logs and CI: no terminal to fit, keep tables whole
         self.quiet = quiet
 
     def __call__(self, event: ProgressEvent) -> None:
