@@ -9,8 +9,8 @@ Fixtures:
     fleet_factory    fleet_factory(n=3, build_hosts=()) -> Fleet: more fleets for the module
     cpython_tarball  CPythonTarball(path, sha256, version) of Python-3.13.5 (cached, session)
 
-At the end of the session nothing of the fleets it started may remain (containers, namespaces,
-mounts, processes): a leftover fails the session.
+At the end of the session nothing of the fleets it started (through these fixtures or `Fleet.up`)
+may remain (containers, namespaces, mounts, processes): a leftover fails the session.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from tests.fleet import harness
 from tests.fleet.harness import Fleet
 
 REQUIRE_FLEET = os.environ.get("OXZ_REQUIRE_FLEET") == "1"
-_SESSION_FLEETS: list[Fleet] = []
 
 
 def fleet_unavailable() -> str | None:
@@ -75,7 +74,6 @@ def fleet_factory(fleet_ready: None) -> Iterator[Callable[..., Fleet]]:
     def make(n: int = 3, build_hosts: Sequence[str] = ()) -> Fleet:
         fleet = Fleet.allocate()
         made.append(fleet)
-        _SESSION_FLEETS.append(fleet)
         return fleet.up(n, build_hosts=build_hosts)
 
     yield make
@@ -115,16 +113,14 @@ def cpython_tarball() -> CPythonTarball:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the session when anything of a fleet it started is still on the machine."""
-    leftovers = {f.name: f.leftovers() for f in _SESSION_FLEETS}
-    leftovers = {name: found for name, found in leftovers.items() if found}
+    """Fail the session when anything of a fleet it started (fixture or not) remains."""
+    leftovers = [(f, found) for f in harness.STARTED if (found := f.leftovers())]
     if not leftovers:
         return
-    for fleet in _SESSION_FLEETS:  # clean up for the next session, but still fail this one
-        if fleet.name in leftovers:
-            with contextlib.suppress(harness.FleetError):
-                fleet.down()
-    lines = [f"  {name}: {item}" for name, found in leftovers.items() for item in found]
+    for fleet, _ in leftovers:  # clean up for the next session, but still fail this one
+        with contextlib.suppress(harness.FleetError):
+            fleet.down()
+    lines = [f"  {f.name}: {item}" for f, found in leftovers for item in found]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", "fleet leftovers", red=True)

@@ -35,6 +35,7 @@ FLEET_SH = Path(__file__).resolve().with_name("fleet.sh")
 REPO = Path(__file__).resolve().parents[2]
 LABEL = "oxzep7-fleet"
 AUTO_NETS = range(100, 250)  # nets handed out by allocate(); people pick lower ones by hand
+STARTED: list[Fleet] = []  # every fleet this process brought up: checked for leftovers at the end
 
 
 class FleetError(RuntimeError):
@@ -210,6 +211,7 @@ class Fleet:
         """Start hosts h1..hN and wait for their sshd; on failure nothing is left running."""
         env = {"OXZ_FLEET_BUILD_HOSTS": ",".join(build_hosts)} if build_hosts else {}
         self.size = n
+        STARTED.append(self)
         try:
             self._sh("up", str(n), env=env, timeout=1800)
             self.traces = self._container_traces()
