@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from oxzep7_deploy.engine import Engine
-from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressHandler
+from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressEvent, ProgressHandler
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
@@ -23,6 +23,7 @@ from oxzep7_deploy.spec.model import Spec
 
 _FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE)
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
+LiveReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, str | None]]
 PlatformProbe = Callable[[tuple[str, ...], tuple[str, ...], DeployRecord], dict[str, str]]
 
 
@@ -33,6 +34,7 @@ class DeployContext:
     records_root: Path
     make_steps: StepsFactory
     probe_platforms: PlatformProbe | None = None  # facts, for build-once-per-platform
+    live_releases: LiveReleases | None = None  # what each host runs now, to trust a "done" record
     on_event: ProgressHandler | None = None
 
 
@@ -46,8 +48,9 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
     release = release_id(spec)
     record = DeployRecord(ctx.records_root, spec.name, release)
     attempt = 1
-    while record.exists() and record.load_progress().outcome in _FAILED:
-        attempt += 1  # the same spec again after a failure: a new attempt, a new release id
+    while record.exists() and _finished_elsewhere(record, ctx, inventories, spec.application.name,
+                                                  targets):
+        attempt += 1  # a new attempt, a new release id: the last one failed, or hosts moved on
         record = DeployRecord(ctx.records_root, spec.name, f"{release}.{attempt}")
     if record.exists():  # resume: the same plan as before, platforms included
         plan_doc = record.meta().get("platforms") or {}
@@ -74,7 +77,10 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     """Run (or resume, or promote, or abort) the deploy the record describes."""
     progress = record.load_progress() if record.exists() else Progress(plan.name, plan.release)
     if progress.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK, Outcome.STOPPED) and not abort:
-        return progress  # finished before: a re-apply of an applied spec changes nothing
+        if ctx.on_event is not None:  # finished before: re-applying changes nothing
+            ctx.on_event(ProgressEvent("done", f"already applied: release {plan.release}, "
+                                               f"outcome {progress.outcome.value if progress.outcome else '?'}"))
+        return progress
     if promote_wave is not None and promote_wave not in progress.promoted:
         progress.promoted.append(promote_wave)
     steps = ctx.make_steps(spec, plan, tuple(record.meta()["inventories"]), record)
@@ -121,6 +127,22 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
         },
         "finished": _now(),
     }
+
+
+def _finished_elsewhere(record: DeployRecord, ctx: DeployContext, inventories: tuple[str, ...],
+                        app: str, targets: tuple[str, ...]) -> bool:
+    """True when a recorded deploy cannot simply be resumed or reported as done.
+
+    A failed deploy is over. A succeeded one is done only while every target still runs its
+    release (the hosts are the truth: someone may have rolled back, or hosts were added).
+    """
+    outcome = record.load_progress().outcome
+    if outcome in _FAILED:
+        return True
+    if outcome is not Outcome.SUCCEEDED or ctx.live_releases is None:
+        return False
+    live = ctx.live_releases(inventories, app, targets)
+    return any(live.get(host) != record.release for host in targets)
 
 
 def check_world(spec: Spec, spec_path: str) -> None:

@@ -70,3 +70,15 @@ def _one_inventory(inventories: tuple[str, ...]) -> str:
         raise UsageError("give one -i to commands that change hosts",
                          hint="several inventory files can go in one directory: -i DIR")
     return inventories[0]
+
+
+def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
+                  ) -> dict[str, str | None]:
+    """The release `current` points to on each host now (None: unreadable or none)."""
+    import tempfile
+
+    from oxzep7_deploy.steps.release import read_status
+
+    with tempfile.TemporaryDirectory(prefix="oxzep7-live-") as tmp:
+        states = read_status(_one_inventory(inventories), app, hosts, AnsibleRunner(), Path(tmp))
+    return {h: (s.current if s.ok else None) for h, s in states.items()}

@@ -1,0 +1,87 @@
+"""The deploy service: records, resume, attempts, and trusting a "done" record only while the
+hosts still run its release. Host steps are the engine tests' fake; the fleet tests are real."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from oxzep7_deploy.deploy import DeployContext, prepare_deploy, run_deploy
+from oxzep7_deploy.engine_model import Outcome
+from tests.unit.test_engine import FakeSteps
+
+SPEC = """\
+apiVersion: oxzep7.dev/v1
+kind: PythonUpgrade
+name: app-py313
+targets: all
+interpreter:
+  version: "3.13.5"
+  install: {method: existing, executable: /usr/local/bin/python3.13}
+application: {name: app, root: /srv/app}
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC)
+    return str(path)
+
+
+def context(tmp_path: Path, steps: FakeSteps, live: dict[str, str | None] | None = None
+            ) -> DeployContext:
+    def live_releases(_inv: Sequence[str], _app: str, hosts: Sequence[str]) -> dict[str, str | None]:
+        return dict(live or {})
+
+    return DeployContext(records_root=tmp_path / "records", make_steps=lambda *a: steps,
+                         live_releases=live_releases if live is not None else None)
+
+
+def apply(spec: str, ctx: DeployContext) -> tuple[str, Outcome | None]:
+    loaded, plan, record = prepare_deploy(spec, ("h1,h2,",), ctx)
+    return plan.release, run_deploy(loaded, plan, record, ctx).outcome
+
+
+def test_reapply_of_an_applied_spec_does_nothing_while_hosts_run_it(tmp_path: Path,
+                                                                    spec: str) -> None:
+    steps = FakeSteps()
+    release, outcome = apply(spec, context(tmp_path, steps))
+    assert outcome is Outcome.SUCCEEDED
+    calls = len(steps.calls)
+    again, outcome = apply(spec, context(tmp_path, steps, {"h1": release, "h2": release}))
+    assert again == release and outcome is Outcome.SUCCEEDED
+    assert len(steps.calls) == calls, "nothing ran on the hosts"
+
+
+def test_reapply_after_hosts_moved_on_is_a_new_attempt(tmp_path: Path, spec: str) -> None:
+    steps = FakeSteps()
+    release, _ = apply(spec, context(tmp_path, steps))
+    again, outcome = apply(spec, context(tmp_path, steps, {"h1": release, "h2": "initial"}))
+    assert again == f"{release}.2" and outcome is Outcome.SUCCEEDED
+    assert steps.hosts_of("switch").count("h2") == 2
+
+
+def test_a_failed_deploy_is_followed_by_a_new_attempt(tmp_path: Path, spec: str) -> None:
+    release, outcome = apply(spec, context(tmp_path, FakeSteps(fail={"switch": {"h1"}})))
+    assert outcome is Outcome.ROLLED_BACK
+    again, outcome = apply(spec, context(tmp_path, FakeSteps()))
+    assert again == f"{release}.2" and outcome is Outcome.SUCCEEDED
+
+
+def test_an_interrupted_deploy_resumes_its_own_release(tmp_path: Path, spec: str) -> None:
+    ctx = context(tmp_path, FakeSteps())
+    loaded, plan, record = prepare_deploy(spec, ("h1,h2,",), ctx)
+    progress = record.load_progress() if record.exists() else None
+    assert progress is None
+    from oxzep7_deploy.engine_model import Progress
+
+    partial = Progress(plan.name, plan.release, prestaged=["h1", "h2"], waves_done=1)
+    record.save_progress(partial)
+    steps = FakeSteps()
+    loaded, plan2, record2 = prepare_deploy(spec, ("h1,h2,",), context(tmp_path, steps))
+    assert plan2.release == plan.release
+    assert run_deploy(loaded, plan2, record2, context(tmp_path, steps)).outcome is Outcome.SUCCEEDED
+    assert steps.hosts_of("install") == [] and steps.hosts_of("switch") == ["h2"]
