@@ -17,7 +17,7 @@ One file on purpose: it is copied to hosts as is and must not depend on anything
     prepare    --app A                          build a release from a JSON request on stdin
     record-release --app A --release X --status S
     snapshot   --app A [--path P ...] [--keep N]
-    switch     --app A --release X [--deploy D] [--deadman SECONDS]
+    switch     --app A --release X [--deploy D] [--deadman SECONDS] [--snapshot --path P ... --keep N]
     restart    --app A
     health     --app A [--release X]
     arm-deadman --app A --deploy D --seconds N
@@ -309,7 +309,9 @@ def load_state(paths, root=None):
     changed = False
     if st is None:
         if root is None:
-            raise AgentError("no-state", f"oxzep7 has no state for {paths.app} on this host (it never deployed it here)")
+            raise AgentError(
+                "no-state", f"oxzep7 has no state for {paths.app} on this host (it never deployed it here)"
+            )
         st = empty_state(paths.app, root)
         changed = True
     elif st.get("format") != STATE_FORMAT:
@@ -1023,7 +1025,13 @@ def cmd_switch(args, paths):
             if rel["status"] == "prepared":
                 set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
             save_state(paths, st)
-            return {"changed": False, "from": st["previous"], "to": args.release, "deadman": st["deadman"]}
+            return {
+                "changed": False,
+                "from": st["previous"],
+                "to": args.release,
+                "deadman": st["deadman"],
+                "snapshot": None,
+            }
         if rel["status"] in ("failed", "bad"):
             raise AgentError(
                 "release-{}".format(rel["status"]),
@@ -1031,6 +1039,11 @@ def cmd_switch(args, paths):
             )
         usable(rel)
         old = st["current"]
+        snapshot = None
+        if args.snapshot:  # what is live right now, taken under the same guard as the switch
+            snapshot = take_snapshot(paths, st, args.path or [], args.keep or 5, args.deploy)
+            if snapshot is not None:
+                history(st, "snapshot", release=old, deploy=args.deploy, detail=snapshot["id"])
         if args.deadman:
             disarm(st)
             st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
@@ -1040,7 +1053,7 @@ def cmd_switch(args, paths):
         set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
         history(st, "switch", release=args.release, deploy=args.deploy, to=args.release, **{"from": old})
         save_state(paths, st)
-    return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"]}
+    return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"], "snapshot": snapshot}
 
 
 def has_systemd():
@@ -1577,6 +1590,9 @@ def parser():
         opt("--deploy"),
         opt("--deadman", type=int, default=0),
         deadman_mode,
+        opt("--snapshot", action="store_true", help="archive --path ... (keep --keep) first"),
+        opt("--path", action="append"),
+        opt("--keep", type=int),
     )
     command("restart", cmd_restart)
     command("health", cmd_health, opt("--release"), *health_opts)

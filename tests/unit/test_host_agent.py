@@ -758,3 +758,12 @@ _values = st.fixed_dictionaries({w: st.text(max_size=12) for w in
 @given(_template, _values)
 def test_agent_placeholders_match_the_controller(template: str, values: dict[str, str]) -> None:
     assert agent.substitute(template, values) == controller_substitute(template, values)
+
+
+def test_switch_can_snapshot_what_is_live_in_the_same_call(host: Host, tmp_path: Path) -> None:
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    host.register("r1")
+    doc = host.ok("switch", "--release", "r1", "--snapshot", "--path", str(etc), "--keep", "3")
+    assert doc["snapshot"]["release"] == "initial" and doc["snapshot"]["files"] == 5
+    assert [e["event"] for e in host.state["history"]][-2:] == ["snapshot", "switch"]

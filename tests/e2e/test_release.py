@@ -1,0 +1,627 @@
+"""End to end on the real fleet: the sample app's release on each host, through real ansible-runner.
+
+One fleet for the module (h1 can compile, h2 cannot). The "new" interpreter is CPython 3.13.5
+installed by the interpreter step from the tool's cache (built once if the cache lacks it);
+OXZ_RELEASE_NEW_PYTHON=system uses the hosts' own python3.11 instead, for a quick run. Every
+test installs its own copy of the sample app (tests/app/) under its own name and port, made by
+hand as an existing deployment would be: `<root>/releases/initial`, `<root>/current` -> it, a
+systemd unit, and no oxzep7 state at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from oxzep7_deploy.errors import ExitCode, LockHeldError
+from oxzep7_deploy.runner import HostResult
+from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.spec.model import (
+    Application,
+    CommandCheck,
+    ExistingInstall,
+    Health,
+    HttpCheck,
+    Interpreter,
+    Rollout,
+    Snapshot,
+    SourceInstall,
+    Spec,
+)
+from oxzep7_deploy.state import ReleaseStatus
+from oxzep7_deploy.steps import release as steps
+from tests.fleet.harness import CACHE_DIR, FLEET_SH, Fleet, FleetError, missing_prerequisite
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+APP_DIR = REPO / "tests" / "app"
+FLEET_NAME_NET = ("t5e", 55)  # this module's own fleet
+SECRET = "oxz-secret-7f3a9c1e"  # an application.env value: must never be written anywhere
+SECRET_SHA16 = hashlib.sha256(SECRET.encode()).hexdigest()[:16]
+OLD_VERSION = "3.11.2"  # Debian 12's python3
+
+# the interpreter tests' configuration of 3.13.5, so both share the tool's cached artifact
+NEW_VERSION = "3.13.5"
+SOURCE_SHA = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+PREFIX = f"/opt/oxzep7/python/{NEW_VERSION}"
+CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
+TOOL_CACHE = CACHE_DIR / "oxzep7-tool"
+
+TIMINGS: dict[str, float] = {}
+
+
+def unavailable(why: str) -> Any:
+    if os.environ.get("OXZ_REQUIRE_FLEET"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+# -- the fleet, the controller, the new interpreter --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    why = missing_prerequisite()
+    if why:
+        unavailable(why)
+    fleet = Fleet(*FLEET_NAME_NET)
+    fleet.down()  # whatever a killed session left behind
+    fleet.up(2, build_hosts=["h1"])
+    yield fleet
+    fleet.down()
+    if TIMINGS:
+        print("\nrelease timings (s):", json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}))
+
+
+@dataclass
+class Controller:
+    """Runs the release steps against the fleet; each call gets its own run directory."""
+
+    fleet: Fleet
+    work: Path
+    runner: AnsibleRunner
+    calls: int = 0
+    run_dirs: list[Path] = field(default_factory=list)
+
+    def run_dir(self, step: str) -> Path:
+        self.calls += 1
+        path = self.work / f"{self.calls:03d}-{step}"
+        self.run_dirs.append(path)
+        return path
+
+    @property
+    def inventory(self) -> str:
+        return str(self.fleet.inventory)
+
+    def prepare(self, spec: Spec, rid: str, deploy: str, owner: str | None = None,
+                hosts: list[str] | None = None) -> Mapping[str, HostResult]:
+        return steps.prepare_release(spec, self.inventory, hosts or self.fleet.hosts, self.runner,
+                                     self.run_dir("prepare"), rid, deploy, owner)
+
+    def switch(self, spec: Spec, rid: str, deploy: str) -> Mapping[str, HostResult]:
+        return steps.switch_release(spec, self.inventory, self.fleet.hosts, self.runner,
+                                    self.run_dir("switch"), rid, deploy)
+
+    def confirm(self, spec: Spec, rid: str, deploy: str) -> Mapping[str, HostResult]:
+        return steps.confirm_release(spec, self.inventory, self.fleet.hosts, self.runner,
+                                     self.run_dir("confirm"), rid, deploy)
+
+    def rollback(self, app: str, **kw: Any) -> Mapping[str, HostResult]:
+        return steps.rollback_release(self.inventory, app, self.fleet.hosts, self.runner,
+                                      self.run_dir("rollback"), **kw)
+
+    def status(self, app: str, root: str | None = None) -> dict[str, steps.HostState]:
+        return steps.read_status(self.inventory, app, self.fleet.hosts, self.runner,
+                                 self.run_dir("status"), root=root)
+
+    def unlock(self, app: str, **kw: Any) -> Mapping[str, HostResult]:
+        return steps.unlock(self.inventory, app, self.fleet.hosts, self.runner,
+                            self.run_dir("unlock"), **kw)
+
+
+@pytest.fixture(scope="module")
+def ctl(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Controller:
+    work = tmp_path_factory.mktemp("release")
+    return Controller(fleet, work, AnsibleRunner(fleet.ansible_env(work)))
+
+
+@pytest.fixture(scope="module")
+def new_interpreter(fleet: Fleet, ctl: Controller) -> Interpreter:
+    """3.13.5 on every host through the interpreter step (cached artifact, or one build on h1)."""
+    if os.environ.get("OXZ_RELEASE_NEW_PYTHON") == "system":
+        return Interpreter(version=OLD_VERSION, prefix="/usr",
+                           install=ExistingInstall(executable="/usr/bin/python3.11"))
+    from oxzep7_deploy.steps.interpreter import install_interpreter
+
+    source = next((p for p in (CACHE_DIR / "cpython" / n for n in
+                               ("Python-3.13.5.tar.xz", "python3.13_3.13.5.orig.tar.xz"))
+                   if p.is_file()), None)
+    if source is None:
+        script = FLEET_SH.with_name("cpython.sh")
+        subprocess.run(["bash", str(script)], check=False, capture_output=True, timeout=600)
+        source = CACHE_DIR / "cpython" / "Python-3.13.5.tar.xz"
+        if not source.is_file():
+            unavailable(f"no Python-3.13.5 source in {CACHE_DIR / 'cpython'} (run tests/setup.sh)")
+    interp = Interpreter(version=NEW_VERSION, prefix=PREFIX,
+                         install=SourceInstall(url=str(source), sha256=SOURCE_SHA, configure=CONFIGURE))
+    spec = Spec(name="release-e2e-interp", targets="all", interpreter=interp,
+                application=Application(name="interp", root="/srv/interp"))
+    started = time.monotonic()
+    outcome = install_interpreter(spec, ctl.inventory, fleet.hosts, ctl.runner,
+                                  ctl.run_dir("interpreter"), TOOL_CACHE)
+    TIMINGS["interpreter install (cache or build)"] = time.monotonic() - started
+    assert outcome.ok, outcome.problems()
+    return interp
+
+
+# -- the sample app, made by hand as an existing deployment --------------------------------------
+
+
+def six_wheel() -> Path:
+    for folder in (CACHE_DIR / "wheels", Path("/var/tmp/oxzep7-t5/wheels")):
+        found = sorted(folder.glob("six-1.17.0-*.whl")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    (CACHE_DIR / "wheels").mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                    "-d", str(CACHE_DIR / "wheels"), "six==1.17.0"], check=True, capture_output=True)
+    return sorted((CACHE_DIR / "wheels").glob("six-1.17.0-*.whl"))[0]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    port: int
+    fleet: Fleet
+
+    @property
+    def root(self) -> str:
+        return f"/srv/{self.name}"
+
+    @property
+    def code(self) -> str:
+        return f"{self.root}/app"
+
+    @property
+    def etc(self) -> str:
+        return f"/etc/{self.name}"
+
+    def spec(self, interp: Interpreter, **changes: Any) -> Spec:
+        app = Application(
+            name=self.name, root=self.root, code=self.code,
+            requirements=f"{self.code}/requirements.lock",
+            pip_args=("--no-index", "--find-links", f"{self.code}/wheels", "--require-hashes"),
+            services=(f"{self.name}.service",), keep_releases=3,
+            env=MappingProxyType({"OXZ_SECRET": SECRET}),
+        )
+        spec = Spec(
+            name=f"{self.name}-py", targets="all", interpreter=interp, application=app,
+            verify=("{venv}/bin/python -m py_compile {code}/app.py",
+                    "{venv}/bin/python -c 'import six'",
+                    # the env reaches verify (compared by checksum: the value is in no command)
+                    f'test "$(printf %s "$OXZ_SECRET" | sha256sum | cut -c1-16)" = {SECRET_SHA16}'),
+            health=Health(checks=(HttpCheck(url=f"http://127.0.0.1:{self.port}/healthz",
+                                            contains='"status": "ok"'),), retries=15, interval=1),
+            snapshot=Snapshot(paths=(self.etc,)),
+            rollout=Rollout(dead_man=120, lock_ttl=600), digest=f"sha-{self.name}",
+        )
+        return replace(spec, **changes)
+
+    def healthz(self, host: str) -> dict[str, Any]:
+        resp = self.fleet.http(host, self.port, "/healthz", timeout=3)
+        body: dict[str, Any] = resp.json()
+        body["http_status"] = resp.status
+        return body
+
+    def link(self, host: str) -> str:
+        return self.fleet.sh(host, f"readlink {self.root}/current").strip()
+
+    def wait_for(self, host: str, predicate: Callable[[dict[str, Any]], bool],
+                 timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.healthz(host)
+                if predicate(last):
+                    return last
+            except FleetError as exc:
+                last = str(exc)
+            time.sleep(0.25)
+        raise AssertionError(f"{host}: /healthz never matched in {timeout:.0f}s; last: {last}")
+
+
+def install_sample_app(fleet: Fleet, name: str, port: int) -> App:
+    app = App(name, port, fleet)
+    wheel = six_wheel()
+    unit = (APP_DIR / "oxzep7-sample.service").read_text()
+    unit = unit.replace("@ROOT@", app.root).replace("@CODE@", app.code).replace("@PORT@", str(port))
+    for host in fleet.hosts:
+        fleet.sh(host, f"id sample >/dev/null 2>&1 || useradd -r -s /usr/sbin/nologin sample;"
+                       f" mkdir -p {app.code}/wheels {app.root}/releases {app.etc}/conf.d")
+        for src in ("app.py", "requirements.lock"):
+            fleet.copy_to(host, APP_DIR / src, f"{app.code}/{src}")
+        fleet.copy_to(host, wheel, f"{app.code}/wheels/{wheel.name}")
+        venv = f"{app.root}/releases/initial/venv"
+        fleet.sh(host, f"python3 -m venv {venv} && {venv}/bin/pip install -q --no-index"
+                       f" --find-links {app.code}/wheels --require-hashes -r {app.code}/requirements.lock"
+                       f" && ln -s releases/initial {app.root}/current", timeout=300)
+        fleet.write_file(host, f"{app.etc}/app.conf", f"# {name} on {host}\nworkers = 2\n")
+        fleet.write_file(host, f"{app.etc}/conf.d/key.pem", f"not-a-real-key-{host}\n", mode="0640")
+        fleet.sh(host, f"chown -R root:sample {app.etc}/conf.d && ln -s ../app.conf {app.etc}/conf.d/link")
+        fleet.write_file(host, f"/etc/systemd/system/{name}.service", unit)
+        fleet.sh(host, f"systemctl daemon-reload && systemctl enable --now {name}.service")
+    for host in fleet.hosts:
+        fleet.wait_http(host, port, "/healthz")
+    return app
+
+
+def etc_fingerprint(app: App, host: str) -> str:
+    """Every path under the snapshot path: type, mode, owner, size, target, content checksum."""
+    return app.fleet.sh(host, f"cd {app.etc} && find . -printf '%p %y %m %u:%g %s %l\\n' | sort &&"
+                              " find . -type f -exec sha256sum {} + | sort")
+
+
+class Poller:
+    """GET /healthz on a host every 0.2 s in the background; what it saw."""
+
+    def __init__(self, app: App, host: str) -> None:
+        self.app, self.host = app, host
+        self.seen: list[tuple[int | None, str | None, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                body = self.app.healthz(self.host)
+                self.seen.append((body["http_status"], body.get("release"), body.get("pid")))
+            except FleetError as exc:
+                self.seen.append((None, None, str(exc)))
+            time.sleep(0.2)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def assert_ok(results: Mapping[str, HostResult]) -> None:
+    bad = {h: (r.status.value, r.failed_task, r.message) for h, r in results.items() if not r.ok}
+    assert not bad, bad
+
+
+def task_actions(run_dir: Path) -> set[str]:
+    actions = set()
+    for path in run_dir.glob("artifacts/*/job_events/*.json"):
+        data = json.loads(path.read_text()).get("event_data", {})
+        if data.get("task_action"):
+            actions.add(data["task_action"])
+    return actions
+
+
+# -- must show: upgrade, then rollback in seconds ----------------------------------------------
+
+
+def test_upgrade_switches_the_app_and_rollback_restores_it_in_seconds(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter
+) -> None:
+    app = install_sample_app(fleet, "up", 8101)
+    spec = app.spec(new_interpreter)
+    rid, deploy = "r20250101-up", "up-py/r20250101-up"
+    before = {h: app.healthz(h) for h in fleet.hosts}
+    assert {b["python"] for b in before.values()} == {OLD_VERSION}
+
+    with Poller(app, "h1") as poll:
+        started = time.monotonic()
+        assert_ok(ctl.prepare(spec, rid, deploy))
+        TIMINGS["prepare (2 hosts)"] = time.monotonic() - started
+    assert {(s, r, p) for s, r, p in poll.seen} == {(200, "initial", before["h1"]["pid"])}, \
+        "preparing must not touch what is live"
+    assert all(app.link(h) == "releases/initial" for h in fleet.hosts)
+
+    started = time.monotonic()
+    switched = ctl.switch(spec, rid, deploy)
+    TIMINGS["switch + restart + health (2 hosts)"] = time.monotonic() - started
+    assert_ok(switched)
+    for host in fleet.hosts:
+        body = app.healthz(host)
+        assert (body["python"], body["release"]) == (new_interpreter.version, rid), body
+        assert switched[host].result["from"] == "initial"
+        assert switched[host].result["deadman"]["mode"] == "systemd"
+    assert_ok(ctl.confirm(spec, rid, deploy))
+    states = ctl.status(app.name)
+    for state in states.values():
+        assert (state.current, state.previous, state.last_good) == (rid, "initial", rid)
+        assert state.releases[rid].status is ReleaseStatus.GOOD
+        assert state.interpreter_version == new_interpreter.version
+        assert state.lock is None and state.deadman is None, "confirm disarms and unlocks"
+        assert state.releases[rid].interpreter.executable == new_interpreter.executable
+
+    venv_mtimes = {h: fleet.sh(h, f"stat -c %Y {app.root}/releases/*/venv/pyvenv.cfg")
+                   for h in fleet.hosts}
+    started = time.monotonic()
+    rolled = ctl.rollback(app.name)
+    elapsed = time.monotonic() - started
+    TIMINGS["rollback (2 hosts, to healthy)"] = elapsed
+    assert_ok(rolled)
+    for host in fleet.hosts:
+        body = app.healthz(host)
+        assert (body["python"], body["release"]) == (OLD_VERSION, "initial"), body
+        assert rolled[host].result["from"] == rid and rolled[host].result["health"]["ok"]
+    assert elapsed < 30, f"rollback took {elapsed:.1f}s"
+    # no download, no build: only the agent ran; no venv or interpreter was touched
+    assert task_actions(ctl.run_dirs[-1]) <= {"ansible.builtin.file", "ansible.builtin.copy",
+                                              "oxzep7_agent", "ansible.builtin.set_fact"}
+    assert {h: fleet.sh(h, f"stat -c %Y {app.root}/releases/*/venv/pyvenv.cfg")
+            for h in fleet.hosts} == venv_mtimes
+    states = ctl.status(app.name)
+    assert all(s.releases[rid].status is ReleaseStatus.BAD for s in states.values())
+    assert all(s.current == "initial" and s.interpreter_version == OLD_VERSION for s in states.values())
+
+    again = ctl.rollback(app.name)  # initial is the only good release left: nothing to go to
+    for host, res in again.items():
+        assert not res.ok and res.result["code"] == "nothing-to-roll-back", res
+        assert app.healthz(host)["release"] == "initial"
+
+    # nothing secret in any record: run directories, host state, release.json, the journal
+    leaks = subprocess.run(["grep", "-rl", SECRET, str(ctl.work)], capture_output=True, text=True)
+    assert leaks.stdout == "", f"application.env value written to {leaks.stdout}"
+    for host in fleet.hosts:
+        found = fleet.run_on(host, f"grep -rl {SECRET} /var/lib/oxzep7 {app.root} /tmp /root /home;"
+                                   f" journalctl --no-pager | grep -c {SECRET}")
+        assert found.stdout.strip() == "0", f"{host}: {found.stdout}"
+        perms = fleet.sh(host, f"stat -c '%a %U' /var/lib/oxzep7 /var/lib/oxzep7/{app.name}"
+                               f" /var/lib/oxzep7/{app.name}/snapshots /var/lib/oxzep7/bin")
+        assert set(perms.split("\n")[:-1]) == {"700 root"}
+
+
+# -- must show: a failed verify switches nothing and the service keeps serving ------------------
+
+
+@pytest.mark.parametrize("failure", ["requirement", "verify"])
+def test_a_failed_prepare_switches_nothing_and_the_service_keeps_serving(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter, failure: str
+) -> None:
+    app = install_sample_app(fleet, f"vf{failure[0]}", 8102 if failure == "requirement" else 8103)
+    if failure == "requirement":  # a pinned requirement that is not in the offline wheel dir
+        for host in fleet.hosts:
+            fleet.write_file(host, f"{app.code}/requirements-new.lock", "six==1.17.0\nno-such-pkg==1.0\n")
+        spec = app.spec(new_interpreter)
+        spec = replace(spec, application=replace(spec.application, pip_args=spec.application.pip_args[:3],
+                                                 requirements=f"{app.code}/requirements-new.lock"))
+    elif new_interpreter.version.startswith("3.13"):  # the app needs a module 3.13 removed
+        spec = app.spec(new_interpreter, verify=("{venv}/bin/python -c 'import cgi'",))
+    else:
+        spec = app.spec(new_interpreter, verify=("{venv}/bin/python -c 'raise SystemExit(\"smoke\")'",))
+    before = {h: app.healthz(h)["pid"] for h in fleet.hosts}
+    with Poller(app, "h1") as poll:
+        results = ctl.prepare(spec, "r-broken", "broken/r-broken")
+    for res in results.values():
+        assert not res.ok, res
+        want = "requirements failed" if failure == "requirement" else "verify failed"
+        assert res.message and want in res.message, res.message
+    assert poll.seen and all(s == (200, "initial", before["h1"]) for s in poll.seen), poll.seen[:5]
+    for host in fleet.hosts:
+        assert app.link(host) == "releases/initial"
+        assert app.healthz(host)["pid"] == before[host]
+    states = ctl.status(app.name)
+    assert all(s.releases["r-broken"].status is ReleaseStatus.FAILED for s in states.values())
+    refused = ctl.switch(spec, "r-broken", "broken/r-broken")
+    assert all(not r.ok and r.result["code"] == "release-failed" for r in refused.values())
+    assert all(app.healthz(h)["pid"] == before[h] for h in fleet.hosts)
+    ctl.unlock(app.name, deploy_id="broken/r-broken")
+
+
+# -- must show: a failed health check puts the previous release back, snapshot byte for byte --
+
+
+def test_failed_health_puts_the_previous_release_back_and_restores_the_snapshot(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter
+) -> None:
+    app = install_sample_app(fleet, "hf", 8104)
+    # the new release rewrites its configuration, then fails its check; the old one passes
+    breaks = (f"if [ -e {{release}}/UNHEALTHY ]; then echo 'workers = 0' > {app.etc}/app.conf;"
+              f" rm {app.etc}/conf.d/key.pem; touch {app.etc}/stray; exit 1; fi")
+    spec = app.spec(new_interpreter, health=Health(
+        checks=(HttpCheck(url=f"http://127.0.0.1:{app.port}/healthz"), CommandCheck(breaks)),
+        retries=3, interval=1))
+    rid, deploy = "r-unhealthy", "hf-py/r-unhealthy"
+    assert_ok(ctl.prepare(spec, rid, deploy))
+    for host in fleet.hosts:
+        fleet.sh(host, f"touch {app.root}/releases/{rid}/UNHEALTHY")
+    before = {h: etc_fingerprint(app, h) for h in fleet.hosts}
+
+    results = ctl.switch(spec, rid, deploy)
+    for host, res in results.items():
+        assert not res.ok
+        r = res.result
+        assert r["switched"] and r["revert_ok"], r
+        assert r["failed_check"].startswith("command if [ -e "), r["failed_check"]
+        assert res.message and "back on release initial" in res.message, res.message
+        body = app.healthz(host)
+        assert (body["release"], body["http_status"]) == ("initial", 200)
+        assert app.link(host) == "releases/initial"
+        assert etc_fingerprint(app, host) == before[host], "snapshot paths not restored byte for byte"
+    assert steps.rollback_incomplete(results) == ()
+    states = ctl.status(app.name)
+    for state in states.values():
+        assert state.releases[rid].status is ReleaseStatus.BAD
+        assert (state.current, state.last_good) == ("initial", "initial")
+        assert state.deadman is None
+    ctl.unlock(app.name, deploy_id=deploy)
+
+
+# -- must show: the dead-man restores the host when the controller dies -------------------------
+
+KILLED_CONTROLLER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("release_e2e", sys.argv[1])
+mod = importlib.util.module_from_spec(spec); sys.modules["release_e2e"] = mod
+spec.loader.exec_module(mod)
+mod.switch_then_confirm(*sys.argv[2:])
+"""
+
+
+def switch_then_confirm(fleet_name: str, work: str, interp_json: str, name: str, port: str,
+                        dead_man: str, rid: str, deploy: str) -> None:
+    """The controller that gets killed: switch, then (never reached) confirm."""
+    fleet = Fleet.attach(fleet_name)
+    ctl = Controller(fleet, Path(work), AnsibleRunner(fleet.ansible_env(Path(work))))
+    app = App(name, int(port), fleet)
+    spec = dead_man_spec(app, interpreter_from_json(interp_json), int(dead_man))
+    ctl.switch(spec, rid, deploy)
+    ctl.confirm(spec, rid, deploy)
+
+
+def dead_man_spec(app: App, interp: Interpreter, dead_man: int) -> Spec:
+    # health passes, slowly: the controller is killed while it waits
+    checks = (HttpCheck(url=f"http://127.0.0.1:{app.port}/healthz"), CommandCheck("sleep 6"))
+    return app.spec(interp, health=Health(checks=checks, retries=3, interval=1),
+                    rollout=Rollout(dead_man=dead_man, lock_ttl=600))
+
+
+def interpreter_to_json(interp: Interpreter) -> str:
+    install = interp.install
+    if isinstance(install, SourceInstall):
+        return json.dumps({"version": interp.version, "prefix": interp.prefix, "url": install.url})
+    return json.dumps({"version": interp.version, "executable": interp.executable})
+
+
+def interpreter_from_json(text: str) -> Interpreter:
+    doc = json.loads(text)
+    if "url" in doc:
+        return Interpreter(version=doc["version"], prefix=doc["prefix"], install=SourceInstall(
+            url=doc["url"], sha256=SOURCE_SHA, configure=CONFIGURE))
+    return Interpreter(version=doc["version"], prefix="/usr",
+                       install=ExistingInstall(executable=doc["executable"]))
+
+
+def test_the_dead_man_restores_the_previous_release_when_the_controller_dies(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter, tmp_path: Path
+) -> None:
+    app = install_sample_app(fleet, "dm", 8105)
+    dead_man = 25
+    spec = dead_man_spec(app, new_interpreter, dead_man)
+    rid, deploy = "r-orphan", "dm-py/r-orphan"
+    assert_ok(ctl.prepare(spec, rid, deploy))
+    before = {h: etc_fingerprint(app, h) for h in fleet.hosts}
+    log = (tmp_path / "controller.log").open("w")
+    controller = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CONTROLLER, __file__, fleet.name, str(tmp_path),
+         interpreter_to_json(new_interpreter), app.name, str(app.port), str(dead_man), rid, deploy],
+        cwd=REPO, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not all(app.link(h) == f"releases/{rid}" for h in fleet.hosts):
+            assert controller.poll() is None, (tmp_path / "controller.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the switch never happened"
+            time.sleep(0.2)
+        os.killpg(controller.pid, signal.SIGKILL)  # ansible-runner, ansible-playbook, ssh: all of it
+        killed = time.monotonic()
+    finally:
+        if controller.poll() is None:
+            os.killpg(controller.pid, signal.SIGKILL)
+        controller.wait()
+        log.close()
+    for host in fleet.hosts:
+        fleet.sh(host, f"echo 'changed while unconfirmed' > {app.etc}/app.conf")
+    assert app.healthz("h1")["current"] == rid, "the kill came before the dead-man could fire"
+    for host in fleet.hosts:  # `current`: where the link points; `release`: what the process runs
+        app.wait_for(host, lambda b: (b["current"], b["release"], b["http_status"]) == (
+            "initial", "initial", 200), timeout=dead_man + 30)
+    restored_after = time.monotonic() - killed
+    TIMINGS["dead-man restore after controller killed"] = restored_after
+    assert restored_after <= dead_man + 30
+    for host in fleet.hosts:
+        assert app.link(host) == "releases/initial"
+        assert etc_fingerprint(app, host) == before[host]
+    states = ctl.status(app.name)
+    for state in states.values():
+        assert state.releases[rid].status is ReleaseStatus.BAD
+        assert state.deadman is None and state.current == "initial"
+        assert any(e.event == "deadman" and e.from_release == rid for e in state.history)
+        assert state.lock is not None and state.lock.deploy == deploy, "the dead deploy's lock stays"
+    late = ctl.confirm(spec, rid, deploy)
+    assert all(not r.ok and r.message and "dead-man" in r.message for r in late.values())
+    assert_ok(ctl.unlock(app.name, force=True))
+
+
+# -- must show: locks ---------------------------------------------------------------------------
+
+
+def test_a_concurrent_deploy_is_refused_naming_the_holder_and_locks_expire_or_break(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter
+) -> None:
+    app = install_sample_app(fleet, "lk", 8106)
+    spec = app.spec(new_interpreter)
+    results: dict[str, Mapping[str, HostResult]] = {}
+
+    def apply(deploy: str, owner: str) -> None:
+        results[deploy] = ctl.prepare(spec, f"r-{deploy}", deploy, owner=owner)
+
+    both = [threading.Thread(target=apply, args=(d, o)) for d, o in
+            (("deploy-a", "alice@ctl-a"), ("deploy-b", "bob@ctl-b"))]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    for host in fleet.hosts:
+        winners = [d for d in results if results[d][host].ok]
+        assert len(winners) == 1, {d: results[d][host] for d in results}
+        loser = "deploy-b" if winners == ["deploy-a"] else "deploy-a"
+        refused = results[loser][host]
+        holder = steps.lock_holders(results[loser])[host]
+        assert holder.deploy == winners[0] and holder.owner in ("alice@ctl-a", "bob@ctl-b")
+        assert refused.message and f"locked by deploy {winners[0]}" in refused.message
+    with pytest.raises(LockHeldError) as raised:
+        steps.raise_if_locked(results["deploy-b"] if steps.lock_holders(results["deploy-b"])
+                              else results["deploy-a"])
+    assert raised.value.exit_code is ExitCode.USAGE and "locked by deploy" in raised.value.message
+
+    # unlock needs the holder, or --force
+    refused_unlock = ctl.unlock(app.name, owner="mallory@elsewhere")
+    assert all(not r.ok and r.result["code"] == "locked" for r in refused_unlock.values())
+    assert_ok(ctl.unlock(app.name, force=True))
+    assert all(s.lock is None for s in ctl.status(app.name).values())
+
+    # a stale lock expires: deploy-c's lock (ttl 3 s) no longer stops deploy-d
+    short = replace(spec, rollout=replace(spec.rollout, lock_ttl=3))
+    assert_ok(ctl.prepare(short, "r-deploy-c", "deploy-c", owner="carol@ctl-c"))
+    time.sleep(4)
+    assert_ok(ctl.prepare(spec, "r-deploy-c", "deploy-d", owner="dave@ctl-d"))
+    assert all(s.lock and s.lock.deploy == "deploy-d" for s in ctl.status(app.name).values())
+    assert_ok(ctl.unlock(app.name, deploy_id="deploy-d"))
+
+
+# -- status of a host oxzep7 never touched ------------------------------------------------------
+
+
+def test_status_of_an_untouched_host_shows_what_it_runs_and_changes_nothing(
+    fleet: Fleet, ctl: Controller
+) -> None:
+    app = install_sample_app(fleet, "st", 8107)
+    states = ctl.status(app.name, root=app.root)
+    for host, state in states.items():
+        assert state.ok and not state.managed
+        assert state.current == "initial" and state.interpreter_version == OLD_VERSION
+        rel = state.current_release
+        assert rel is not None and rel.adopted
+        assert fleet.run_on(host, f"test -e /var/lib/oxzep7/{app.name}").returncode == 1
