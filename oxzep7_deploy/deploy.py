@@ -78,8 +78,8 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     progress = record.load_progress() if record.exists() else Progress(plan.name, plan.release)
     if progress.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK, Outcome.STOPPED) and not abort:
         if ctx.on_event is not None:  # finished before: re-applying changes nothing
-            ctx.on_event(ProgressEvent("done", f"already applied: release {plan.release}, "
-                                               f"outcome {progress.outcome.value if progress.outcome else '?'}"))
+            state = progress.outcome.value if progress.outcome else "unknown"
+            ctx.on_event(ProgressEvent("done", f"already applied: release {plan.release}, {state}"))
         return progress
     if promote_wave is not None and promote_wave not in progress.promoted:
         progress.promoted.append(promote_wave)
