@@ -121,6 +121,10 @@ def _claimed() -> tuple[set[str], set[int]]:
                 nets.add(int(f.read_text()))
         except (OSError, ValueError):
             pass  # a fleet going down meanwhile
+    if shutil.which("podman"):  # containers whose namespaces are gone still hold their names
+        names.update(_run(["podman", "ps", "-a", "--filter", f"label={LABEL}", "--format",
+                           f'{{{{index .Labels "{LABEL}"}}}}'], env=podman_env(),
+                          check=False).stdout.split())
     return names, nets
 
 
