@@ -107,12 +107,12 @@ def test_a_broken_host_is_unreachable_and_the_others_are_not(
         fleet: Fleet, tmp_path: Path, fault: str, repair: str) -> None:
     getattr(fleet, fault)("h2")
     try:
-        run = fleet.run_playbook(tmp_path / fault, PING, timeout=4)
+        run = fleet.run_playbook(tmp_path / fault, PING, timeout=6)
     finally:
         getattr(fleet, repair)("h2")
     assert host_outcomes(run) == {"h1": "ok", "h2": "unreachable", "h3": "ok"}
     assert run.rc != 0
-    healed = fleet.run_playbook(tmp_path / repair, PING, timeout=4)
+    healed = fleet.run_playbook(tmp_path / repair, PING, timeout=6)
     assert host_outcomes(healed) == dict.fromkeys(fleet.hosts, "ok")
 
 
@@ -124,13 +124,13 @@ def test_a_stopped_host_is_down_and_comes_back_as_the_same_machine(
     try:
         with pytest.raises(FleetError):
             fleet.sh("h3", "true")
-        run = fleet.run_playbook(tmp_path / "stopped", PING, limit="h3", timeout=4)
+        run = fleet.run_playbook(tmp_path / "stopped", PING, limit="h3", timeout=6)
         assert host_outcomes(run) == {"h3": "unreachable"}
     finally:
         fleet.start("h3")
     assert machine_id(fleet, "h3") == identity
     assert fleet.sh("h3", "cat /var/tmp/marker").strip() == "kept"
-    run = fleet.run_playbook(tmp_path / "started", PING, limit="h3", timeout=4)
+    run = fleet.run_playbook(tmp_path / "started", PING, limit="h3", timeout=6)
     assert host_outcomes(run) == {"h3": "ok"}
 
 
