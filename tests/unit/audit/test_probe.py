@@ -89,7 +89,7 @@ def test_version_flag_output() -> None:
 
 
 def test_an_interpreter_is_asked_its_version_by_running_it(tmp_path: Path) -> None:
-    assert probe.interpreter_version(sys.executable)["version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert probe.interpreter_version(sys.executable)["version"] == ".".join(map(str, sys.version_info[:3]))
     fake = tmp_path / "python3.8"
     fake.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -c ] && echo '3.8.18 final 0 cpython'"
                     " && exit 0; done\nexit 1\n")
@@ -149,7 +149,7 @@ def test_a_healthy_venv_names_its_interpreter(tmp_path: Path) -> None:
     venv = probe.inspect_venv(str(make_venv(tmp_path / "ok")))
     assert venv["base_exists"] and not venv["problems"]
     assert venv["base_realpath"] == os.path.realpath(sys.executable)
-    assert venv["version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert venv["version"] == ".".join(map(str, sys.version_info[:3]))
 
 
 def test_a_venv_whose_interpreter_was_removed_is_broken(tmp_path: Path) -> None:
@@ -282,7 +282,8 @@ def test_a_system_crontab_has_a_user_field() -> None:
 
 
 def test_a_users_crontab_has_none() -> None:
-    text = "# DO NOT EDIT\nMAILTO=x@example.org\n*/10 * * * * /home/u/.pyenv/versions/3.8.18/bin/python3.8 r.py\n"
+    text = ("# DO NOT EDIT\nMAILTO=x@example.org\n"
+            "*/10 * * * * /home/u/.pyenv/versions/3.8.18/bin/python3.8 r.py\n")
     assert probe.parse_crontab(text, with_user=False) == [
         (3, "*/10 * * * *", None, "/home/u/.pyenv/versions/3.8.18/bin/python3.8 r.py")]
 

@@ -77,7 +77,7 @@ def clauses(draw: st.DrawFn) -> str:
 @given(spec=st.lists(clauses(), min_size=1, max_size=3).map(",".join),
        python=st.tuples(st.integers(2, 3), st.integers(0, 14), st.integers(0, 12)))
 def test_agrees_with_packaging(spec: str, python: tuple[int, int, int]) -> None:
-    version = "%d.%d.%d" % python
+    version = ".".join(map(str, python))
     expected = packaging_spec.SpecifierSet(spec).contains(
         packaging_version.Version(version), prereleases=True)
     assert python_satisfies(spec, version) is expected, spec
