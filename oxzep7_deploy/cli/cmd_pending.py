@@ -6,12 +6,8 @@ plainly that it is not built yet (exit 2). A command leaves this module when it 
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from oxzep7_deploy.cli.boundary import error_boundary
-from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.errors import NotBuiltYetError
 
 
@@ -22,16 +18,5 @@ def _pending(name: str) -> None:
     )
 
 
-@click.command("audit")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False))
-@inventory_option
-@click.option("--limit", help="Only hosts matching this pattern.")
-@json_option
-@error_boundary
-def audit_cmd(**_: Any) -> None:
-    """Per host: OS, interpreters, venvs, services and cron jobs using Python, free disk."""
-    _pending("audit")
-
-
 def pending_commands() -> list[click.Command]:
-    return [audit_cmd]
+    return []

@@ -6,6 +6,7 @@ import click
 
 from oxzep7_deploy import __version__
 from oxzep7_deploy.cli.cmd_apply import abort_cmd, apply_cmd, promote_cmd
+from oxzep7_deploy.cli.cmd_audit import audit_cmd
 from oxzep7_deploy.cli.cmd_hosts import history_cmd, rollback_cmd, status_cmd, unlock_cmd
 from oxzep7_deploy.cli.cmd_init import init_cmd, schema_cmd
 from oxzep7_deploy.cli.cmd_pending import pending_commands
@@ -24,8 +25,8 @@ def cli() -> None:
     """
 
 
-for command in (validate_cmd, plan_cmd, apply_cmd, promote_cmd, abort_cmd, init_cmd, schema_cmd,
-                rollback_cmd, status_cmd, history_cmd, unlock_cmd, *pending_commands()):
+for command in (validate_cmd, plan_cmd, apply_cmd, promote_cmd, abort_cmd, audit_cmd, init_cmd,
+                schema_cmd, rollback_cmd, status_cmd, history_cmd, unlock_cmd, *pending_commands()):
     cli.add_command(command)
 
 

@@ -82,10 +82,11 @@ def test_plan_json_error_document(tmp_path: Path) -> None:
     assert code == 2 and doc["ok"] is False and "no such file" in doc["error"]
 
 
-@pytest.mark.parametrize("args", [["audit", "-i", "x,"]])
-def test_commands_not_built_yet_say_so(args: list[str]) -> None:
-    code, _, err = invoke(*args)
-    assert code == 2 and "not built yet" in err
+def test_audit_is_built_and_refuses_a_limit_matching_no_host(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[web]\nw1\n")
+    code, _, err = invoke("audit", "-i", str(inv), "--limit", "db")
+    assert code == 2 and "no host matches 'db'" in err and "not built yet" not in err
 
 
 def test_init_writes_a_spec_that_validates_and_refuses_to_overwrite(tmp_path: Path) -> None:
