@@ -34,8 +34,9 @@ NET=${OXZ_FLEET_NET:-$(cat "$FLEET_HOME/net" 2>/dev/null || echo 0)}
 SUBNET=198.18.$NET
 SUITE=bookworm
 # bump REV when the image recipe changes: fleets still running on an older image keep it, new ones
-# get the new recipe (2: /var/lib/dbus/machine-id -> /etc/machine-id, so machine ids are distinct)
-REV=2
+# get the new recipe (2: /var/lib/dbus/machine-id -> /etc/machine-id, so machine ids are distinct;
+# 3: only an ed25519 host key, made at first boot)
+REV=3
 IMAGE=localhost/oxzep7-host:$SUITE-$REV
 BUILD_IMAGE=$IMAGE-build
 MIRROR=${OXZ_FLEET_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
@@ -110,9 +111,15 @@ CONF
     rm -f "$R"/etc/ssh/ssh_host_*   # one identity per host: keys generated when sshd starts
     printf 'UseDNS no\nPasswordAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\n' \
       > "$R/etc/ssh/sshd_config.d/fleet.conf"
+    # an ed25519 host key only: `ssh-keygen -A` spends seconds per host on RSA under load
+    echo 'HostKey /etc/ssh/ssh_host_ed25519_key' >> "$R/etc/ssh/sshd_config.d/fleet.conf"
     mkdir -p "$R/etc/systemd/system/ssh.service.d" "$R/run/sshd"
-    printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
-      > "$R/etc/systemd/system/ssh.service.d/keygen.conf"
+    cat > "$R/etc/systemd/system/ssh.service.d/keygen.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || exec ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
     for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer; do
       [ -e "$R/lib/systemd/system/$u" ] && ln -sf /dev/null "$R/etc/systemd/system/$u"
     done
