@@ -3,6 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 module: oxzep7_interp_tree
 short_description: Stage, commit and probe an interpreter tree under its own prefix
@@ -31,15 +41,6 @@ options:
   version: {type: str, description: the version the interpreter must print (present)}
 """
 
-import errno
-import hashlib
-import json
-import os
-import shutil
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 MARKER = ".oxzep7-artifact.json"
 VERSION_CODE = "import platform; print(platform.python_version())"
 
@@ -60,6 +61,11 @@ def prefix_problem(prefix):
     return None
 
 
+def last_line(text, rc):
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else f"rc {rc}"
+
+
 def read_marker(prefix):
     try:
         with open(os.path.join(prefix, MARKER)) as fh:
@@ -78,7 +84,7 @@ def sha256_of(path):
 
 def stage_path(prefix, key):
     parent, name = os.path.split(os.path.normpath(prefix))
-    return os.path.join(parent, ".%s.oxzep7-stage-%s" % (name, (key or "nokey")[:16]))
+    return os.path.join(parent, f".{name}.oxzep7-stage-{(key or 'nokey')[:16]}")
 
 
 def remove_tree(path):
@@ -128,10 +134,8 @@ def fail_unpack(module, stage, created, msg, **extra):
     remove_tree(stage)
     remove_tree(stage + ".unpack")
     for directory in reversed(created):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(directory)
-        except OSError:
-            pass
     module.fail_json(msg=msg, stage=stage, **extra)
 
 
@@ -141,18 +145,18 @@ def staged(module, prefix, key):
     if marker and key and marker.get("key") == key:
         return dict(changed=False, current=True, stage=None)
     if os.path.lexists(prefix) and marker is None:
-        module.fail_json(msg="%s exists and was not installed by oxzep7-deploy: refusing to replace it "
-                             "(move it away or choose another prefix)" % prefix)
+        module.fail_json(msg=f"{prefix} exists and was not installed by oxzep7-deploy: "
+                             "refusing to replace it (move it away or choose another prefix)")
     archive, tree = params["archive"], params["tree"]
     if bool(archive) == bool(tree):
         module.fail_json(msg="staged needs exactly one of archive or tree")
     if archive:
         if not os.path.isfile(archive):
-            module.fail_json(msg="archive %s is not on the host" % archive)
+            module.fail_json(msg=f"archive {archive} is not on the host")
         actual = sha256_of(archive)
         if params["sha256"] and actual != params["sha256"].lower():
-            module.fail_json(msg="checksum mismatch on arrival for %s: expected sha256 %s, got %s"
-                                 % (archive, params["sha256"], actual), actual=actual)
+            module.fail_json(msg=f"checksum mismatch on arrival for {archive}: "
+                                 f"expected sha256 {params['sha256']}, got {actual}", actual=actual)
     stage = stage_path(prefix, key)
     if module.check_mode:
         return dict(changed=True, current=False, stage=stage)
@@ -165,12 +169,12 @@ def staged(module, prefix, key):
         cmd = ["tar", "--no-same-owner", "-xf", archive, "-C", unpacked]
     else:
         cmd = ["cp", "-a", tree.rstrip("/") + "/.", unpacked + "/"]
-    rc, out, err = module.run_command(cmd)
+    rc, _out, err = module.run_command(cmd)
     if rc != 0:
         nospace = "No space left on device" in err
-        what = "no space left on device while unpacking into %s" % os.path.dirname(stage) if nospace \
-            else "unpacking failed: %s" % (err.strip().splitlines() or ["rc %d" % rc])[-1]
-        fail_unpack(module, stage, created, what + "; nothing was installed at %s" % prefix,
+        what = f"no space left on device while unpacking into {os.path.dirname(stage)}" if nospace \
+            else f"unpacking failed: {last_line(err, rc)}"
+        fail_unpack(module, stage, created, what + f"; nothing was installed at {prefix}",
                     no_space=nospace)
     root = unwrap(unpacked, params["executable"])
     if root is None:
@@ -179,12 +183,12 @@ def staged(module, prefix, key):
     try:
         os.rename(root, stage)
     except OSError as exc:
-        fail_unpack(module, stage, created, "cannot stage the tree: %s" % exc)
+        fail_unpack(module, stage, created, f"cannot stage the tree: {exc}")
     remove_tree(unpacked)
     os.chmod(stage, 0o755)
     exe = params["executable"]
     if exe and not os.path.exists(os.path.join(stage, "bin", exe)):
-        fail_unpack(module, stage, created, "the tree has no bin/%s" % exe)
+        fail_unpack(module, stage, created, f"the tree has no bin/{exe}")
     return dict(changed=True, current=False, stage=stage, created_parents=created)
 
 
@@ -193,13 +197,13 @@ def final_check(module, prefix):
     exe = os.path.join(prefix, "bin", module.params["executable"])
     rc, out, err = module.run_command([exe, "-c", VERSION_CODE], environ_update={"LD_LIBRARY_PATH": ""})
     if rc != 0:
-        return "%s does not start at its final path: %s" % (exe, (err.strip().splitlines() or ["rc %d" % rc])[-1])
+        return f"{exe} does not start at its final path: {last_line(err, rc)}"
     if module.params["version"] and out.strip() != module.params["version"]:
-        return "%s reports %s, not %s" % (exe, out.strip(), module.params["version"])
+        return f"{exe} reports {out.strip()}, not {module.params['version']}"
     rc, out, err = module.run_command(["ldd", exe], environ_update={"LD_LIBRARY_PATH": ""})
     missing = [line.strip() for line in out.splitlines() if "not found" in line]
     if missing:
-        return "%s cannot resolve: %s" % (exe, "; ".join(missing))
+        return f"{exe} cannot resolve: {'; '.join(missing)}"
     return None
 
 
@@ -208,12 +212,13 @@ def present(module, prefix, key):
     if marker and key and marker.get("key") == key:
         return dict(changed=False, current=True)
     stage = stage_path(prefix, key)
-    if not os.path.isdir(stage):
-        module.fail_json(msg="nothing staged for %s at %s" % (prefix, stage))
     if module.check_mode:
         return dict(changed=True)
+    if not os.path.isdir(stage):
+        module.fail_json(msg=f"nothing staged for {prefix} at {stage}")
     if os.path.lexists(prefix) and marker is None:
-        module.fail_json(msg="%s exists and was not installed by oxzep7-deploy: refusing to replace it" % prefix)
+        module.fail_json(msg=f"{prefix} exists and was not installed by oxzep7-deploy: "
+                             "refusing to replace it")
     record = dict(module.params["marker"] or {})
     record["key"] = key
     record["installed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -223,7 +228,7 @@ def present(module, prefix, key):
     previous = None
     if os.path.lexists(prefix):
         parent, name = os.path.split(os.path.normpath(prefix))
-        previous = os.path.join(parent, ".%s.oxzep7-previous-%d" % (name, int(time.time())))
+        previous = os.path.join(parent, f".{name}.oxzep7-previous-{int(time.time())}")
         os.rename(prefix, previous)
     os.rename(stage, prefix)
     problem = final_check(module, prefix)
@@ -232,7 +237,7 @@ def present(module, prefix, key):
         if previous:
             os.rename(previous, prefix)
         remove_tree(stage)
-        module.fail_json(msg=problem + "; %s was put back as it was" % prefix)
+        module.fail_json(msg=problem + f"; {prefix} was put back as it was")
     if previous:
         remove_tree(previous)
     return dict(changed=True, replaced=previous is not None, marker=record)
@@ -265,7 +270,7 @@ def main():
     prefix = module.params["prefix"]
     problem = prefix_problem(prefix)
     if problem:
-        module.fail_json(msg="refused prefix %s: %s" % (prefix, problem))
+        module.fail_json(msg=f"refused prefix {prefix}: {problem}")
     prefix = os.path.normpath(prefix)
     state = module.params["state"]
     key = module.params["key"]
@@ -274,7 +279,7 @@ def main():
         result = action(module, prefix, key)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            module.fail_json(msg="no space left on device under %s" % os.path.dirname(prefix))
+            module.fail_json(msg=f"no space left on device under {os.path.dirname(prefix)}")
         raise
     module.exit_json(prefix=prefix, **result)
 

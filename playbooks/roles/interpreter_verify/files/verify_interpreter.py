@@ -10,6 +10,18 @@ import sys
 import sysconfig
 import tempfile
 
+
+def run(argv):
+    """rc and the last line of output of argv."""
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, str(exc), ""
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, lines[-1] if lines else "?", done.stdout
+
+
 expected, want_venv, want_pip = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
 hints, modules = json.loads(sys.argv[4]), sys.argv[5:]
 report = {"version": platform.python_version(), "executable": sys.executable,
@@ -18,43 +30,39 @@ for name in modules:
     try:
         importlib.import_module(name)
     except Exception as exc:  # an ImportError, or an OSError from a missing shared library
-        report["missing"][name] = "%s: %s" % (type(exc).__name__, exc)
-shared = bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
-report["shared"] = shared
+        report["missing"][name] = f"{type(exc).__name__}: {exc}"
+
+report["shared"] = bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
 targets = [sys.executable]
-if shared:
-    libdir = os.path.join(sys.prefix, "lib")
-    lib = sysconfig.get_config_var("LDLIBRARY") or ""
-    if os.path.exists(os.path.join(libdir, lib)):
-        targets.append(os.path.join(libdir, lib))
+libpython = os.path.join(sys.prefix, "lib", sysconfig.get_config_var("LDLIBRARY") or "-")
+if report["shared"] and os.path.exists(libpython):
+    targets.append(libpython)
 for target in targets:
-    try:
-        out = subprocess.run(["ldd", target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             universal_newlines=True, timeout=60).stdout
-    except OSError as exc:
-        report["unresolved"].append("%s: ldd failed: %s" % (target, exc))
-        continue
-    report["unresolved"] += ["%s: %s" % (target, ln.strip()) for ln in out.splitlines() if "not found" in ln]
+    rc, last, out = run(["ldd", target])
+    found = [f"{target}: {ln.strip()}" for ln in out.splitlines() if "not found" in ln]
+    report["unresolved"] += found if out else [f"{target}: ldd failed: {last}"]
+
 if want_venv:
     tmp = tempfile.mkdtemp(prefix="oxzep7-verify-")
     try:
-        cmd = [sys.executable, "-m", "venv"] + ([] if want_pip else ["--without-pip"]) + [tmp + "/venv"]
-        made = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-        if made.returncode != 0:
-            report["venv"] = "python -m venv failed: " + (made.stdout.strip().splitlines() or ["?"])[-1]
+        venv = os.path.join(tmp, "venv")
+        rc, last, _ = run([sys.executable, "-m", "venv", *([] if want_pip else ["--without-pip"]), venv])
+        if rc != 0:
+            report["venv"] = f"python -m venv failed: {last}"
         elif want_pip:
-            pip = subprocess.run([tmp + "/venv/bin/python", "-m", "pip", "--version"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, universal_newlines=True)
-            if pip.returncode != 0:
-                report["venv"] = "ensurepip gave no working pip: " + (pip.stdout.strip().splitlines() or ["?"])[-1]
+            rc, last, _ = run([os.path.join(venv, "bin", "python"), "-m", "pip", "--version"])
+            if rc != 0:
+                report["venv"] = f"ensurepip gave no working pip: {last}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
 problems = []
 if report["version"] != expected:
-    problems.append("it reports version %s, not %s" % (report["version"], expected))
+    problems.append(f"it reports version {report['version']}, not {expected}")
 if report["missing"]:
-    problems.append("missing modules: " + ", ".join(
-        "%s (usually from %s)" % (name, hints.get(name, "see the build log")) for name in report["missing"]))
+    named = [f"{name} (usually from {hints[name]})" if name in hints else f"{name} (see the build log)"
+             for name in report["missing"]]
+    problems.append("missing modules: " + ", ".join(named))
 if report["unresolved"]:
     problems.append("unresolved libraries: " + "; ".join(report["unresolved"]))
 if report["venv"]:
