@@ -49,10 +49,11 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     """Per host: OS, arch, free disk, every Python with its version and end of life, venvs and
     what they run on (broken ones too), systemd units and cron jobs that run Python.
 
-    With SPEC: its targets only, and what the upgrade would change on each host (from which
-    version to which) with the risks found beforehand (Requires-Python, C extensions, disk).
-    Changes nothing on any host. Exit 0 when the audit ran, even if hosts were unreachable:
-    they are reported as such.
+    Venvs are looked for under /opt, the application's root (with SPEC) and each --path, or
+    under /srv when neither is given. With SPEC: its targets only, and what the upgrade would
+    change on each host (from which version to which) with the risks found beforehand
+    (Requires-Python, C extensions, disk). Changes nothing on any host. Exit 0 when the audit
+    ran, even if hosts were unreachable: they are reported as such.
     """
     loaded = load_spec(spec) if spec else None
     target = Target.from_spec(loaded) if loaded else None
@@ -116,10 +117,9 @@ def _run_dir(now: dt.datetime) -> Path:
 
 
 def _console() -> Console:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=200)
-    return console
+    """The terminal's width on a terminal; into a file or a pipe, rows that never wrap (grep)."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=400)
 
 
 # ---- the text report ----
