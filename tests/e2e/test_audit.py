@@ -8,7 +8,9 @@ Planted on h1 through `podman exec` before any audit (PLANT below):
   - a unit on the system python (pyhttp.service) and one on the app's venv (app.service);
   - a fake pyenv CPython 3.8.18 (the hosts have no network to build one: a script that answers
     the version probe as 3.8.18 and runs the system python otherwise) run by deploy's crontab;
-  - a cron.d entry running the app's venv, and a venv only `--path /data` finds.
+  - a cron.d entry running the app's venv, and a venv only `--path /data` finds;
+  - fake interpreters in /usr/local/bin (3.12.7), our prefix /opt/oxzep7 (3.13.5) and a uv
+    install (3.10.15: end of life since 2026-10-31), and /etc/alternatives/python.
 h2 is a plain host; h3 is frozen (`fleet.pause`) for the unreachable test.
 """
 
@@ -90,6 +92,18 @@ printf 'SHELL=/bin/sh\n0 3 * * * root cd /srv/app && %s -m compileall -q . %% st
   /srv/app/current/venv/bin/python > /etc/cron.d/app-job
 # a venv somewhere only --path finds
 python3 -m venv --without-pip /data/tools/venv
+# interpreters in the other usual places, as fakes that answer the version probe
+fake() {  # fake VERSION PATH
+  mkdir -p "$(dirname "$2")"
+  { echo '#!/bin/sh'
+    echo 'for a in "$@"; do [ "$a" = -c ] && echo "'"$1"' final 0 cpython" && exit 0; done'
+    echo 'exec /usr/bin/python3 "$@"'; } > "$2"
+  chmod 755 "$2"
+}
+fake 3.12.7 /usr/local/bin/python3.12
+fake 3.13.5 /opt/oxzep7/python/3.13.5/bin/python3.13
+fake 3.10.15 /root/.local/share/uv/python/cpython-3.10.15-linux-x86_64-gnu/bin/python3.10
+ln -sfn /usr/bin/python3.11 /etc/alternatives/python
 """
 PYENV38 = "/home/deploy/.pyenv/versions/3.8.18/bin/python3.8"
 SPEC = """\
@@ -205,6 +219,12 @@ def test_every_planted_case_is_in_the_json(planted_report: dict[str, Any]) -> No
     fake = interpreters[PYENV38]
     assert fake["version"] == "3.8.18" and fake["eol"] is True and fake["eol_date"] == "2024-10-07"
     assert "pyenv" in fake["sources"]
+    assert "alternatives" in system["sources"] and "/etc/alternatives/python" in system["paths"]
+    others = {i["path"]: (i["version"], i["sources"], i["eol"]) for i in h1["interpreters"]}
+    assert others["/usr/local/bin/python3.12"] == ("3.12.7", ["local"], False)
+    assert others["/opt/oxzep7/python/3.13.5/bin/python3.13"] == ("3.13.5", ["oxzep7"], False)
+    uv = "/root/.local/share/uv/python/cpython-3.10.15-linux-x86_64-gnu/bin/python3.10"
+    assert others[uv] == ("3.10.15", ["uv"], doc["audit_date"] > "2026-10-31")
 
     venvs = {v["path"]: v for v in h1["venvs"]}
     broken = venvs["/srv/app/releases/r0/venv"]
@@ -240,7 +260,9 @@ def test_the_upgrade_and_its_risks_per_host(planted_report: dict[str, Any]) -> N
     assert risks == {("requires-python", "oldpkg"), ("c-extension", "fastpkg")}
     assert planted_report["hosts"]["h2"]["upgrade"]["change"] == "none -> 3.13.5"
     s = planted_report["summary"]
-    assert s["eol_interpreters"] == 1 and s["broken_venvs"] == 1 and s["hosts_at_risk"] == ["h1"]
+    eol_expected = 2 if planted_report["audit_date"] > "2026-10-31" else 1  # 3.8, and 3.10 after
+    assert s["eol_interpreters"] == eol_expected and s["broken_venvs"] == 1
+    assert s["hosts_at_risk"] == ["h1"]
 
 
 def test_the_audit_changed_nothing(fleet: Fleet, work: Path, planted_report: dict[str, Any]) -> None:
