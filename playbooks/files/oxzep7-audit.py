@@ -608,14 +608,31 @@ def enabled_units():
     """Units enabled by a link in a *.wants or *.requires folder (what `systemctl enable` makes).
 
     Read from the file system: `systemctl list-unit-files` takes seconds on a busy host.
+    A service started by an enabled timer counts as enabled through it ("enabled by x.timer"):
+    between two runs it is inactive, yet it runs Python every day.
     """
     out = {}
     for folder in ("/etc/systemd/system", "/run/systemd/system"):
+        state = "enabled" if folder.startswith("/etc") else "enabled-runtime"
         for kind in ("wants", "requires"):
             for path in glob.glob(os.path.join(folder, "*." + kind, "*.service")):
-                state = "enabled" if folder.startswith("/etc") else "enabled-runtime"
                 out.setdefault(os.path.basename(path), {"enabled": state})
+            for path in glob.glob(os.path.join(folder, "*." + kind, "*.timer")):
+                service = timer_service(os.path.basename(path), read_text(path, 65536))
+                out.setdefault(service, {"enabled": "enabled by " + os.path.basename(path)})
     return out
+
+
+def timer_service(timer, text):
+    """The service a timer starts: its [Timer] Unit=, or the timer's own name as .service."""
+    section = None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Timer" and line.startswith("Unit=") and line[5:].strip():
+            return line[5:].strip()
+    return timer[: -len(".timer")] + ".service"
 
 
 def systemctl_states():
@@ -634,7 +651,7 @@ def systemctl_states():
 
 def unit_matters(state):
     """Enabled, running, or failed (a unit that fails on a broken venv is what we look for)."""
-    return (state.get("enabled") in ("enabled", "enabled-runtime")
+    return (str(state.get("enabled")).startswith("enabled")
             or state.get("active") in ("active", "activating", "reloading", "failed"))
 
 

@@ -5,7 +5,8 @@ Planted on h1 through `podman exec` before any audit (PLANT below):
   - a venv built on a copy of the system interpreter that was then removed (broken);
   - the app's current venv on the system python, with packages whose metadata says
     Requires-Python <3.12 and a compiled extension built for CPython 3.11;
-  - a unit on the system python (pyhttp.service) and one on the app's venv (app.service);
+  - a unit on the system python (pyhttp.service), one on the app's venv (app.service), and a
+    service only an enabled timer starts (report.service, `env python3`);
   - a fake pyenv CPython 3.8.18 (the hosts have no network to build one: a script that answers
     the version probe as 3.8.18 and runs the system python otherwise) run by deploy's crontab;
   - a cron.d entry running the app's venv, and a venv only `--path /data` finds;
@@ -68,8 +69,20 @@ ExecStart=/srv/app/current/venv/bin/python -c "import time; time.sleep(10**9)"
 [Install]
 WantedBy=multi-user.target
 U
+cat > /etc/systemd/system/report.service <<'U'
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/env python3 -c "print('daily report')"
+U
+cat > /etc/systemd/system/report.timer <<'U'
+[Timer]
+OnCalendar=daily
+[Install]
+WantedBy=timers.target
+U
 systemctl daemon-reload
 systemctl enable --now pyhttp.service app.service 2>/dev/null
+systemctl enable report.timer 2>/dev/null
 # a fake pyenv CPython 3.8.18 (no network to build one): answers the version probe as 3.8.18
 P=/home/deploy/.pyenv/versions/3.8.18/bin
 mkdir -p $P
@@ -240,6 +253,10 @@ def test_every_planted_case_is_in_the_json(planted_report: dict[str, Any]) -> No
     assert units["pyhttp.service"]["interpreter"] == "/usr/bin/python3.11"
     assert units["pyhttp.service"]["version"] == "3.11.2"
     assert (units["pyhttp.service"]["enabled"], units["pyhttp.service"]["sub"]) == ("enabled", "running")
+    report = units["report.service"]
+    assert (report["enabled"], report["python"], report["how"]) == (
+        "enabled by report.timer", "python3", "env")
+    assert report["interpreter"] == "/usr/bin/python3.11" and report["version"] == "3.11.2"
     assert units["app.service"]["venv"] == "/srv/app/current/venv"
     assert units["app.service"]["interpreter"] == "/usr/bin/python3.11"
 

@@ -311,7 +311,14 @@ WantedBy=multi-user.target
         "/usr/local/bin/python3.13 /srv/app/app.py"]
 
 
+def test_a_timer_names_the_service_it_starts() -> None:
+    assert probe.timer_service("report.timer", "[Timer]\nOnCalendar=daily\n") == "report.service"
+    assert probe.timer_service("x.timer", "[Unit]\nUnit=no.service\n[Timer]\nUnit=job.service\n"
+                               ) == "job.service"
+
+
 def test_units_that_matter_are_enabled_running_or_failed() -> None:
+    assert probe.unit_matters({"enabled": "enabled by report.timer", "active": "inactive"})
     assert probe.unit_matters({"enabled": "enabled", "active": "inactive"})
     assert probe.unit_matters({"active": "active", "sub": "running"})
     assert probe.unit_matters({"active": "failed", "sub": "failed"})
