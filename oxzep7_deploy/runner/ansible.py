@@ -24,7 +24,11 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     uid = os.getuid()
     env.setdefault("ANSIBLE_SSH_CONTROL_PATH_DIR", f"/tmp/oxzep7-cp-{uid}")
     env.setdefault("ANSIBLE_PIPELINING", "True")
-    env.setdefault("ANSIBLE_SSH_ARGS", "-o ControlMaster=auto -o ControlPersist=120s")
+    env.setdefault(
+        "ANSIBLE_SSH_ARGS",
+        # a host lost after it connected must fail the run, not hang it on a live master
+        "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+    )
     env.setdefault("ANSIBLE_GATHERING", "explicit")
     env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "False")
     env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
