@@ -767,3 +767,71 @@ def test_switch_can_snapshot_what_is_live_in_the_same_call(host: Host, tmp_path:
     doc = host.ok("switch", "--release", "r1", "--snapshot", "--path", str(etc), "--keep", "3")
     assert doc["snapshot"]["release"] == "initial" and doc["snapshot"]["files"] == 5
     assert [e["event"] for e in host.state["history"]][-2:] == ["snapshot", "switch"]
+
+
+def oldest_python() -> str | None:
+    """A Python 3.6 to run the agent with (the oldest system python3 it supports), if present."""
+    import shutil
+
+    for candidate in ("python3.6", os.path.expanduser("~/.pyenv/versions/3.6.15/bin/python3.6")):
+        found = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
+        if found and subprocess.run([found, "-c", "import sys; assert sys.version_info[:2] == (3, 6)"],
+                                    capture_output=True).returncode == 0:
+            return found
+    return None
+
+
+def test_the_agent_runs_on_python_3_6(host: Host, tmp_path: Path) -> None:
+    python = oldest_python()
+    if python is None:
+        pytest.skip("no Python 3.6 here to run the agent with")
+
+    def run(*argv: str) -> dict[str, Any]:
+        proc = subprocess.run([python, str(AGENT_PATH), "--state-dir", str(host.state_dir), argv[0],
+                               "--app", host.app, *argv[1:]], capture_output=True, text=True, timeout=60)
+        assert proc.stderr == "", proc.stderr
+        doc: dict[str, Any] = json.loads(proc.stdout)
+        return doc
+
+    etc = tmp_path / "etc" / "demo"
+    make_config_tree(etc)
+    before = tree_digest(etc)
+    assert run("state", "--root", str(host.root))["state"]["current"] == "initial"
+    host.register("r1")
+    assert run("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "60")["ok"]
+    doc = run("switch", "--release", "r1", "--deploy", "d1", "--deadman", "1", "--deadman-mode",
+              "process", "--snapshot", "--path", str(etc))
+    assert doc["ok"] and doc["snapshot"]["files"] == 5, doc
+    (etc / "app.conf").write_text("changed\n")
+    assert wait_for(lambda: host.link() == "releases/initial", 15)
+    assert wait_for(lambda: host.state["deadman"] is None, 5)
+    assert tree_digest(etc) == before
+    assert run("rollback")["code"] == "nothing-to-roll-back"
+    assert run("prune", "--keep", "2")["ok"]
+    assert run("unlock", "--deploy", "d1")["released"]["deploy"] == "d1"
+
+
+def test_restart_runs_the_restart_command_for_the_release_and_reports_failure(
+    host: Host, tmp_path: Path
+) -> None:
+    out = tmp_path / "restarted"
+    config = {"restart_command": f"echo {{venv}} {{version}} > {out}", "services": []}
+    host.register("r1", config=config)
+    host.ok("switch", "--release", "r1")
+    host.ok("restart")
+    assert out.read_text() == f"{host.root}/releases/r1/venv 3.11.7\n"
+    host.ok("rollback", "--no-health")  # the dead-man's way: restart for the release it goes to
+    assert out.read_text() == f"{host.root}/releases/initial/venv 3.11.7\n"
+    state = host.state
+    state["config"] = {"restart_command": "exit 4"}
+    (host.state_dir / "demo" / "state.json").write_text(json.dumps(state))
+    rc, doc = host.call("restart")
+    assert rc == 1 and doc["code"] == "restart-failed" and "exited 4" in doc["error"]
+
+
+def test_listed_services_without_systemd_or_a_restart_command_are_an_error(host: Host) -> None:
+    if agent.has_systemd():
+        pytest.skip("this machine runs systemd")
+    host.register("r1", config={"services": ["demo.service"]})
+    rc, doc = host.call("restart")
+    assert rc == 1 and "no systemd" in doc["error"]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -22,12 +24,20 @@ options:
   command: {description: The agent subcommand, type: str, required: true}
   args: {description: Further arguments, type: list, elements: str, default: []}
   input: {description: A document given to the agent as JSON on stdin, type: raw}
-  env:
-    description: Environment for commands the agent runs (application.env); never logged.
-    type: dict
-    default: {}
+  env_b64:
+    description:
+      - Environment for commands the agent runs (application.env) as base64 of a JSON object;
+        never logged. One opaque string on purpose, because Ansible masks every occurrence of
+        each no_log value in results, and a short env value ("1") would mangle the report.
+    type: str
+    default: ""
   state_dir: {description: The state directory, type: str, default: /var/lib/oxzep7}
   agent: {description: Path of the installed agent, type: str}
+  agent_source:
+    description:
+      - The agent's source (the playbooks pass playbooks/files/oxzep7-host.py). Installed at
+        C(agent), root-only, when the file there differs; so every call runs the current agent.
+    type: str
 """
 
 RETURN = r"""
@@ -43,18 +53,22 @@ def main() -> None:
             command=dict(type="str", required=True),
             args=dict(type="list", elements="str", default=[]),
             input=dict(type="raw"),
-            env=dict(type="dict", default={}, no_log=True),
+            env_b64=dict(type="str", default="", no_log=True),
             state_dir=dict(type="str", default="/var/lib/oxzep7"),
             agent=dict(type="str"),
+            agent_source=dict(type="str", no_log=True),
         ),
         supports_check_mode=False,
     )
     p: dict[str, Any] = module.params
     agent = p["agent"] or os.path.join(p["state_dir"], "bin", "oxzep7-host")
+    installed = install_agent(agent, p["agent_source"]) if p["agent_source"] else False
     argv = [sys.executable, agent, "--state-dir", p["state_dir"], p["command"], "--app", p["app"]]
     argv += [str(a) for a in p["args"]]
     env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (p["env"] or {}).items()})
+    if p["env_b64"]:
+        extra = json.loads(base64.b64decode(p["env_b64"]).decode("utf-8"))
+        env.update({str(k): str(v) for k, v in extra.items()})
     stdin = None if p["input"] is None else json.dumps(p["input"])
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, universal_newlines=True)
@@ -68,7 +82,33 @@ def main() -> None:
     if not report.get("ok"):
         module.fail_json(msg=report.get("error") or "the oxzep7 agent failed",
                          code=report.get("code"), report=report, rc=proc.returncode)
-    module.exit_json(changed=bool(report.get("changed")), report=report)
+    module.exit_json(changed=bool(report.get("changed")) or installed, report=report,
+                     agent_installed=installed)
+
+
+def install_agent(path: str, source: str) -> bool:
+    """Write the agent (0700, in 0700 directories) unless the same bytes are there already."""
+    data = source.encode("utf-8")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    try:
+        with open(path, "rb") as handle:
+            if hashlib.sha256(handle.read()).digest() == hashlib.sha256(data).digest():
+                return False
+    except OSError:
+        pass
+    for directory in (os.path.dirname(os.path.dirname(path)), os.path.dirname(path)):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o700)
+    os.rename(tmp, path)
+    return True
 
 
 if __name__ == "__main__":
