@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oxzep7_deploy.spec.placeholders import PlaceholderError
 from oxzep7_deploy.spec.placeholders import substitute as controller_substitute
 
 AGENT_PATH = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "oxzep7-host.py"
@@ -757,7 +758,13 @@ _values = st.fixed_dictionaries({w: st.text(max_size=12) for w in
 @settings(max_examples=300)
 @given(_template, _values)
 def test_agent_placeholders_match_the_controller(template: str, values: dict[str, str]) -> None:
-    assert agent.substitute(template, values) == controller_substitute(template, values)
+    def outcome(substitute: Any) -> str:
+        try:
+            return str(substitute(template, values))
+        except (agent.AgentError, PlaceholderError):
+            return "<unknown placeholder>"
+
+    assert outcome(agent.substitute) == outcome(controller_substitute)
 
 
 def test_switch_can_snapshot_what_is_live_in_the_same_call(host: Host, tmp_path: Path) -> None:
