@@ -256,7 +256,7 @@ def install_interpreter(
     session.timings["fetch"] = time.monotonic() - started
     probed = session.run("probe", hosts, {})
     facts = {h: str(r.result.get("platform", "")) for h, r in probed.hosts.items() if r.ok}
-    found = dict(platforms) if platforms is not None else facts
+    found = {**facts, **(platforms or {})}  # the caller's facts win; the probe fills gaps
     results: dict[str, HostResult] = {h: r for h, r in probed.hosts.items() if not r.ok}
     actions = {h: HostAction.FAILED for h in results}
     reachable = [h for h in hosts if h not in results]
