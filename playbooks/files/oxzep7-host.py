@@ -675,8 +675,10 @@ def build_release(req, path, interp, steps):
     rel = new_release_record(req, path, interp, "prepared")
     write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
     cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
-    for command in req.get("verify") or []:
-        step(steps, "verify", command, env, cwd=cwd, shell=True)
+    active = dict(env, VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", ""))
+    active.pop("PYTHONHOME", None)
+    for command in req.get("verify") or []:  # in the new release: its venv is the active one
+        step(steps, "verify", command, active, cwd=cwd, shell=True)
 
 
 def step(steps, name, argv, env, cwd=None, shell=False):

@@ -297,7 +297,9 @@ def prepare_request(host: Host, rid: str, verify: list[str], version: str | None
 
 
 def test_prepare_builds_a_venv_release_and_runs_verify(host: Host) -> None:
-    req = prepare_request(host, "r1", ['test "$(basename "$PWD")" = r1', "python -c pass"])
+    in_venv = 'test "$(python -c "import sys; print(sys.prefix)")" = "$VIRTUAL_ENV"'
+    req = prepare_request(host, "r1", ['test "$(basename "$PWD")" = r1', in_venv,
+                                       'test "$VIRTUAL_ENV" = "$PWD/venv"'])
     doc = host.ok("prepare", stdin=req)
     rel = doc["release"]
     assert rel["status"] == "prepared"
