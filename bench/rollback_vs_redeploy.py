@@ -1,0 +1,122 @@
+"""Comparison 2: time to restore the old version after an upgrade, our `rollback` beside the peer
+way of redeploying the old version (bench/peer/redeploy_old.yml: make sure the old interpreter is
+installed, rebuild the release's venv on it, repoint current, restart, wait for health).
+
+    .venv/bin/python -m bench.rollback_vs_redeploy [--hosts 3] [--repeat 3]
+
+Time to restore = from the command's start until the controller itself has seen every host's
+/healthz answer ok from the old Python (3.11). Each repeat: apply (not timed) -> time our
+rollback -> apply again (not timed; the hosts moved away, so it is a new attempt with a new
+release) -> time the peer's redeploy. The peer gets its best honest settings: no facts,
+pipelining, ControlPersist, forks >= hosts. Both start with cold SSH.
+
+Our rollback names its target (`--to initial`): after the first repeat the hosts hold more than
+one good release, and the one to restore is the sample app's release on the system Python.
+Results: bench/results/rollback_vs_redeploy.json and one markdown table row on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+try:
+    from bench import common as c
+except ImportError:  # run as `python bench/rollback_vs_redeploy.py`
+    import common as c  # type: ignore[no-redef]
+
+NAME = "rollback_vs_redeploy"
+GOAL = 10.0  # ours at least 10x faster
+
+
+def apply_new(ours: c.Ours, hosts: list[str]) -> float:
+    """Every host on a (new) release of the upgrade, verified: the state a restore starts from."""
+    seconds, report = ours.apply()
+    if report.get("outcome") != "succeeded":
+        raise c.FleetError(f"apply did not succeed: {report}")
+    c.healthy_on(ours.fleet, hosts, c.VERSION)
+    c.log(f"  apply (not timed): {seconds:.1f} s, release {report['release']}")
+    return seconds
+
+
+def restore_ours(ours: c.Ours) -> float:
+    seconds, doc = ours.rollback(to=c.INITIAL)
+    if not doc.get("complete"):
+        raise c.FleetError(f"rollback incomplete: {doc}")
+    return seconds
+
+
+def measure(fleet: c.Fleet, work: Path, repeat: int) -> dict[str, Any]:
+    hosts = fleet.hosts
+    ours = c.Ours(fleet, work / "ours", c.private_cache(work))
+    ours.write_spec()
+    samples: dict[str, list[float]] = {"ours": [], "peer": [], "ours_command": [],
+                                       "peer_command": [], "apply_not_timed": []}
+    for i in range(1, repeat + 1):
+        c.log(f"repeat {i}/{repeat}")
+        samples["apply_not_timed"].append(apply_new(ours, hosts))
+        total, command = c.timed_to_healthy(lambda: restore_ours(ours), fleet, hosts, c.OLD_PYTHON)
+        samples["ours"].append(total)
+        samples["ours_command"].append(command)
+        c.log(f"  ours: rollback {total:.1f} s to healthy on {c.OLD_PYTHON} ({command:.1f} s command)")
+        samples["apply_not_timed"].append(apply_new(ours, hosts))
+        total, command = c.timed_to_healthy(
+            lambda: c.run_peer(fleet, work / "peer", "redeploy_old.yml", tuned=True),
+            fleet, hosts, c.OLD_PYTHON)
+        samples["peer"].append(total)
+        samples["peer_command"].append(command)
+        c.log(f"  peer: redeploy {total:.1f} s to healthy on {c.OLD_PYTHON} ({command:.1f} s command)")
+    return samples
+
+
+def report(hosts: int, repeat: int, samples: dict[str, list[float]],
+           machine: dict[str, Any]) -> dict[str, Any]:
+    ours, peer = c.median(samples["ours"]), c.median(samples["peer"])
+    speedup = peer / ours
+    return {
+        "benchmark": NAME,
+        "comparison": 2,
+        "title": "Time to restore: rollback vs redeploying the old version",
+        "hosts": hosts,
+        "repeat": repeat,
+        "unit": "seconds from command start to every host healthy on the old Python",
+        "samples": samples,
+        "median": {"ours_rollback": ours, "peer_redeploy": peer},
+        "speedup_peer_over_ours": speedup,
+        "goal": f"ours >= {GOAL:g}x faster",
+        "goal_met": speedup >= GOAL,
+        "peer": {"playbook": "bench/peer/redeploy_old.yml",
+                 "settings": "gather_facts false, pipelining, ControlPersist=120s, forks >= hosts"},
+        "summary": {
+            "comparison": 2, "what": "time to restore the old version", "n": str(hosts),
+            "repeats": repeat, "ours": f"rollback {ours:.1f} s",
+            "peer": f"redeploy (venv rebuilt) {peer:.1f} s",
+            "ratio": f"{speedup:.1f}x faster", "goal": f">= {GOAL:g}x faster",
+            "met": speedup >= GOAL},
+        "machine": machine,
+        "code": c.code_version(),
+        "when": c.now_utc(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    machine = c.machine()
+    with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp, \
+            c.bench_fleet("br", args.hosts) as (fleet, _app):
+        samples = measure(fleet, Path(tmp), args.repeat)
+    doc = report(args.hosts, args.repeat, samples, c.finish_machine(machine))
+    path = c.save(NAME, doc)
+    c.log(f"results: {path}")
+    print(c.table_row(doc["summary"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
