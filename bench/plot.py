@@ -1,0 +1,220 @@
+"""Render bench/results/*.json: one PNG per comparison under bench/plots/, and the table of
+bench/README.md (between its `<!-- table -->` and `<!-- /table -->` markers).
+
+    .venv/bin/pip install -e '.[bench]'     # matplotlib
+    .venv/bin/python bench/plot.py          # plots + README table
+    .venv/bin/python bench/plot.py --table  # print the table only
+
+A result file is read through its `summary` block (a dict, or a list of them: one row each)
+with the keys comparison, what, n, repeats, ours, peer, ratio, goal, met; plan_scale.json, which
+predates that block, is read by its own fields. A comparison without a file is "not yet measured".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+PLOTS = BENCH / "plots"
+README = BENCH / "README.md"
+
+# comparison -> (result file stem, what it measures), in the order of issue 8
+COMPARISONS = {
+    1: ("build_once_vs_each", "fleet upgrade from source: build once vs on each host"),
+    2: ("rollback_vs_redeploy", "time to restore the old version"),
+    3: ("orchestration_overhead", "switch + restart + health"),
+    4: ("noop_reapply", "no-op re-apply"),
+    5: ("plan_scale", "validate + plan, 10,000-host inventory"),
+    6: ("audit_time", "audit of the fleet, time per host"),
+}
+HEADER = ("| comparison | N | repeats | ours (median) | the other side (median) | ratio | goal | met? |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- |")
+
+
+def load(stem: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{stem}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summaries(number: int, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if "summary" in doc:
+        found = doc["summary"]
+        return found if isinstance(found, list) else [found]
+    if doc.get("benchmark") == "plan_scale":
+        ours, peer = doc["ours_validate_plan_s"], doc["peer_ansible_list_hosts_s"]
+        return [{"comparison": 5, "what": COMPARISONS[5][1], "n": f"{doc['hosts']:,}",
+                 "repeats": doc["repeat"], "ours": f"{ours:.2f} s",
+                 "peer": f"ansible-playbook --list-hosts {peer:.2f} s",
+                 "ratio": f"{ours / peer:.2f}x its time", "goal": "< 1 s", "met": ours < 1}]
+    return [{"comparison": number, "what": COMPARISONS[number][1], "n": "?", "repeats": "?",
+             "ours": "see the JSON", "peer": "", "ratio": "", "goal": "", "met": None}]
+
+
+def row(s: dict[str, Any]) -> str:
+    met = {True: "met", False: "**NOT met**", None: "?"}[s["met"]]
+    return (f"| {s['comparison']}. {s['what']} | {s['n']} | {s['repeats']} | {s['ours']} | "
+            f"{s['peer']} | {s['ratio']} | {s['goal']} | {met} |")
+
+
+def table() -> str:
+    lines = [HEADER]
+    for number, (stem, what) in COMPARISONS.items():
+        doc = load(stem)
+        if doc is None:
+            lines.append(f"| {number}. {what} | | | not yet measured | | | | |")
+            continue
+        lines += [row(s) for s in summaries(number, doc)]
+    return "\n".join(lines)
+
+
+def update_readme(text: str) -> None:
+    readme = README.read_text()
+    new, count = re.subn(r"(<!-- table -->\n).*?(\n<!-- /table -->)",
+                         lambda m: m.group(1) + text + m.group(2), readme, flags=re.S)
+    if count != 1:
+        sys.exit(f"{README} needs one <!-- table --> ... <!-- /table --> block")
+    README.write_text(new)
+
+
+# ---- plots ----
+
+def bars(ax: Any, labels: list[str], samples: list[list[float]], colours: list[str]) -> None:
+    """Horizontal bars at the medians, each sample a dot, the median written beside its bar."""
+    import statistics
+
+    meds = [statistics.median(s) for s in samples]
+    ys = list(range(len(labels)))[::-1]
+    ax.barh(ys, meds, color=colours, height=0.6, alpha=0.85)
+    for y, values, med in zip(ys, samples, meds, strict=True):
+        ax.scatter(values, [y] * len(values), color="black", s=14, zorder=3)
+        ax.text(max([med, *values]) * 1.02, y, f" {med:.1f} s", va="center", fontsize=10)
+    ax.set_yticks(ys, labels)
+    ax.set_xlim(0, max(max(s) for s in samples) * 1.25)
+    ax.set_xlabel("seconds (bar: median; dots: each run)")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def footer(fig: Any, doc: dict[str, Any]) -> None:
+    m = doc.get("machine") or {}
+    where = (f"{m.get('nproc', '?')} cores, {m.get('memory_gib', '?')} GiB, {m.get('os', '?')}; "
+             f"shared machine, load {m.get('loadavg_start', ['?'])[0]} at the start"
+             if isinstance(m, dict) else str(m))
+    fig.text(0.01, 0.01, f"{doc.get('when', '')}  |  {where}", fontsize=7, color="grey")
+
+
+def plot_rollback(doc: dict[str, Any], plt: Any) -> Any:
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    s = doc["samples"]
+    bars(ax, ["ours: rollback", "peer: redeploy\n(venv rebuilt)"], [s["ours"], s["peer"]],
+         ["tab:green", "tab:grey"])
+    ok = "met" if doc["goal_met"] else "NOT met"
+    ax.set_title(f"Time to restore the old Python, N={doc['hosts']} hosts: ours "
+                 f"{doc['speedup_peer_over_ours']:.1f}x faster (goal 10x: {ok})", fontsize=10)
+    return fig
+
+
+def plot_overhead(doc: dict[str, Any], plt: Any) -> Any:
+    sizes = list(doc["by_n"])
+    fig, axes = plt.subplots(len(sizes), 1, figsize=(8, 2.9 * len(sizes)), squeeze=False)
+    for ax, n in zip(axes[:, 0], sizes, strict=True):
+        r = doc["by_n"][n]
+        bars(ax, ["ours", "Ansible defaults", "Ansible tuned by hand"],
+             [r["samples"][v] for v in ("ours", "ansible_defaults", "ansible_tuned")],
+             ["tab:green", "tab:grey", "tab:blue"])
+        ok = "met" if r["summary"]["met"] else "NOT met"
+        ax.set_title(f"N={n}: {r['speedup_defaults_over_ours']:.2f}x faster than defaults, "
+                     f"{r['ours_over_tuned']:.2f}x hand-tuned (goal >= 2x, <= 1.2x: {ok})",
+                     fontsize=10)
+    fig.suptitle("Switch + restart + health, same work", fontsize=11)
+    return fig
+
+
+def plot_noop(doc: dict[str, Any], plt: Any) -> Any:
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    s = doc["samples"]
+    bars(ax, ["first apply", "second apply\n(no-op)"], [s["first"], s["second"]],
+         ["tab:grey", "tab:green"])
+    ok = "met" if doc["goal_met"] else "NOT met"
+    ax.set_title(f"Re-apply of an applied spec, N={doc['hosts']}: {doc['second_over_first']:.1%} "
+                 f"of the first (goal < 10%: {ok})", fontsize=10)
+    return fig
+
+
+def plot_plan_scale(doc: dict[str, Any], plt: Any) -> Any:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    bars(ax, ["ours: validate + plan", "ansible-playbook\n--list-hosts"],
+         [[doc["ours_validate_plan_s"]], [doc["peer_ansible_list_hosts_s"]]],
+         ["tab:green", "tab:grey"])
+    ax.axvline(1.0, color="red", linestyle="--", linewidth=1)
+    ax.text(1.0, 1.45, " goal 1 s", color="red", fontsize=9)
+    ok = "met" if doc["ours_validate_plan_s"] < 1 else "NOT met"
+    ax.set_title(f"Plan of a {doc['hosts']:,}-host inventory (goal < 1 s: {ok})", fontsize=10)
+    return fig
+
+
+def plot_generic(doc: dict[str, Any], plt: Any) -> Any | None:
+    """Bars of the top-level numbers whose key ends in `_s`, for a result without a renderer."""
+    pairs = [(k, v) for k, v in doc.items() if k.endswith("_s") and isinstance(v, (int, float))]
+    if not pairs:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.6 * len(pairs)))
+    bars(ax, [k for k, _ in pairs], [[float(v)] for _, v in pairs], ["tab:blue"] * len(pairs))
+    ax.set_title(doc.get("title") or doc.get("benchmark") or "", fontsize=10)
+    return fig
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
+    "rollback_vs_redeploy": plot_rollback,
+    "orchestration_overhead": plot_overhead,
+    "noop_reapply": plot_noop,
+    "plan_scale": plot_plan_scale,
+}
+
+
+def render_plots() -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    PLOTS.mkdir(exist_ok=True)
+    written = []
+    for path in sorted(RESULTS.glob("*.json")):
+        doc = json.loads(path.read_text())
+        fig = RENDERERS.get(path.stem, plot_generic)(doc, plt)
+        if fig is None:
+            print(f"{path.name}: nothing to plot", file=sys.stderr)
+            continue
+        footer(fig, doc)
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        out = PLOTS / f"{path.stem}.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        written.append(out)
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", action="store_true", help="print the table only")
+    args = parser.parse_args()
+    text = table()
+    if args.table:
+        print(text)
+        return 0
+    for out in render_plots():
+        print(f"wrote {out.relative_to(BENCH.parent)}")
+    update_readme(text)
+    print(f"updated the table in {README.relative_to(BENCH.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
