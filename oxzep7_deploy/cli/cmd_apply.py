@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from oxzep7_deploy.cli.boundary import error_boundary, records_root
@@ -21,8 +23,9 @@ from oxzep7_deploy.plan import Plan
 from oxzep7_deploy.steps.host_steps import live_releases, make_host_steps, probe_platforms
 
 
-def _context(printer: ProgressPrinter) -> DeployContext:
-    return DeployContext(records_root=records_root(), make_steps=make_host_steps,
+def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
+    make_steps = functools.partial(make_host_steps, verbose=verbose)
+    return DeployContext(records_root=records_root(), make_steps=make_steps,
                          probe_platforms=probe_platforms, live_releases=live_releases,
                          on_event=printer)
 
@@ -61,7 +64,7 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
 def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as_json: bool) -> None:
     """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer)
+    ctx = _context(printer, verbose)
     loaded, plan, record = prepare_deploy(spec, inventory, ctx)
     for line in describe_plan(plan):
         printer.line(line)

@@ -43,9 +43,11 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 class AnsibleRunner:
     """Runs playbooks with ansible-runner; each batch keeps its private data directory."""
 
-    def __init__(self, extra_env: Mapping[str, str] | None = None, become: bool = True) -> None:
+    def __init__(self, extra_env: Mapping[str, str] | None = None, become: bool = True,
+                 echo: bool = False) -> None:
         self._extra_env = dict(extra_env or {})
         self._become = become
+        self._echo = echo  # -v: Ansible's own output on stderr (it is always in the records)
 
     def run(
         self, request: RunRequest, data_dir: Path, on_event: EventHandler | None = None
@@ -57,6 +59,8 @@ class AnsibleRunner:
 
         def handle(event: dict[str, Any]) -> bool:
             collector.feed(event)
+            if self._echo and event.get("stdout"):
+                print(event["stdout"], file=sys.stderr, flush=True)
             if on_event is not None:
                 on_event(event)
             return True  # keep the event in the artifacts

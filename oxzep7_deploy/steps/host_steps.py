@@ -27,8 +27,10 @@ class AnsibleHostSteps(ReleaseSteps):
     """HostSteps for one deploy: `install` builds once per platform, the rest are release steps."""
 
     def __init__(self, spec: Spec, plan: Plan, inventory: str, record: DeployRecord,
-                 runner: Runner | None = None, platforms: Mapping[str, str] | None = None) -> None:
-        super().__init__(spec, inventory, runner or AnsibleRunner(become=spec.ansible.become),
+                 runner: Runner | None = None, platforms: Mapping[str, str] | None = None,
+                 verbose: int = 0) -> None:
+        runner = runner or AnsibleRunner(become=spec.ansible.become, echo=verbose > 0)
+        super().__init__(spec, inventory, runner,
                          record.run_dir,
                          plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
         self.record = record
@@ -49,10 +51,11 @@ class AnsibleHostSteps(ReleaseSteps):
 
 
 def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
-                    record: DeployRecord) -> AnsibleHostSteps:
+                    record: DeployRecord, verbose: int = 0) -> AnsibleHostSteps:
     """The DeployContext factory for real runs."""
     platforms = {h: step.platform for step in plan.build for h in step.hosts}
-    return AnsibleHostSteps(spec, plan, _one_inventory(inventories), record, platforms=platforms)
+    return AnsibleHostSteps(spec, plan, _one_inventory(inventories), record, platforms=platforms,
+                            verbose=verbose)
 
 
 def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],

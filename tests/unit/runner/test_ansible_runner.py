@@ -1,0 +1,42 @@
+"""The real runner adapter on the controller itself (local connection): results per host,
+data reported through `oxzep7_result`, and `-v` echoing Ansible's own output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.runner.request import HostStatus, RunRequest
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> str:
+    path = tmp_path / "inv.ini"
+    path.write_text(f"here ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+                    "gone ansible_host=127.0.0.254 ansible_port=1 ansible_connection=ssh\n")
+    return str(path)
+
+
+def test_results_per_host_with_reported_data(inventory: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANSIBLE_TIMEOUT", "3")
+    request = RunRequest("facts.yml", inventory, ("here", "gone"), become=False)
+    result = AnsibleRunner(become=False).run(request, tmp_path / "run")
+    here, gone = result.hosts["here"], result.hosts["gone"]
+    assert here.status is HostStatus.OK and here.result["platform"].count("-") >= 2
+    assert gone.status is HostStatus.UNREACHABLE and gone.failed_task == "Gather platform facts"
+    assert not result.ok and result.failed_hosts() == ("gone",)
+    assert (result.artifacts_dir / "job_events").is_dir(), "every run keeps its events"
+    assert "TASK [" not in capsys.readouterr().err, "Ansible's output stays in the records"
+
+
+def test_echo_shows_ansible_output_on_stderr(inventory: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    request = RunRequest("facts.yml", inventory, ("here",), become=False)
+    AnsibleRunner(become=False, echo=True).run(request, tmp_path / "run")
+    captured = capsys.readouterr()
+    assert "TASK [Gather platform facts]" in captured.err and captured.out == ""
