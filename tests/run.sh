@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash tests/setup.sh
 export OXZ_REQUIRE_FLEET=1   # on this machine the fleet must work: e2e tests fail, never skip
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=25 "$@"
 rc=$?
 set -e
 [ "$rc" -eq 5 ] && { echo "no tests ran" >&2; exit 1; }
