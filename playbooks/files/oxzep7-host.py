@@ -178,14 +178,14 @@ def shell_quote(value):
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def substitute(template, values):
+def substitute(template, values, quote=True):
     def replace(match):
         name = match.group(1)
         if name is None:
             return match.group(0)[0]
         if values.get(name) is None:
             raise AgentError("placeholder", f"no value for placeholder {{{name}}} in {template!r}")
-        return shell_quote(values[name])
+        return shell_quote(values[name]) if quote else values[name]
 
     return _TOKEN.sub(replace, template)
 
@@ -1130,8 +1130,9 @@ def run_checks(st, rid):
     env = dict(os.environ)
     for check in (st.get("config", {}).get("health") or {}).get("checks") or []:
         if "http" in check:
-            ok, detail = http_check(check["http"])
-            results.append({"check": "http " + check["http"]["url"], "ok": ok, "detail": detail})
+            http = dict(check["http"], url=substitute(check["http"]["url"], values, quote=False))
+            ok, detail = http_check(http)
+            results.append({"check": "http " + http["url"], "ok": ok, "detail": detail})
         else:
             command = substitute(check["command"], values)
             rc, out = run_logged(command, env, cwd=st["root"], timeout=300, shell=True)

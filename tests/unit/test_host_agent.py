@@ -844,3 +844,10 @@ def test_listed_services_without_systemd_or_a_restart_command_are_an_error(host:
     host.register("r1", config={"services": ["demo.service"]})
     rc, doc = host.call("restart")
     assert rc == 1 and "no systemd" in doc["error"]
+
+
+def test_http_check_urls_take_placeholders_unquoted() -> None:
+    values = {"python": "/opt/p y/bin/python3.13", "version": "3.13.5"}
+    assert agent.substitute("http://127.0.0.1:8000/v/{version}", values, quote=False) \
+        == "http://127.0.0.1:8000/v/3.13.5"
+    assert agent.substitute("{python} -V", values) == "'/opt/p y/bin/python3.13' -V"
