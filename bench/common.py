@@ -79,6 +79,32 @@ def code_version() -> dict[str, Any]:
             "uncommitted_product_files": [line[3:] for line in dirty]}
 
 
+def _events(run_dir: Path) -> list[dict[str, Any]]:
+    found = [json.loads(f.read_text()) for f in run_dir.glob("artifacts/*/job_events/*.json")]
+    return sorted(found, key=lambda e: str(e.get("created", "")))
+
+
+def ops_breakdown(work: Path) -> dict[str, Any]:
+    """Where our `rollback` commands recorded under `work` spent their time, from the event logs
+    ansible-runner keeps: each batch's span (first to last event) and each task's span (its
+    start to the next task's start), medians over the commands."""
+    import datetime as dt
+
+    def at(event: dict[str, Any]) -> float:
+        return dt.datetime.fromisoformat(str(event["created"])).timestamp()
+
+    spans: dict[str, list[float]] = {}
+    for op in sorted(work.glob(".oxzep7/ops/*/*")):
+        batches = [(p, _events(p)) for p in op.iterdir() if p.is_dir()]
+        for batch, events in sorted((b for b in batches if b[1]), key=lambda b: at(b[1][0])):
+            spans.setdefault(f"batch {batch.name}", []).append(at(events[-1]) - at(events[0]))
+            starts = [e for e in events if e.get("event") == "playbook_on_task_start"]
+            for task, nxt in zip(starts, [*starts[1:], events[-1]], strict=True):
+                name = f"  task {batch.name}: {task['event_data'].get('task', '?')}"
+                spans.setdefault(name, []).append(at(nxt) - at(task))
+    return {k: round(median(v), 2) for k, v in spans.items()}
+
+
 def private_cache(work: Path) -> Path:
     """A copy of the tool's artifact cache for this run: a concurrent test that drops the shared
     cache's build (tests/e2e/test_interpreter.py does) cannot make one of our applies compile."""
@@ -253,5 +279,5 @@ def timed_to_healthy(action: Any, fleet: Fleet, hosts: Sequence[str], version: s
 
 __all__ = ["INITIAL", "OLD_PYTHON", "VERSION", "Fleet", "FleetError", "Ours", "SampleApp",
            "bench_fleet", "code_version", "compiled", "finish_machine", "healthy_on", "log",
-           "machine", "median", "now_utc", "private_cache", "run_peer", "save", "table_row",
+           "machine", "median", "now_utc", "ops_breakdown", "private_cache", "run_peer", "save", "table_row",
            "timed_to_healthy"]

@@ -51,26 +51,28 @@ def switch(variant: str, fleet: c.Fleet, ours: c.Ours, work: Path, release: str,
 
 
 def measure(fleet: c.Fleet, work: Path, sizes: list[int], repeat: int
-            ) -> tuple[str, dict[str, dict[str, list[float]]]]:
-    ours = c.Ours(fleet, work / "ours", c.private_cache(work))
-    ours.write_spec()
-    seconds, applied = ours.apply()
+            ) -> tuple[str, dict[str, dict[str, list[float]]], dict[str, Any]]:
+    cache = c.private_cache(work)
+    setup = c.Ours(fleet, work / "apply", cache)
+    setup.write_spec()
+    seconds, applied = setup.apply()
     if applied.get("outcome") != "succeeded":
         raise c.FleetError(f"apply did not succeed: {applied}")
     new = applied["release"]
     c.log(f"apply (not timed): {seconds:.1f} s, release {new}")
     by_n: dict[str, dict[str, list[float]]] = {str(n): {v: [] for v in VARIANTS} for n in sizes}
+    ours_by_n = {n: c.Ours(fleet, work / f"ours-{n}", cache) for n in sizes}  # records per N
     for i in range(repeat):
         order = VARIANTS[i % 3:] + VARIANTS[: i % 3]
         for n in sizes:
-            hosts = fleet.hosts[:n]
+            hosts, ours = fleet.hosts[:n], ours_by_n[n]
             for variant in order:
                 for release, version in ((c.INITIAL, c.OLD_PYTHON), (new, c.VERSION)):
                     took = switch(variant, fleet, ours, work, release, hosts)
                     c.healthy_on(fleet, hosts, version)
                     by_n[str(n)][variant].append(took)
                     c.log(f"repeat {i + 1}/{repeat} N={n} {variant}: -> {release} {took:.1f} s")
-    return new, by_n
+    return new, by_n, {str(n): c.ops_breakdown(o.work) for n, o in ours_by_n.items()}
 
 
 def summarise(n: str, samples: dict[str, list[float]], repeat: int) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def main() -> int:
     machine = c.machine()
     with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp, \
             c.bench_fleet("bo", max(sizes)) as (fleet, _app):
-        release, by_n = measure(fleet, Path(tmp), sizes, args.repeat)
+        release, by_n, breakdown = measure(fleet, Path(tmp), sizes, args.repeat)
     results = {n: {"samples": s, **summarise(n, s, args.repeat)} for n, s in by_n.items()}
     doc = {
         "benchmark": NAME,
@@ -121,6 +123,7 @@ def main() -> int:
             "ansible_tuned": "the same playbook; no facts, pipelining, ControlPersist=120s, forks >= hosts",
         },
         "by_n": results,
+        "ours_breakdown": breakdown,
         "goal": f"ours >= {GOAL_VS_DEFAULTS:g}x faster than defaults and <= {GOAL_VS_TUNED:g}x tuned",
         "goal_met": all(r["summary"]["met"] for r in results.values()),
         "summary": [r["summary"] for r in results.values()],

@@ -49,7 +49,7 @@ def restore_ours(ours: c.Ours) -> float:
     return seconds
 
 
-def measure(fleet: c.Fleet, work: Path, repeat: int) -> dict[str, Any]:
+def measure(fleet: c.Fleet, work: Path, repeat: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
     hosts = fleet.hosts
     ours = c.Ours(fleet, work / "ours", c.private_cache(work))
     ours.write_spec()
@@ -69,7 +69,7 @@ def measure(fleet: c.Fleet, work: Path, repeat: int) -> dict[str, Any]:
         samples["peer"].append(total)
         samples["peer_command"].append(command)
         c.log(f"  peer: redeploy {total:.1f} s to healthy on {c.OLD_PYTHON} ({command:.1f} s command)")
-    return samples
+    return samples, c.ops_breakdown(ours.work)
 
 
 def report(hosts: int, repeat: int, samples: dict[str, list[float]],
@@ -110,8 +110,9 @@ def main() -> int:
     machine = c.machine()
     with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp, \
             c.bench_fleet("br", args.hosts) as (fleet, _app):
-        samples = measure(fleet, Path(tmp), args.repeat)
+        samples, breakdown = measure(fleet, Path(tmp), args.repeat)
     doc = report(args.hosts, args.repeat, samples, c.finish_machine(machine))
+    doc["ours_breakdown"] = breakdown
     path = c.save(NAME, doc)
     c.log(f"results: {path}")
     print(c.table_row(doc["summary"]))
