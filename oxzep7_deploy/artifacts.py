@@ -246,7 +246,9 @@ class ArtifactCache:
             raise ChecksumMismatch(f"the artifact fetched from the build host ({fetched.name})",
                                    sha256, actual)
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / fetched.name
+        # content-addressed: two builds of one key (parallel sessions) never overwrite each other
+        stem, dot, ext = fetched.name.partition(".tar")
+        path = self.root / f"{stem}-{sha256[:12]}{dot}{ext}"
         os.replace(fetched, path)
         record = {**meta, "key": key, "name": path.name, "sha256": sha256,
                   "size": path.stat().st_size}

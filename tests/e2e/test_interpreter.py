@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +29,12 @@ from oxzep7_deploy.spec.model import (
     Spec,
 )
 from oxzep7_deploy.steps.interpreter import InterpreterOutcome, install_interpreter
-from tests.fleet.harness import CACHE_DIR, FLEET_SH, Fleet, missing_prerequisite
+from tests.conftest import CPythonTarball
+from tests.fleet.harness import CACHE_DIR, Fleet
 
 pytestmark = pytest.mark.e2e
 
 VERSION = "3.13.5"
-SOURCE_SHA = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 PREFIX = f"/opt/oxzep7/python/{VERSION}"
 EXE = f"{PREFIX}/bin/python3.13"
 # fast flags for tests (about a third of a default build); shared, to prove the rpath
@@ -43,33 +42,6 @@ CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
 TOOL_CACHE = CACHE_DIR / "oxzep7-tool"  # the tool's own cache, shared by the test modules
 # for working on the later tests only: keep the cached build (the build test is then skipped)
 REUSE_BUILD = bool(os.environ.get("OXZEP7_E2E_REUSE_BUILD"))
-# this session's own fleets (names and /24s reserved for these tests)
-SOURCE_FLEET, PREBUILT_FLEET = ("t4src", 44), ("t4pre", 45)
-
-
-def cpython_source() -> Path:
-    """The pristine Python-3.13.5 tarball in the fleet's cache (fetched by tests/fleet/cpython.sh)."""
-    folder = CACHE_DIR / "cpython"
-    script = FLEET_SH.with_name("cpython.sh")
-    for attempt in range(2):
-        for name in ("Python-3.13.5.tar.xz", "python3.13_3.13.5.orig.tar.xz"):
-            if (folder / name).is_file() and sha256_file(folder / name) == SOURCE_SHA:
-                return folder / name
-        if attempt == 0 and script.exists():
-            subprocess.run(["bash", str(script)], check=False, capture_output=True, timeout=600)
-    return unavailable(f"no Python-3.13.5 source in {folder} (run tests/setup.sh)")
-
-
-def unavailable(why: str) -> Path:
-    if os.environ.get("OXZ_REQUIRE_FLEET"):
-        pytest.fail(why)
-    pytest.skip(why)
-
-
-def need_fleet() -> None:
-    why = missing_prerequisite()
-    if why:
-        unavailable(why)
 
 
 def make_spec(install: Install, prefix: str = PREFIX) -> Spec:
@@ -78,8 +50,8 @@ def make_spec(install: Install, prefix: str = PREFIX) -> Spec:
                 application=Application(name="app", root="/srv/app"))
 
 
-def source_spec(prefix: str = PREFIX) -> Spec:
-    return make_spec(SourceInstall(url=str(cpython_source()), sha256=SOURCE_SHA,
+def source_spec(source: CPythonTarball, prefix: str = PREFIX) -> Spec:
+    return make_spec(SourceInstall(url=str(source.path), sha256=source.sha256,
                                    configure=CONFIGURE), prefix)
 
 
@@ -89,13 +61,6 @@ def install(fleet: Fleet, spec: Spec, work: Path, hosts: Sequence[str] | None = 
     runner = AnsibleRunner(fleet.ansible_env(work))
     return install_interpreter(spec, str(fleet.inventory), hosts or fleet.hosts, runner,
                                work / "run", TOOL_CACHE)
-
-
-def up(name_net: tuple[str, int], n: int, build_hosts: Sequence[str] = ()) -> Fleet:
-    need_fleet()
-    fleet = Fleet(*name_net)
-    fleet.down()  # whatever a killed session left behind
-    return fleet.up(n, build_hosts)
 
 
 def python3_fingerprint(fleet: Fleet, host: str) -> str:
@@ -110,41 +75,40 @@ def leftovers(fleet: Fleet, host: str) -> str:
                           " ls -A /var/tmp/oxzep7-artifacts 2>/dev/null; true")
 
 
-def drop_cached_build(cache: ArtifactCache) -> None:
+def drop_cached_build(cache: ArtifactCache, source_sha256: str) -> None:
     """Forget this configuration's artifact, so the session really compiles once."""
     for manifest in cache.root.glob("*.json"):
         meta = json.loads(manifest.read_text())
         if (meta.get("source_sha256"), meta.get("configure"), meta.get("prefix")) == (
-                SOURCE_SHA, list(CONFIGURE), PREFIX):
+                source_sha256, list(CONFIGURE), PREFIX):
             manifest.unlink()
 
 
 @dataclass(frozen=True)
 class Built:
     outcome: InterpreterOutcome
+    source: CPythonTarball
     seconds: float
     python3_before: dict[str, str]
     markers: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def source_fleet() -> Iterator[Fleet]:
-    fleet = up(SOURCE_FLEET, 3, build_hosts=["h1"])  # only h1 has a compiler at all
-    yield fleet
-    fleet.down()
+def source_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    return fleet_factory(3, build_hosts=["h1"])  # only h1 has a compiler at all
 
 
 @pytest.fixture(scope="module")
-def built(source_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    cpython_source()
+def built(source_fleet: Fleet, cpython_tarball: CPythonTarball,
+          tmp_path_factory: pytest.TempPathFactory) -> Built:
     if not REUSE_BUILD:
-        drop_cached_build(ArtifactCache(TOOL_CACHE))
+        drop_cached_build(ArtifactCache(TOOL_CACHE), cpython_tarball.sha256)
     before = {h: python3_fingerprint(source_fleet, h) for h in source_fleet.hosts}
     started = time.monotonic()
-    outcome = install(source_fleet, source_spec(), tmp_path_factory.mktemp("source"))
+    outcome = install(source_fleet, source_spec(cpython_tarball), tmp_path_factory.mktemp("source"))
     markers = {h: source_fleet.sh(h, f"cat {PREFIX}/.oxzep7-artifact.json || true")
                for h in source_fleet.hosts}
-    return Built(outcome, time.monotonic() - started, before, markers)
+    return Built(outcome, cpython_tarball, time.monotonic() - started, before, markers)
 
 
 def the_artifact(built: Built) -> Artifact:
@@ -199,7 +163,7 @@ def test_a_second_apply_builds_nothing_ships_nothing_changes_nothing(
     stamp = f"stat -c %Y {PREFIX}/.oxzep7-artifact.json {PREFIX}/bin/python3.13"
     before = {h: source_fleet.sh(h, stamp) for h in source_fleet.hosts}
     started = time.monotonic()
-    again = install(source_fleet, source_spec(), tmp_path)
+    again = install(source_fleet, source_spec(built.source), tmp_path)
     print(f"\nsecond apply on 3 hosts: {time.monotonic() - started:.1f} s")
     assert again.ok, again.problems()
     assert again.changed_total() == 0
@@ -212,10 +176,8 @@ def test_a_second_apply_builds_nothing_ships_nothing_changes_nothing(
 # ---- prebuilt, from the source build's artifact, and faults while unpacking ----
 
 @pytest.fixture(scope="module")
-def prebuilt_fleet() -> Iterator[Fleet]:
-    fleet = up(PREBUILT_FLEET, 3)  # plain hosts: no compiler, no network
-    yield fleet
-    fleet.down()
+def prebuilt_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    return fleet_factory(3)  # plain hosts: no compiler, no network
 
 
 def repack(artifact: Path, dest: Path, top: str | None = None, drop: str | None = None) -> Path:
@@ -297,7 +259,7 @@ def test_a_real_build_without_sqlite_headers_is_caught_by_verification(
     header = "/usr/include/sqlite3.h"
     source_fleet.sh("h1", f"mv {header} {header}.off")  # dpkg still says libsqlite3-dev is there
     try:
-        out = install(source_fleet, source_spec(prefix), tmp_path, ["h1"])
+        out = install(source_fleet, source_spec(built.source, prefix), tmp_path, ["h1"])
     finally:
         source_fleet.sh("h1", f"mv {header}.off {header}")
     assert not out.ok and [b.ok for b in out.builds] == [False]

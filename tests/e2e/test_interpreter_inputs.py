@@ -6,7 +6,7 @@ import hashlib
 import io
 import socket
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,25 +27,17 @@ from oxzep7_deploy.spec.model import (
     Spec,
 )
 from oxzep7_deploy.steps.interpreter import InterpreterOutcome, install_interpreter
-from tests.fleet.harness import Fleet, missing_prerequisite
+from tests.fleet.harness import Fleet
 
 pytestmark = pytest.mark.e2e
 
-FLEET = ("t4in", 46)
 PREFIX = "/opt/oxzep7/python/3.13.5"
 NOTHING_HERE = "test -e /opt/oxzep7 || test -e /var/tmp/oxzep7-build || test -e /var/tmp/oxzep7-artifacts"
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    why = missing_prerequisite()
-    if why:
-        pytest.skip(why)
-    fleet = Fleet(*FLEET)
-    fleet.down()
-    fleet.up(1)
-    yield fleet
-    fleet.down()
+def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    return fleet_factory(1)
 
 
 @pytest.fixture
