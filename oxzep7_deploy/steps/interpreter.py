@@ -99,6 +99,21 @@ class InterpreterOutcome:
     def changed_total(self) -> int:
         return sum(r.changed for r in self.hosts.values())
 
+    def to_json(self) -> dict[str, Any]:
+        """For the deploy report: per host what happened, the builds, where time went."""
+        return {
+            "hosts": {h: {"action": self.actions.get(h), "status": r.status.value,
+                          "changed": r.changed, "failed_task": r.failed_task,
+                          "message": r.message} for h, r in self.hosts.items()},
+            "platforms": dict(self.platforms),
+            "builds": [{"platform": b.platform, "host": b.host, "key": b.key, "ok": b.ok,
+                        "seconds": round(b.seconds, 1), "message": b.message,
+                        "artifact": None if b.artifact is None else {
+                            "path": str(b.artifact.path), "sha256": b.artifact.sha256,
+                            "size": b.artifact.size}} for b in self.builds],
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+        }
+
     def problems(self) -> tuple[str, ...]:
         """One line per failed host: host, task, message."""
         return tuple(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import socket
 import tarfile
 import threading
@@ -25,6 +26,7 @@ from oxzep7_deploy.artifacts import (
     sha256_file,
 )
 from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.runner import HostResult, HostStatus
 from oxzep7_deploy.spec.model import (
     Application,
     BuildMode,
@@ -33,7 +35,9 @@ from oxzep7_deploy.spec.model import (
     Spec,
 )
 from oxzep7_deploy.steps.interpreter import (
+    BuildRecord,
     BuildStep,
+    InterpreterOutcome,
     choose_build_hosts,
     configure_args,
     plan_builds,
@@ -292,3 +296,16 @@ def test_configure_must_not_set_the_prefix() -> None:
 ])
 def test_prefixes_that_would_touch_the_system_are_refused(prefix: str, ok: bool) -> None:
     assert (prefix_problem(prefix) is None) is ok
+
+
+def test_the_outcome_reports_per_host_what_happened_as_json() -> None:
+    hosts = {"h1": HostResult("h1", HostStatus.CHANGED, 12),
+             "h2": HostResult("h2", HostStatus.FAILED, 0, "Stage the tree", "no space left")}
+    out = InterpreterOutcome(hosts, {"h1": "built", "h2": "failed"},
+                             builds=(BuildRecord("debian-12-x86_64", "h1", "k", True, 61.04),))
+    doc = json.loads(json.dumps(out.to_json()))
+    assert doc["hosts"]["h2"] == {"action": "failed", "status": "failed", "changed": 0,
+                                  "failed_task": "Stage the tree", "message": "no space left"}
+    assert doc["builds"][0]["seconds"] == 61.0 and doc["builds"][0]["artifact"] is None
+    assert not out.ok and out.failed_hosts() == ("h2",)
+    assert out.problems() == ("h2: Stage the tree: no space left",)
