@@ -198,7 +198,7 @@ def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, 
 
 
 class _Session:
-    """One install_interpreter call: numbered runs in run_dir, merged per-host results."""
+    """One install_interpreter call: numbered runs in run_dir, and what each host ended with."""
 
     def __init__(self, spec: Spec, inventory: str, runner: Runner, run_dir: Path) -> None:
         self.spec = spec
@@ -207,7 +207,8 @@ class _Session:
         self.run_dir = run_dir
         self.count = 0
         self.timings: dict[str, float] = {}
-        self.last_build: RunResult | None = None
+        self.results: dict[str, HostResult] = {}
+        self.actions: dict[str, str] = {}
 
     def run(self, action: str, hosts: Sequence[str], extra: Mapping[str, Any]) -> RunResult:
         interp = self.spec.interpreter
@@ -236,6 +237,40 @@ class _Session:
         self.timings[action] = self.timings.get(action, 0.0) + time.monotonic() - started
         return result
 
+    def record(self, result: HostResult, done: str) -> None:
+        self.results[result.host] = result
+        self.actions[result.host] = done if result.ok else HostAction.FAILED
+
+    def triage(self, probed: RunResult, hosts: Sequence[str], key_of: Callable[[str], str]
+               ) -> list[str]:
+        """The hosts that need the tree; the others are recorded as present or refused here."""
+        todo = []
+        for host in hosts:
+            probe = probed.hosts[host]
+            marker = probe.result.get("marker") or {}
+            if isinstance(marker, Mapping) and marker.get("key") == key_of(host):
+                self.record(HostResult(host, HostStatus.OK, 0, None, None,
+                                       MappingProxyType({**probe.result, "present": True})),
+                            HostAction.PRESENT)
+            elif probe.result.get("foreign"):
+                self.record(HostResult(
+                    host, HostStatus.FAILED, 0, "Look at the prefix",
+                    f"{probe.result.get('prefix')} exists and was not installed by oxzep7-deploy: "
+                    "refusing to replace it (move it away or choose another interpreter.prefix)",
+                    probe.result), HostAction.FAILED)
+            else:
+                todo.append(host)
+        return todo
+
+    def outcome(self, hosts: Sequence[str], platforms: Mapping[str, str] | None = None,
+                builds: tuple[BuildRecord, ...] = ()) -> InterpreterOutcome:
+        def ordered(values: Mapping[str, Any]) -> Mapping[str, Any]:
+            return MappingProxyType({h: values[h] for h in hosts if h in values})
+
+        return InterpreterOutcome(ordered(self.results), ordered(self.actions),
+                                  MappingProxyType(dict(platforms or {})), builds,
+                                  MappingProxyType(self.timings))
+
 
 def install_interpreter(
     spec: Spec,
@@ -257,7 +292,8 @@ def install_interpreter(
     session = _Session(spec, inventory, runner, run_dir)
     install = spec.interpreter.install
     if isinstance(install, (PackageInstall, ExistingInstall)):
-        return _install_simple(session, hosts, install)
+        _install_simple(session, hosts, install)
+        return session.outcome(hosts)
     problem = prefix_problem(spec.interpreter.prefix)
     if problem:
         raise UsageError(f"interpreter.prefix {spec.interpreter.prefix} is refused: {problem}")
@@ -272,26 +308,22 @@ def install_interpreter(
     probed = session.run("probe", hosts, {})
     facts = {h: str(r.result.get("platform", "")) for h, r in probed.hosts.items() if r.ok}
     found = {**facts, **(platforms or {})}  # the caller's facts win; the probe fills gaps
-    results: dict[str, HostResult] = {h: r for h, r in probed.hosts.items() if not r.ok}
-    actions = {h: HostAction.FAILED for h in results}
-    reachable = [h for h in hosts if h not in results]
+    for result in probed.hosts.values():
+        if not result.ok:
+            session.record(result, HostAction.FAILED)
+    reachable = [h for h in hosts if h not in session.results]
     if isinstance(install, PrebuiltInstall):
-        _install_prebuilt(session, reachable, probed, archive, results, actions)
-        return InterpreterOutcome(_ordered(results, hosts), _ordered(actions, hosts),
-                                  MappingProxyType(found), (), MappingProxyType(session.timings))
-    builds = _install_source(session, reachable, probed, found, install, archive, configure,
-                             cache_dir, results, actions)
-    return InterpreterOutcome(_ordered(results, hosts), _ordered(actions, hosts),
-                              MappingProxyType(found), builds, MappingProxyType(session.timings))
-
-
-def _ordered(values: Mapping[str, Any], hosts: Sequence[str]) -> Mapping[str, Any]:
-    return MappingProxyType({h: values[h] for h in hosts if h in values})
+        key = prebuilt_key(archive.sha256, spec.interpreter.prefix)
+        _install_prebuilt(session, session.triage(probed, reachable, lambda h: key), archive, key)
+        return session.outcome(hosts, found)
+    job = _SourceJob(session, install, archive, configure, found, ArtifactCache(cache_dir))
+    need = session.triage(probed, reachable, lambda h: job.keys[found[h]])
+    return session.outcome(hosts, found, job.run(reachable, need))
 
 
 def _install_simple(
     session: _Session, hosts: Sequence[str], install: PackageInstall | ExistingInstall
-) -> InterpreterOutcome:
+) -> None:
     if isinstance(install, ExistingInstall):
         result = session.run("existing", hosts, {})
         done = HostAction.VERIFIED
@@ -300,57 +332,12 @@ def _install_simple(
                    "repository": install.repository or ""}
         result = session.run("package", hosts, {"oxzep7_interp_package": package})
         done = HostAction.INSTALLED
-    actions = {h: done if r.ok else HostAction.FAILED for h, r in result.hosts.items()}
-    return InterpreterOutcome(_ordered(result.hosts, hosts), _ordered(actions, hosts),
-                              timings=MappingProxyType(session.timings))
+    for host_result in result.hosts.values():
+        session.record(host_result, done)
 
 
-def _is_present(probe: HostResult, key: str) -> bool:
-    marker = probe.result.get("marker") or {}
-    return isinstance(marker, Mapping) and marker.get("key") == key
-
-
-def _triage(
-    probed: RunResult,
-    hosts: Sequence[str],
-    key_of: Callable[[str], str],
-    results: dict[str, HostResult],
-    actions: dict[str, str],
-) -> list[str]:
-    """The hosts that need the tree; the others are recorded as present or refused here."""
-    todo = []
-    for host in hosts:
-        probe = probed.hosts[host]
-        if _is_present(probe, key_of(host)):
-            results[host], actions[host] = _present(probe), HostAction.PRESENT
-        elif probe.result.get("foreign"):
-            prefix = probe.result.get("prefix")
-            results[host] = HostResult(
-                host, HostStatus.FAILED, 0, "Look at the prefix",
-                f"{prefix} exists and was not installed by oxzep7-deploy: refusing to replace it "
-                "(move it away or choose another interpreter.prefix)", probe.result)
-            actions[host] = HostAction.FAILED
-        else:
-            todo.append(host)
-    return todo
-
-
-def _present(probe: HostResult) -> HostResult:
-    """A host that has the tree already: the probe's own (unchanged) result, marked present."""
-    return HostResult(probe.host, HostStatus.OK, 0, None, None,
-                      MappingProxyType({**probe.result, "present": True}))
-
-
-def _install_prebuilt(
-    session: _Session,
-    hosts: Sequence[str],
-    probed: RunResult,
-    archive: LocalArchive,
-    results: dict[str, HostResult],
-    actions: dict[str, str],
-) -> None:
-    key = prebuilt_key(archive.sha256, session.spec.interpreter.prefix)
-    todo = _triage(probed, hosts, lambda h: key, results, actions)
+def _install_prebuilt(session: _Session, todo: Sequence[str], archive: LocalArchive,
+                      key: str) -> None:
     if not todo:
         return
     marker = {"url": archive.url, "archive_sha256": archive.sha256}
@@ -358,130 +345,98 @@ def _install_prebuilt(
                     "marker": marker} for h in todo}
     shipped = session.run("ship", todo, {"oxzep7_interp_artifacts": shipping})
     for host in todo:
-        results[host] = shipped.hosts[host]
-        actions[host] = HostAction.SHIPPED if shipped.hosts[host].ok else HostAction.FAILED
+        session.record(shipped.hosts[host], HostAction.SHIPPED)
 
 
-def _install_source(
-    session: _Session,
-    hosts: Sequence[str],
-    probed: RunResult,
-    platforms: Mapping[str, str],
-    install: SourceInstall,
-    archive: LocalArchive,
-    configure: tuple[str, ...],
-    cache_dir: Path,
-    results: dict[str, HostResult],
-    actions: dict[str, str],
-) -> tuple[BuildRecord, ...]:
-    interp = session.spec.interpreter
-    cache = ArtifactCache(cache_dir)
-    keys = {platforms[h]: artifact_key(interp.version, install.configure, platforms[h],
-                                       archive.sha256, interp.prefix) for h in hosts}
-    need = _triage(probed, hosts, lambda h: keys[platforms[h]], results, actions)
-    if not need:
-        return ()
-    marker = {"source_url": archive.url, "source_sha256": archive.sha256,
-              "configure": list(install.configure)}
-    artifacts: dict[str, Artifact | None] = {}
-    if install.build is BuildMode.ON_EACH_HOST:
-        builders = {h: platforms[h] for h in need}
-    else:
-        wanted = dict.fromkeys(platforms[h] for h in need)
-        artifacts = {p: cache.lookup(keys[p]) for p in wanted}
-        chosen = choose_build_hosts(hosts, platforms, install.build_host)
-        builders = {chosen[p]: p for p in wanted if artifacts[p] is None}
-    builds = _build(session, builders, keys, install, archive, configure, marker, cache, artifacts)
-    for record in builds:
-        if record.host in need and session.last_build is not None:
-            results[record.host] = session.last_build.hosts[record.host]
-            actions[record.host] = HostAction.BUILT if record.ok else HostAction.FAILED
-    _ship(session, [h for h in need if h not in builders], platforms, keys, marker, artifacts,
-          builds, results, actions)
-    return builds
+class _SourceJob:
+    """A source install: compile where no artifact exists yet, ship the artifacts to the rest."""
 
+    def __init__(self, session: _Session, install: SourceInstall, archive: LocalArchive,
+                 configure: tuple[str, ...], platforms: Mapping[str, str],
+                 cache: ArtifactCache) -> None:
+        interp = session.spec.interpreter
+        self.session, self.install, self.archive = session, install, archive
+        self.configure, self.platforms, self.cache = configure, platforms, cache
+        self.keys = {p: artifact_key(interp.version, install.configure, p, archive.sha256,
+                                     interp.prefix) for p in set(platforms.values())}
+        self.marker = {"source_url": archive.url, "source_sha256": archive.sha256,
+                       "configure": list(install.configure)}
+        self.artifacts: dict[str, Artifact | None] = {}
 
-def _build(
-    session: _Session,
-    builders: Mapping[str, str],
-    keys: Mapping[str, str],
-    install: SourceInstall,
-    archive: LocalArchive,
-    configure: tuple[str, ...],
-    marker: Mapping[str, Any],
-    cache: ArtifactCache,
-    artifacts: dict[str, Artifact | None],
-) -> tuple[BuildRecord, ...]:
-    """Compile on each of `builders` (host -> platform); keep what they fetch in the cache."""
-    if not builders:
-        return ()
-    version = session.spec.interpreter.version
-    pack = install.build is BuildMode.ONCE_PER_PLATFORM
-    names = {h: artifact_name(version, p, keys[p]) for h, p in builders.items()}
-    extra = {
-        "oxzep7_interp_source": {"path": str(archive.path), "sha256": archive.sha256,
-                                 "name": archive.name},
-        "oxzep7_interp_configure_args": list(configure),
-        "oxzep7_interp_artifacts": {
-            h: {"key": keys[p], "name": names[h], "marker": {**marker, "platform": p}}
-            for h, p in builders.items()
-        },
-        "oxzep7_interp_pack": pack,
-        "oxzep7_interp_fetch_dir": str(cache.incoming),
-    }
-    started = time.monotonic()
-    run = session.run("build", list(builders), extra)
-    session.last_build = run
-    seconds = time.monotonic() - started
-    records = []
-    for host, platform in builders.items():
-        result = run.hosts[host]
-        ok, message, artifact = result.ok, result.message, None
-        if ok and pack:
-            packed = result.result.get("artifact") or {}
-            meta = {**marker, "platform": platform, "version": version, "built_on": host,
-                    "prefix": session.spec.interpreter.prefix, "configure_args": list(configure)}
-            try:
-                artifact = cache.store(cache.incoming / names[host], keys[platform],
-                                       str(packed.get("sha256", "")), meta)
-            except (ArtifactError, OSError) as exc:
-                ok, message = False, f"the artifact did not reach the cache: {exc}"
-            artifacts[platform] = artifact
-        records.append(BuildRecord(platform, host, keys[platform], ok, seconds, artifact, message))
-    return tuple(records)
+    def run(self, hosts: Sequence[str], need: Sequence[str]) -> tuple[BuildRecord, ...]:
+        """Install on `need` (a subset of `hosts`, which build hosts are chosen among)."""
+        if not need:
+            return ()
+        if self.install.build is BuildMode.ON_EACH_HOST:
+            builders = {h: self.platforms[h] for h in need}
+        else:
+            wanted = dict.fromkeys(self.platforms[h] for h in need)
+            self.artifacts = {p: self.cache.lookup(self.keys[p]) for p in wanted}
+            chosen = choose_build_hosts(hosts, self.platforms, self.install.build_host)
+            builders = {chosen[p]: p for p in wanted if self.artifacts[p] is None}
+        builds = self.build(builders, need)
+        self.ship([h for h in need if h not in builders], builds)
+        return builds
 
+    def build(self, builders: Mapping[str, str], need: Sequence[str]) -> tuple[BuildRecord, ...]:
+        """Compile on each of `builders` (host -> platform); keep what they fetch in the cache."""
+        if not builders:
+            return ()
+        interp = self.session.spec.interpreter
+        pack = self.install.build is BuildMode.ONCE_PER_PLATFORM
+        names = {h: artifact_name(interp.version, p, self.keys[p]) for h, p in builders.items()}
+        started = time.monotonic()
+        run = self.session.run("build", list(builders), {
+            "oxzep7_interp_source": {"path": str(self.archive.path), "name": self.archive.name,
+                                     "sha256": self.archive.sha256},
+            "oxzep7_interp_configure_args": list(self.configure),
+            "oxzep7_interp_artifacts": {
+                h: {"key": self.keys[p], "name": names[h], "marker": {**self.marker, "platform": p}}
+                for h, p in builders.items()},
+            "oxzep7_interp_pack": pack,
+            "oxzep7_interp_fetch_dir": str(self.cache.incoming),
+        })
+        seconds = time.monotonic() - started
+        records = []
+        for host, platform in builders.items():
+            result = run.hosts[host]
+            ok, message, artifact = result.ok, result.message, None
+            if ok and pack:
+                packed = result.result.get("artifact") or {}
+                meta = {**self.marker, "platform": platform, "version": interp.version,
+                        "built_on": host, "prefix": interp.prefix,
+                        "configure_args": list(self.configure)}
+                try:
+                    artifact = self.cache.store(self.cache.incoming / names[host], self.keys[platform],
+                                                str(packed.get("sha256", "")), meta)
+                except (ArtifactError, OSError) as exc:
+                    ok, message = False, f"the artifact did not reach the cache: {exc}"
+                self.artifacts[platform] = artifact
+            if host in need:
+                self.session.record(result, HostAction.BUILT if ok else HostAction.FAILED)
+            records.append(BuildRecord(platform, host, self.keys[platform], ok, seconds, artifact,
+                                       message))
+        return tuple(records)
 
-def _ship(
-    session: _Session,
-    hosts: Sequence[str],
-    platforms: Mapping[str, str],
-    keys: Mapping[str, str],
-    marker: Mapping[str, Any],
-    artifacts: Mapping[str, Artifact | None],
-    builds: Sequence[BuildRecord],
-    results: dict[str, HostResult],
-    actions: dict[str, str],
-) -> None:
-    """Ship each platform's artifact to the hosts of that platform that lack the tree."""
-    shipping: dict[str, dict[str, Any]] = {}
-    for host in hosts:
-        platform = platforms[host]
-        artifact = artifacts.get(platform)
-        if artifact is None:
-            why = next((f"the build on {b.host} failed: {b.message}" for b in builds
-                        if b.platform == platform and not b.ok), "no artifact was built")
-            results[host] = HostResult(host, HostStatus.FAILED, 0, "build",
-                                       f"not installed: no artifact for {platform}: {why}")
-            actions[host] = HostAction.FAILED
-            continue
-        shipping[host] = {
-            "key": keys[platform], "path": str(artifact.path), "sha256": artifact.sha256,
-            "marker": {**marker, "platform": platform, "artifact_sha256": artifact.sha256,
-                       "built_on": artifact.meta.get("built_on")},
-        }
-    if not shipping:
-        return
-    shipped = session.run("ship", list(shipping), {"oxzep7_interp_artifacts": shipping})
-    for host in shipping:
-        results[host] = shipped.hosts[host]
-        actions[host] = HostAction.SHIPPED if shipped.hosts[host].ok else HostAction.FAILED
+    def ship(self, hosts: Sequence[str], builds: Sequence[BuildRecord]) -> None:
+        """Ship each platform's artifact to the hosts of that platform that lack the tree."""
+        shipping: dict[str, dict[str, Any]] = {}
+        for host in hosts:
+            platform = self.platforms[host]
+            artifact = self.artifacts.get(platform)
+            if artifact is None:
+                why = next((f"the build on {b.host} failed: {b.message}" for b in builds
+                            if b.platform == platform and not b.ok), "no artifact was built")
+                self.session.record(HostResult(host, HostStatus.FAILED, 0, "build",
+                                               f"not installed: no artifact for {platform}: {why}"),
+                                    HostAction.FAILED)
+                continue
+            shipping[host] = {
+                "key": self.keys[platform], "path": str(artifact.path), "sha256": artifact.sha256,
+                "marker": {**self.marker, "platform": platform, "artifact_sha256": artifact.sha256,
+                           "built_on": artifact.meta.get("built_on")},
+            }
+        if shipping:
+            shipped = self.session.run("ship", list(shipping), {"oxzep7_interp_artifacts": shipping})
+            for host in shipping:
+                self.session.record(shipped.hosts[host], HostAction.SHIPPED)

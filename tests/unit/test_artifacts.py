@@ -11,6 +11,7 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -26,7 +27,7 @@ from oxzep7_deploy.artifacts import (
     sha256_file,
 )
 from oxzep7_deploy.errors import UsageError
-from oxzep7_deploy.runner import HostResult, HostStatus
+from oxzep7_deploy.runner import HostResult, HostStatus, RunRequest, RunResult
 from oxzep7_deploy.spec.model import (
     Application,
     BuildMode,
@@ -40,6 +41,7 @@ from oxzep7_deploy.steps.interpreter import (
     InterpreterOutcome,
     choose_build_hosts,
     configure_args,
+    install_interpreter,
     plan_builds,
     prefix_problem,
 )
@@ -309,3 +311,91 @@ def test_the_outcome_reports_per_host_what_happened_as_json() -> None:
     assert doc["builds"][0]["seconds"] == 61.0 and doc["builds"][0]["artifact"] is None
     assert not out.ok and out.failed_hosts() == ("h2",)
     assert out.problems() == ("h2: Stage the tree: no space left",)
+
+
+# ---- orchestration, with a scripted runner (the e2e tests are the evidence that it works) ----
+
+class ScriptedRunner:
+    """Answers interpreter.yml runs the way the hosts would: probe markers, builds, ships."""
+
+    def __init__(self, platforms: dict[str, str], markers: dict[str, str] | None = None,
+                 failing_build: bool = False) -> None:
+        self.platforms, self.markers, self.failing_build = platforms, markers or {}, failing_build
+        self.requests: list[RunRequest] = []
+
+    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
+        self.requests.append(request)
+        action, hosts = request.extravars["oxzep7_interp_action"], request.limit
+        results = {}
+        for host in hosts:
+            result: dict[str, object] = {"action": action}
+            status = HostStatus.CHANGED
+            if action == "probe":
+                status = HostStatus.OK
+                key = self.markers.get(host)
+                result.update(platform=self.platforms[host], marker={"key": key} if key else None)
+            elif action == "build" and self.failing_build:
+                results[host] = HostResult(host, HostStatus.FAILED, 3, "Make", "cc1: out of memory")
+                continue
+            elif action == "build" and request.extravars["oxzep7_interp_pack"]:
+                name = request.extravars["oxzep7_interp_artifacts"][host]["name"]
+                fetched = Path(request.extravars["oxzep7_interp_fetch_dir"]) / name
+                fetched.write_bytes(f"tree built on {host}".encode())
+                result["artifact"] = {"name": name, "sha256": sha256_file(fetched)}
+            results[host] = HostResult(host, status, 0 if status is HostStatus.OK else 5, None,
+                                       None, MappingProxyType(result))
+        return RunResult(0, "successful", MappingProxyType(results))
+
+
+def source_run(tmp_path: Path, runner: ScriptedRunner, hosts: list[str],
+               build: BuildMode = BuildMode.ONCE_PER_PLATFORM) -> InterpreterOutcome:
+    src = cpython_tarball(tmp_path / "Python-3.13.5.tar.xz")
+    spec = spec_with(SourceInstall(url=str(src), sha256=sha(src), build=build))
+    return install_interpreter(spec, "inv", hosts, runner, tmp_path / "run", tmp_path / "cache")
+
+
+def actions_of(runner: ScriptedRunner) -> list[tuple[str, tuple[str, ...]]]:
+    return [(r.extravars["oxzep7_interp_action"], r.limit) for r in runner.requests]
+
+
+def test_one_build_per_platform_then_ship_then_nothing(tmp_path: Path) -> None:
+    runner = ScriptedRunner(PLATFORMS)
+    hosts = ["h1", "h2", "h3", "h4", "h5"]
+    out = source_run(tmp_path, runner, hosts)
+    assert actions_of(runner) == [("probe", tuple(hosts)), ("build", ("h1", "h3")),
+                                  ("ship", ("h2", "h4", "h5"))]
+    assert dict(out.actions) == {"h1": "built", "h2": "shipped", "h3": "built", "h4": "shipped",
+                                 "h5": "shipped"}
+    shipped = runner.requests[2].extravars["oxzep7_interp_artifacts"]
+    assert shipped["h2"]["path"] == shipped["h4"]["path"] != shipped["h5"]["path"]
+    # a later batch of the same deploy: the cache has both artifacts, nothing compiles
+    later = ScriptedRunner(PLATFORMS)
+    source_run(tmp_path, later, ["h4", "h5"])
+    assert actions_of(later) == [("probe", ("h4", "h5")), ("ship", ("h4", "h5"))]
+
+
+def test_hosts_with_the_marker_do_nothing(tmp_path: Path) -> None:
+    first = ScriptedRunner(PLATFORMS)
+    source_run(tmp_path, first, ["h1", "h2"])
+    key = first.requests[1].extravars["oxzep7_interp_artifacts"]["h1"]["key"]
+    again = ScriptedRunner(PLATFORMS, markers={"h1": key, "h2": key})
+    out = source_run(tmp_path, again, ["h1", "h2"])
+    assert actions_of(again) == [("probe", ("h1", "h2"))]
+    assert set(out.present) == {"h1", "h2"} and out.changed_total() == 0
+
+
+def test_a_failed_build_fails_its_platform_with_the_reason(tmp_path: Path) -> None:
+    runner = ScriptedRunner(PLATFORMS, failing_build=True)
+    out = source_run(tmp_path, runner, ["h1", "h2"])
+    assert actions_of(runner) == [("probe", ("h1", "h2")), ("build", ("h1",))]
+    assert out.failed_hosts() == ("h1", "h2")
+    assert out.hosts["h2"].message == ("not installed: no artifact for debian-12-x86_64: "
+                                       "the build on h1 failed: cc1: out of memory")
+
+
+def test_on_each_host_compiles_everywhere_and_ships_nothing(tmp_path: Path) -> None:
+    runner = ScriptedRunner(PLATFORMS)
+    out = source_run(tmp_path, runner, ["h1", "h2"], BuildMode.ON_EACH_HOST)
+    assert actions_of(runner) == [("probe", ("h1", "h2")), ("build", ("h1", "h2"))]
+    assert runner.requests[1].extravars["oxzep7_interp_pack"] is False
+    assert dict(out.actions) == {"h1": "built", "h2": "built"}
