@@ -121,18 +121,24 @@ def update_readme(text: str) -> None:
 # ---- plots ----
 
 def bars(ax: Any, labels: list[str], samples: list[list[float]], colours: list[str]) -> None:
-    """Horizontal bars at the medians, each sample a dot, the median written beside its bar."""
+    """Horizontal bars at the medians, each sample a dot; the median is written on its bar (or
+    just past the bar's last dot when the bar is too short to hold it)."""
     import statistics
 
     meds = [statistics.median(s) for s in samples]
     ys = list(range(len(labels)))[::-1]
+    xmax = max(max(s) for s in samples) * 1.2
     ax.barh(ys, meds, color=colours, height=0.6, alpha=0.85)
     for y, values, med in zip(ys, samples, meds, strict=True):
         ax.scatter(values, [y] * len(values), color="black", s=14, zorder=3)
-        label = f"{med:.2f}" if med < 10 else f"{med:.1f}"
-        ax.text(max([med, *values]) * 1.02, y, f" {label} s", va="center", fontsize=10)
+        label = f"median {med:.2f} s" if med < 10 else f"median {med:.1f} s"
+        if med > 0.3 * xmax:
+            ax.text(xmax * 0.01, y + 0.17, label, va="center", fontsize=9, color="white",
+                    fontweight="bold")
+        else:
+            ax.text(max(values) + xmax * 0.01, y, label, va="center", fontsize=9)
     ax.set_yticks(ys, labels)
-    ax.set_xlim(0, max(max(s) for s in samples) * 1.25)
+    ax.set_xlim(0, xmax)
     ax.set_xlabel("seconds (bar: median; dots: each run)")
     ax.grid(axis="x", alpha=0.3)
 
