@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,12 @@ class AnsibleRunner:
 
         env = ansible_env()
         env.update(self._extra_env)
+        with _interruptible() as interrupted:
+            return self._run(request, data_dir, handle, collector, env, interrupted)
+
+    def _run(self, request: RunRequest, data_dir: Path, handle: Callable[[dict[str, Any]], bool],
+             collector: HostResultCollector, env: dict[str, str],
+             interrupted: Callable[[], bool]) -> RunResult:
         cmdline = "--check" if request.check else None
         extravars = dict(request.extravars)
         if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
@@ -85,8 +94,11 @@ class AnsibleRunner:
             ident=request.ident,
             quiet=True,
             event_handler=handle,
+            cancel_callback=interrupted,
             rotate_artifacts=0,
         )
+        if interrupted():  # Ctrl-C or SIGTERM: the playbook was cancelled; stop the caller too
+            raise KeyboardInterrupt
         artifacts = Path(result.config.artifact_dir)
         return RunResult(
             rc=int(result.rc if result.rc is not None else 1),
@@ -94,3 +106,21 @@ class AnsibleRunner:
             hosts=collector.results(),
             artifacts_dir=artifacts,
         )
+
+
+@contextmanager
+def _interruptible() -> Iterator[Callable[[], bool]]:
+    """SIGINT and SIGTERM during a run cancel the playbook (ansible-runner stops its process
+    group) and then raise KeyboardInterrupt, instead of leaving ansible-playbook running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    event = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda _n, _f: event.set())
+    try:
+        yield event.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -40,3 +40,19 @@ def test_echo_shows_ansible_output_on_stderr(inventory: str, tmp_path: Path,
     AnsibleRunner(become=False, echo=True).run(request, tmp_path / "run")
     captured = capsys.readouterr()
     assert "TASK [Gather platform facts]" in captured.err and captured.out == ""
+
+
+def test_an_interrupt_cancels_the_playbook_and_reaches_the_caller(inventory: str, tmp_path: Path
+                                                                  ) -> None:
+    import os
+    import signal
+    import threading
+
+    play = tmp_path / "slow.yml"
+    play.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.command: sleep 30\n")
+    threading.Timer(3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    request = RunRequest(str(play), inventory, ("here",), become=False)
+    with pytest.raises(KeyboardInterrupt):
+        AnsibleRunner(become=False).run(request, tmp_path / "run")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handlers restored"
