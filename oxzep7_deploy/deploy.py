@@ -19,7 +19,7 @@ from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
 from oxzep7_deploy.spec import load_spec
-from oxzep7_deploy.spec.model import Spec
+from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
 _FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE)
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
@@ -157,8 +157,6 @@ def check_world(spec: Spec, spec_path: str) -> None:
 
 
 def _needs_platforms(spec: Spec) -> bool:
-    from oxzep7_deploy.spec.model import BuildMode, SourceInstall
-
     install = spec.interpreter.install
     return isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM
 

@@ -10,6 +10,6 @@ _PACKAGE = Path(__file__).resolve().parent
 def playbooks_dir() -> Path:
     """The static playbooks: packaged with the wheel, or the checkout's top-level `playbooks/`."""
     for candidate in (_PACKAGE / "data" / "playbooks", _PACKAGE.parent / "playbooks"):
-        if (candidate / "site.yml").exists() or any(candidate.glob("*.yml")):
+        if any(candidate.glob("*.yml")):
             return candidate
     raise FileNotFoundError("the playbooks are missing from this installation of oxzep7-deploy")
