@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -417,11 +418,19 @@ class Fleet:
         if isinstance(playbook, str) and "\n" in playbook:
             (work_dir / "project" / "play.yml").write_text(playbook)
             playbook = "play.yml"
-        return ansible_runner.run(
-            private_data_dir=str(work_dir), playbook=str(playbook),
-            project_dir=str(project_dir) if project_dir else None,
-            inventory=str(self.inventory), limit=limit, extravars=dict(extravars or {}),
-            envvars=self.ansible_env(work_dir, timeout=timeout), quiet=True, rotate_artifacts=0)
+        # ansible-runner installs SIGINT/SIGTERM handlers of its own and never takes them back:
+        # put ours back, or Ctrl-C would be swallowed for the rest of the test session.
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return ansible_runner.run(
+                private_data_dir=str(work_dir), playbook=str(playbook),
+                project_dir=str(project_dir) if project_dir else None,
+                inventory=str(self.inventory), limit=limit, extravars=dict(extravars or {}),
+                envvars=self.ansible_env(work_dir, timeout=timeout), quiet=True,
+                rotate_artifacts=0)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
 
 def host_outcomes(runner: Any) -> dict[str, str]:

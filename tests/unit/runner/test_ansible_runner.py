@@ -51,8 +51,10 @@ def test_an_interrupt_cancels_the_playbook_and_reaches_the_caller(inventory: str
     play = tmp_path / "slow.yml"
     play.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
                     "    - ansible.builtin.command: sleep 30\n")
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     threading.Timer(3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     request = RunRequest(str(play), inventory, ("here",), become=False)
     with pytest.raises(KeyboardInterrupt):
         AnsibleRunner(become=False).run(request, tmp_path / "run")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handlers restored"
+    after = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert after == before, "the handlers in place before the run are put back"
