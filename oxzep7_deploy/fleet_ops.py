@@ -18,7 +18,7 @@ from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.records import owner
 from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.base import Runner
-from oxzep7_deploy.runner.request import HostResult, HostStatus
+from oxzep7_deploy.runner.request import HostResult
 from oxzep7_deploy.state.host import HostState
 from oxzep7_deploy.steps import release as steps
 
@@ -80,21 +80,17 @@ class RollbackOutcome:
 
 
 def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
-    """Back to the previous good release (or `to`) on every host that runs the app."""
-    states = read_states(target)
-    skipped = {h: "the app has no releases here" for h, s in states.items()
-               if s.ok and not s.managed and not s.current_link}
-    hosts = [h for h in target.hosts if h not in skipped]
-    results: dict[str, HostResult] = {}
-    for host in hosts:
-        if not states[host].ok:
-            results[host] = HostResult(host, HostStatus.UNREACHABLE, message=states[host].error)
-    reachable = [h for h in hosts if h not in results]
-    if reachable:
-        results.update(steps.rollback_release(
-            target.inventory, target.app, reachable, target.runner, target.run_dir("rollback"),
-            to, owner=owner(), reason="oxzep7-deploy rollback"))
-    return RollbackOutcome(results, skipped)
+    """Back to the previous good release (or `to`) on every host that runs the app.
+
+    One batch: the agent reads each host's state itself, so a host where oxzep7 never deployed
+    the app is skipped (code `no-state`), not failed.
+    """
+    results = steps.rollback_release(
+        target.inventory, target.app, target.hosts, target.runner, target.run_dir("rollback"),
+        to, owner=owner(), reason="oxzep7-deploy rollback")
+    skipped = {h: "oxzep7 never deployed the app here" for h, r in results.items()
+               if not r.ok and r.result.get("code") == "no-state"}
+    return RollbackOutcome({h: r for h, r in results.items() if h not in skipped}, skipped)
 
 
 def unlock_app(target: Target, force: bool) -> dict[str, HostResult]:

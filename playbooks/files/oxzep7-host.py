@@ -428,30 +428,29 @@ def holder_text(lock):
     )
 
 
-def cmd_lock(args, paths):
-    if args.ttl <= 0:
+def acquire_lock(paths, deploy, owner, reason, ttl):
+    """Take the app's lock for `deploy` (or refresh it); the caller holds the guard."""
+    if ttl <= 0:
         raise AgentError("usage", "--ttl must be positive", 3)
-    with guarded(paths):
-        held = read_json(paths.lock)
-        stale = None
-        if held is not None and held.get("deploy") != args.deploy:
-            if not lock_view(held)["expired"]:
-                raise AgentError(
-                    "locked", f"{paths.app} is locked by {holder_text(held)}", 2, holder=lock_view(held)
-                )
-            stale = held
-        created = held["created"] if held and held.get("deploy") == args.deploy else iso()
-        lock = {
-            "app": paths.app,
-            "deploy": args.deploy,
-            "owner": args.owner,
-            "reason": args.reason,
-            "created": created,
-            "ttl": args.ttl,
-            "expires": iso(now() + args.ttl),
-            "expires_epoch": now() + args.ttl,
-        }
-        write_json_atomic(paths.lock, lock)
+    held = read_json(paths.lock)
+    stale = None
+    if held is not None and held.get("deploy") != deploy:
+        if not lock_view(held)["expired"]:
+            view = lock_view(held)
+            raise AgentError("locked", f"{paths.app} is locked by {holder_text(held)}", 2, holder=view)
+        stale = held
+    created = held["created"] if held and held.get("deploy") == deploy else iso()
+    lock = {
+        "app": paths.app,
+        "deploy": deploy,
+        "owner": owner,
+        "reason": reason,
+        "created": created,
+        "ttl": ttl,
+        "expires": iso(now() + ttl),
+        "expires_epoch": now() + ttl,
+    }
+    write_json_atomic(paths.lock, lock)
     return {
         "changed": held is None or stale is not None,
         "lock": lock_view(lock),
@@ -460,30 +459,50 @@ def cmd_lock(args, paths):
     }
 
 
+def release_lock(paths, deploy=None, owner=None, force=False):
+    """Drop the app's lock if it is `deploy`'s (or `owner`'s), expired, or with `force`; the
+    caller holds the guard."""
+    held = read_json(paths.lock)
+    if held is None:
+        return {"changed": False, "lock": None, "released": None}
+    view = lock_view(held)
+    mine = (deploy and held.get("deploy") == deploy) or (owner and held.get("owner") == owner)
+    if not (force or mine or view["expired"]):
+        raise AgentError(
+            "locked",
+            f"{paths.app} is locked by {holder_text(held)}; unlock --force breaks it",
+            2,
+            holder=view,
+        )
+    os.unlink(paths.lock)
+    fsync_dir(paths.dir)
+    if force and not mine and not view["expired"]:
+        with contextlib.suppress(AgentError):
+            st, _ = load_state(paths)
+            history(st, "unlock-forced", deploy=held.get("deploy"), detail=holder_text(held))
+            save_state(paths, st)
+    return {"changed": True, "lock": None, "released": view}
+
+
+def lock_if_asked(args, paths):
+    """`--lock-ttl` on switch, rollback: take the lock for --deploy in the same call (one SSH
+    round trip instead of two); the caller holds the guard."""
+    if not getattr(args, "lock_ttl", None):
+        return None
+    if not args.deploy:
+        raise AgentError("usage", "--lock-ttl needs --deploy", 3)
+    owner, reason = args.lock_owner or "oxzep7", args.lock_reason or ""
+    return acquire_lock(paths, args.deploy, owner, reason, args.lock_ttl)
+
+
+def cmd_lock(args, paths):
+    with guarded(paths):
+        return acquire_lock(paths, args.deploy, args.owner, args.reason, args.ttl)
+
+
 def cmd_unlock(args, paths):
     with guarded(paths):
-        held = read_json(paths.lock)
-        if held is None:
-            return {"changed": False, "lock": None, "released": None}
-        view = lock_view(held)
-        mine = (args.deploy and held.get("deploy") == args.deploy) or (
-            args.owner and held.get("owner") == args.owner
-        )
-        if not (args.force or mine or view["expired"]):
-            raise AgentError(
-                "locked",
-                f"{paths.app} is locked by {holder_text(held)}; unlock --force breaks it",
-                2,
-                holder=view,
-            )
-        os.unlink(paths.lock)
-        fsync_dir(paths.dir)
-        if args.force and not mine and not view["expired"]:
-            with contextlib.suppress(AgentError):
-                st, _ = load_state(paths)
-                history(st, "unlock-forced", deploy=held.get("deploy"), detail=holder_text(held))
-                save_state(paths, st)
-    return {"changed": True, "lock": None, "released": view}
+        return release_lock(paths, args.deploy, args.owner, args.force)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1020,41 +1039,93 @@ def usable(rel):
 
 
 def cmd_switch(args, paths):
+    """Switch; with --restart and --health also restart and check, putting the previous release
+    back on the host when either fails (one agent call for the whole switch of a host)."""
     with guarded(paths):
-        st, _ = load_state(paths)
-        rel = release(st, args.release)
-        if st["current"] == args.release:
-            if rel["status"] == "prepared":
-                set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
-            save_state(paths, st)
-            return {
-                "changed": False,
-                "from": st["previous"],
-                "to": args.release,
-                "deadman": st["deadman"],
-                "snapshot": None,
-            }
-        if rel["status"] in ("failed", "bad"):
-            raise AgentError(
-                "release-{}".format(rel["status"]),
-                "release {} is {} on this host; it is not switched to".format(args.release, rel["status"]),
-            )
-        usable(rel)
-        old = st["current"]
-        snapshot = None
-        if args.snapshot:  # what is live right now, taken under the same guard as the switch
-            snapshot = take_snapshot(paths, st, args.path or [], args.keep or 5, args.deploy)
-            if snapshot is not None:
-                history(st, "snapshot", release=old, deploy=args.deploy, detail=snapshot["id"])
-        if args.deadman:
-            disarm(st)
-            st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
-            save_state(paths, st)  # armed before the link moves: a crash in between is covered
-        switch_link(st["root"], rel)
-        st["previous"], st["current"] = old, args.release
-        set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
-        history(st, "switch", release=args.release, deploy=args.deploy, to=args.release, **{"from": old})
+        lock = lock_if_asked(args, paths)
+        report = switch_locked(args, paths)
+    report["lock"] = lock["lock"] if lock else None
+    part = "Restart services"
+    try:
+        if args.restart:
+            st, _ = load_state(paths)
+            _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
+            report["restarted"] = restart_services(st, st["current"])
+        if args.health:
+            part = "Health checks"
+            report["health"] = cmd_health(args, paths)["health"]
+    except AgentError as exc:
+        raise switch_failed(args, paths, report, part, exc) from exc
+    return report
+
+
+def switch_failed(args, paths, report, part, exc):
+    """The error of a failed restart or health check, after putting the previous release back."""
+    health_report = exc.extra.get("health")
+    partial = {
+        "release": args.release,
+        "switched": bool(report["changed"]),
+        "health": health_report,
+        "failed_check": (health_report or {}).get("failed_check"),
+        "reverted": None,
+        "revert_ok": False,
+        "revert_error": None,
+        "failed_part": part,
+    }
+    message = exc.message
+    if report["changed"]:
+        try:
+            with guarded(paths):
+                st, _ = load_state(paths)
+                if st["current"] != args.release:  # the dead-man or someone else moved it already
+                    reverted = {"changed": False, "from": None, "to": st["current"]}
+                else:
+                    target = report["from"] or rollback_target(st)
+                    reverted = do_rollback(paths, st, target, f"{part} failed: {exc.message}", args.deploy)
+            partial.update(reverted=reverted, revert_ok=True)
+            message += "; back on release {}".format(reverted["to"])
+        except AgentError as revert:
+            partial.update(revert_error=revert.message)
+            message += "; ROLLBACK INCOMPLETE: " + revert.message
+    return AgentError(exc.code, message, exc.exit_status, **partial)
+
+
+def switch_locked(args, paths):
+    """The switch itself: snapshot, arm the dead-man, move `current`; the caller holds the guard."""
+    st, _ = load_state(paths)
+    rel = release(st, args.release)
+    if st["current"] == args.release:
+        if rel["status"] == "prepared":
+            set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
         save_state(paths, st)
+        return {
+            "changed": False,
+            "from": st["previous"],
+            "to": args.release,
+            "deadman": st["deadman"],
+            "snapshot": None,
+        }
+    if rel["status"] in ("failed", "bad"):
+        raise AgentError(
+            "release-{}".format(rel["status"]),
+            "release {} is {} on this host; it is not switched to".format(args.release, rel["status"]),
+        )
+    usable(rel)
+    old = st["current"]
+    snapshot = None
+    if args.snapshot:  # what is live right now, taken under the same guard as the switch
+        snapshot = take_snapshot(paths, st, args.path or [], args.keep or 5, args.deploy)
+        if snapshot is not None:
+            history(st, "snapshot", release=old, deploy=args.deploy, detail=snapshot["id"])
+    if args.deadman:
+        disarm(st)
+        st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
+        save_state(paths, st)  # armed before the link moves: a crash in between is covered
+    switch_link(st["root"], rel)
+    st["previous"], st["current"] = old, args.release
+    set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
+    history(st, "switch", release=args.release, deploy=args.deploy, to=args.release, **{"from": old})
+    save_state(paths, st)
     return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"], "snapshot": snapshot}
 
 
@@ -1350,7 +1421,12 @@ def cmd_confirm(args, paths):
         st["last_good"] = args.release
         history(st, "confirm", release=args.release, deploy=args.deploy)
         save_state(paths, st)
-    return {"changed": True, "release": args.release, "last_good": args.release}
+        report = {"changed": True, "release": args.release, "last_good": args.release}
+        if args.prune_keep:
+            report["pruned"] = prune(paths, args.prune_keep)
+        if args.unlock and args.deploy:
+            report["unlocked"] = release_lock(paths, args.deploy)["released"] is not None
+    return report
 
 
 def rollback_target(st, to=None):
@@ -1421,31 +1497,46 @@ def do_rollback(
 
 
 def cmd_rollback(args, paths):
+    """Roll back; with --lock-ttl take the lock first and with --unlock release it after, success
+    or not (lock, rollback and unlock in one agent call)."""
+    if not os.path.exists(paths.state):  # before the guard makes any directory on this host
+        load_state(paths)  # raises no-state
     with guarded(paths):
-        st, _ = load_state(paths)
-        _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
-        if args.only_from and st["current"] != args.only_from:
-            return {
-                "changed": False,
-                "from": None,
-                "to": st["current"],
-                "reason": "release {} is not current here ({} is): nothing to undo".format(
-                    args.only_from, st["current"]
-                ),
-            }
-        target = rollback_target(st, args.to)
-        reason = args.reason or "rollback requested"
-        return do_rollback(
-            paths,
-            st,
-            target,
-            reason,
-            args.deploy,
-            check=not args.no_health,
-            restore=not args.no_restore,
-            retries=args.retries,
-            interval=args.interval,
-        )
+        lock = lock_if_asked(args, paths)
+        try:
+            report = rollback_locked(args, paths)
+        finally:
+            if lock and args.unlock:
+                release_lock(paths, args.deploy)
+    report["lock"] = lock["lock"] if lock else None
+    return report
+
+
+def rollback_locked(args, paths):
+    st, _ = load_state(paths)
+    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
+    if args.only_from and st["current"] != args.only_from:
+        return {
+            "changed": False,
+            "from": None,
+            "to": st["current"],
+            "reason": "release {} is not current here ({} is): nothing to undo".format(
+                args.only_from, st["current"]
+            ),
+        }
+    target = rollback_target(st, args.to)
+    reason = args.reason or "rollback requested"
+    return do_rollback(
+        paths,
+        st,
+        target,
+        reason,
+        args.deploy,
+        check=not args.no_health,
+        restore=not args.no_restore,
+        retries=args.retries,
+        interval=args.interval,
+    )
 
 
 def in_use_prefixes(paths, exclude_app_releases):
@@ -1476,45 +1567,51 @@ def removable_prefix(prefix):
 
 
 def cmd_prune(args, paths):
-    keep = max(2, args.keep)
     with guarded(paths):
-        st, _ = load_state(paths)
-        protected = [r for r in (st["current"], st["previous"], st["last_good"]) if r]
-        protected += [r for r in args.protect or [] if r in st["releases"]]
-        protected += [r for r, rel in st["releases"].items() if rel["status"] == "live"]
-        if st.get("deadman"):
-            protected += [st["deadman"].get("from"), st["deadman"].get("to")]
-        protected = [r for r in dict.fromkeys(protected) if r]
-        kept = list(protected)
-        for rid in sorted(st["releases"], key=lambda r: age(st, r), reverse=True):
-            if len(kept) >= keep:
-                break
-            if rid not in kept:
-                kept.append(rid)
-        removed = [r for r in st["releases"] if r not in kept]
-        gone = {r: st["releases"][r] for r in removed}
-        for rid in removed:
-            rel = st["releases"].pop(rid)
-            releases_dir = os.path.join(st["root"], "releases")
-            if os.path.dirname(os.path.normpath(rel["path"])) == os.path.normpath(releases_dir):
-                shutil.rmtree(rel["path"], ignore_errors=True)
-        used = in_use_prefixes(paths, st["releases"])
-        trees = []
-        for rel in gone.values():
-            interp = rel.get("interpreter") or {}
-            prefix = interp.get("prefix")
-            if (
-                interp.get("managed")
-                and prefix
-                and os.path.normpath(prefix) not in used
-                and removable_prefix(prefix)
-                and prefix not in trees
-            ):
-                shutil.rmtree(prefix, ignore_errors=True)
-                trees.append(prefix)
-        if removed:
-            history(st, "prune", detail="removed {}".format(", ".join(sorted(removed))))
-        save_state(paths, st)
+        return prune(paths, args.keep, args.protect)
+
+
+def prune(paths, keep, protect=None):
+    """Remove releases beyond `keep` (never current, previous, last good, live or the dead-man's),
+    and interpreter trees no release of any app uses any more; the caller holds the guard."""
+    keep = max(2, keep)
+    st, _ = load_state(paths)
+    protected = [r for r in (st["current"], st["previous"], st["last_good"]) if r]
+    protected += [r for r in protect or [] if r in st["releases"]]
+    protected += [r for r, rel in st["releases"].items() if rel["status"] == "live"]
+    if st.get("deadman"):
+        protected += [st["deadman"].get("from"), st["deadman"].get("to")]
+    protected = [r for r in dict.fromkeys(protected) if r]
+    kept = list(protected)
+    for rid in sorted(st["releases"], key=lambda r: age(st, r), reverse=True):
+        if len(kept) >= keep:
+            break
+        if rid not in kept:
+            kept.append(rid)
+    removed = [r for r in st["releases"] if r not in kept]
+    gone = {r: st["releases"][r] for r in removed}
+    for rid in removed:
+        rel = st["releases"].pop(rid)
+        releases_dir = os.path.join(st["root"], "releases")
+        if os.path.dirname(os.path.normpath(rel["path"])) == os.path.normpath(releases_dir):
+            shutil.rmtree(rel["path"], ignore_errors=True)
+    used = in_use_prefixes(paths, st["releases"])
+    trees = []
+    for rel in gone.values():
+        interp = rel.get("interpreter") or {}
+        prefix = interp.get("prefix")
+        if (
+            interp.get("managed")
+            and prefix
+            and os.path.normpath(prefix) not in used
+            and removable_prefix(prefix)
+            and prefix not in trees
+        ):
+            shutil.rmtree(prefix, ignore_errors=True)
+            trees.append(prefix)
+    if removed:
+        history(st, "prune", detail="removed {}".format(", ".join(sorted(removed))))
+    save_state(paths, st)
     return {"changed": bool(removed), "removed": sorted(removed), "kept": kept, "interpreters_removed": trees}
 
 
@@ -1569,6 +1666,11 @@ def parser():
 
     deadman_mode = opt("--deadman-mode", default="auto", choices=("auto", "systemd", "process"))
     health_opts = [opt("--retries", type=int), opt("--interval", type=float)]
+    lock_opts = [  # take the lock for --deploy in the same call
+        opt("--lock-ttl", type=int),
+        opt("--lock-owner"),
+        opt("--lock-reason"),
+    ]
     command("state", cmd_state, opt("--root"))
     command(
         "lock",
@@ -1596,6 +1698,10 @@ def parser():
         opt("--snapshot", action="store_true", help="archive --path ... (keep --keep) first"),
         opt("--path", action="append"),
         opt("--keep", type=int),
+        opt("--restart", action="store_true", help="then restart the services"),
+        opt("--health", action="store_true", help="then the health checks; a failure switches back"),
+        *health_opts,
+        *lock_opts,
     )
     command("restart", cmd_restart)
     command("health", cmd_health, opt("--release"), *health_opts)
@@ -1607,7 +1713,14 @@ def parser():
         deadman_mode,
     )
     command("deadman-fire", cmd_deadman_fire, opt("--token", required=True))
-    command("confirm", cmd_confirm, opt("--deploy"), opt("--release", required=True))
+    command(
+        "confirm",
+        cmd_confirm,
+        opt("--deploy"),
+        opt("--release", required=True),
+        opt("--prune-keep", type=int, help="then prune releases beyond this many"),
+        opt("--unlock", action="store_true", help="then release --deploy's lock"),
+    )
     command(
         "rollback",
         cmd_rollback,
@@ -1617,7 +1730,9 @@ def parser():
         opt("--reason"),
         opt("--no-health", action="store_true"),
         opt("--no-restore", action="store_true"),
+        opt("--unlock", action="store_true", help="release --deploy's lock afterwards, success or not"),
         *health_opts,
+        *lock_opts,
     )
     command("prune", cmd_prune, opt("--keep", type=int, required=True), opt("--protect", action="append"))
     return top

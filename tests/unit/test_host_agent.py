@@ -851,3 +851,79 @@ def test_http_check_urls_take_placeholders_unquoted() -> None:
     assert agent.substitute("http://127.0.0.1:8000/v/{version}", values, quote=False) \
         == "http://127.0.0.1:8000/v/3.13.5"
     assert agent.substitute("{python} -V", values) == "'/opt/p y/bin/python3.13' -V"
+
+
+# -- one call per step: lock, switch, restart, health (and rollback, unlock; confirm, prune) --
+
+
+def test_a_switch_that_fails_health_is_put_back_in_the_same_call_and_says_so(
+    host: Host, tmp_path: Path
+) -> None:
+    restarts = tmp_path / "restarts"
+    config = {"restart_command": f"echo {{release}} >> {restarts}", "services": [],
+              "health": {"checks": [{"command": "test ! -e {release}/BROKEN"}],
+                         "retries": 2, "interval": 0.01}}
+    host.register("r1", config=config)
+    (host.root / "releases/r1/BROKEN").touch()
+    rc, doc = host.call("switch", "--release", "r1", "--deploy", "d1", "--restart", "--health",
+                        "--lock-ttl", "60", "--lock-owner", "me@ctl", "--lock-reason", "upgrade")
+    assert rc == 1 and doc["code"] == "health-failed"
+    assert doc["error"].endswith("; back on release initial"), doc["error"]
+    assert doc["switched"] and doc["revert_ok"] and doc["failed_part"] == "Health checks"
+    assert doc["failed_check"] == f"command test ! -e {host.root}/releases/r1/BROKEN"
+    assert host.link() == "releases/initial"
+    assert restarts.read_text().split() == [f"{host.root}/releases/r1", f"{host.root}/releases/initial"]
+    state = host.state
+    assert state["current"] == "initial" and state["releases"]["r1"]["status"] == "bad"
+    lock = json.loads((host.state_dir / "demo" / "lock").read_text())
+    assert (lock["deploy"], lock["owner"], lock["reason"]) == ("d1", "me@ctl", "upgrade")
+
+
+def test_a_switch_with_its_lock_is_refused_whole_while_another_deploy_holds_it(host: Host) -> None:
+    host.register("r1")
+    host.ok("lock", "--deploy", "other", "--owner", "bob@ctl", "--ttl", "600")
+    rc, doc = host.call("switch", "--release", "r1", "--deploy", "d1", "--restart", "--health",
+                        "--lock-ttl", "60")
+    assert rc == 2 and doc["code"] == "locked" and doc["holder"]["deploy"] == "other"
+    assert host.link() == "releases/initial" and host.state["current"] == "initial"
+
+
+def test_a_healthy_switch_reports_health_and_keeps_its_lock(host: Host) -> None:
+    host.register("r1", config={"health": {"checks": [{"command": "true"}]}})
+    doc = host.ok("switch", "--release", "r1", "--deploy", "d1", "--health", "--lock-ttl", "60")
+    assert doc["changed"] and doc["to"] == "r1" and doc["health"]["ok"]
+    assert doc["lock"]["deploy"] == "d1" and host.link() == "releases/r1"
+
+
+def test_rollback_takes_and_releases_the_lock_in_one_call_success_or_not(host: Host) -> None:
+    host.deploy("r1")
+    doc = host.ok("rollback", "--deploy", "rb-1", "--lock-ttl", "60", "--unlock", "--no-health")
+    assert doc["to"] == "initial" and doc["lock"]["deploy"] == "rb-1"
+    assert not (host.state_dir / "demo" / "lock").exists()
+    rc, doc = host.call("rollback", "--deploy", "rb-2", "--lock-ttl", "60", "--unlock", "--to", "nope")
+    assert rc != 0 and not (host.state_dir / "demo" / "lock").exists(), "released after a failure"
+    host.ok("lock", "--deploy", "other", "--owner", "bob@ctl", "--ttl", "600")
+    rc, doc = host.call("rollback", "--deploy", "rb-3", "--lock-ttl", "60", "--unlock")
+    assert rc == 2 and doc["code"] == "locked" and host.link() == "releases/initial"
+    assert json.loads((host.state_dir / "demo" / "lock").read_text())["deploy"] == "other"
+
+
+def test_rollback_where_the_app_was_never_deployed_changes_nothing(tmp_path: Path) -> None:
+    h = Host(tmp_path)
+    rc, doc = h.call("rollback", "--deploy", "rb", "--lock-ttl", "60", "--unlock")
+    assert rc == 1 and doc["code"] == "no-state"
+    assert not h.state_dir.exists(), "no directory, no lock left behind"
+
+
+def test_confirm_prunes_and_releases_the_lock_in_the_same_call(host: Host) -> None:
+    for rid in ("r1", "r2", "r3"):
+        host.deploy(rid)
+    host.register("r4")
+    host.ok("lock", "--deploy", "dep-r4", "--owner", "me@ctl", "--ttl", "60")
+    host.ok("switch", "--release", "r4", "--deploy", "dep-r4")
+    doc = host.ok("confirm", "--release", "r4", "--deploy", "dep-r4", "--prune-keep", "2",
+                  "--unlock")
+    assert doc["pruned"]["removed"] == ["initial", "r1", "r2"] and doc["unlocked"]
+    assert sorted(host.state["releases"]) == ["r3", "r4"]
+    assert not (host.root / "releases" / "r1").exists()
+    assert not (host.state_dir / "demo" / "lock").exists()
