@@ -162,6 +162,12 @@ class _Builder:
         except yaml.constructor.ConstructorError as exc:
             self.issues.append(self.at(node, path, f"invalid YAML value: {exc.problem}"))
             return str(node.value)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            # PyYAML's constructors trust the tag: `!!int app` fails inside int()
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            message = f"invalid YAML value: {node.value!r} is not a valid {tag}: remove the tag"
+            self.issues.append(self.at(node, path, message))
+            return str(node.value)
         if value is None or isinstance(value, (str, bool, int, float)):
             return value
         return str(node.value)  # a date, !!binary…: keep the text as written
@@ -207,7 +213,6 @@ class _Builder:
     def check_tag(self, node: Node, expected: str, path: Path) -> None:
         if node.tag != expected:
             self.issues.append(self.at(node, path, f"YAML tag {node.tag} is not supported here"))
-
 
     def mark(self, node: Node) -> tuple[int, int]:
         return self.lines.at(node.start_mark.index)

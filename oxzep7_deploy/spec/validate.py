@@ -14,6 +14,8 @@ from oxzep7_deploy.spec.model import Spec
 from oxzep7_deploy.spec.problems import Issue, Positions, Problem, describe, to_problems
 from oxzep7_deploy.spec.semantics import semantic_issues
 
+MAX_SPEC_BYTES = 1024 * 1024  # a spec is a few kilobytes; this is surely the wrong file
+
 
 def check_bytes(data: bytes, source: str) -> tuple[list[Problem], Document | None]:
     """Every problem of the spec in `data`, sorted by line, and the document if it is YAML.
@@ -51,7 +53,7 @@ def load_spec(path: str | Path) -> Spec:
     """Read, validate and build the spec at `path`; `SpecError` lists every problem at once."""
     data = _read(path)
     if isinstance(data, Problem):
-        raise _invalid(str(path), [data], message=f"{path}: {data.message}")
+        raise SpecError(f"{path}: {data.message}", hint="check the path of the spec file")
     return parse_spec(data, str(path))
 
 
@@ -72,11 +74,18 @@ def validate_file(path: str | Path) -> list[str]:
 
 
 def _read(path: str | Path) -> bytes | Problem:
+    """The spec's bytes, or the problem that stops it being read (missing, a directory, huge)."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as spec_file:
+            data = spec_file.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return Problem(1, 1, "(root)", f"cannot read the spec: {reason}", str(path))
+    if len(data) > MAX_SPEC_BYTES:
+        message = (f"the spec is larger than {MAX_SPEC_BYTES // 1024 // 1024} MiB: "
+                   "a spec is a few kilobytes; is this the right file?")
+        return Problem(1, 1, "(root)", message, str(path))
+    return data
 
 
 def _invalid(source: str, problems: list[Problem], message: str | None = None) -> SpecError:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oxzep7_deploy.spec import loader
+from oxzep7_deploy.spec import loader, validate_file
 from oxzep7_deploy.spec.loader import MAX_NODES, YamlError, load_document
 from oxzep7_deploy.spec.problems import Problem
 from tests.unit.spec.conftest import MINIMAL
@@ -185,3 +185,29 @@ def test_libyaml_and_pyyaml_read_examples_alike(path: Path) -> None:
         except (yaml.YAMLError, loader.YamlError) as exc:
             results.append(type(exc).__name__)
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!int app", "invalid YAML value: 'app' is not a valid !!int: remove the tag"),
+        ("!!float abc", "invalid YAML value: 'abc' is not a valid !!float: remove the tag"),
+        ("!!bool maybe", "invalid YAML value: 'maybe' is not a valid !!bool: remove the tag"),
+        ("!!timestamp x", "invalid YAML value: 'x' is not a valid !!timestamp: remove the tag"),
+    ],
+)
+def test_a_tag_its_value_does_not_fit_is_a_problem_not_a_crash(
+    problems_of: Problems, value: str, message: str
+) -> None:
+    text = MINIMAL.replace("name: billing-py313", f"name: {value}")
+    found = [(p.line, p.col, p.path, p.message) for p in problems_of(text)]
+    assert (3, 7, "name", message) in found
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(MINIMAL + "# padding\n" * 200_000)
+    assert validate_file(huge) == [
+        f"{huge}:1:1: (root): the spec is larger than 1 MiB: a spec is a few kilobytes; "
+        "is this the right file?"
+    ]
