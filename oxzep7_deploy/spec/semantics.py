@@ -60,6 +60,10 @@ def unsafe_prefix(prefix: str) -> str | None:
     for alias in _USR_ALIASES:
         if _is_under(path, alias):
             return f"must not be under {alias}, which is /usr{alias} on most systems; use /opt/…"
+    if path.count("/") < 2 or path == "/usr/local":
+        # the install step refuses these too: a shared directory is never the interpreter's own
+        return (f"must be a directory of the interpreter's own, not {path} itself: "
+                "e.g. /opt/python/{version} or /usr/local/python/{version}")
     return None
 
 

@@ -161,8 +161,9 @@ def test_the_spec_is_frozen() -> None:
 @pytest.mark.parametrize(
     ("extra", "prefix"),
     [
-        ("  prefix: /usr/local\n", "/usr/local"),
+        ("  prefix: /usr/local/py\n", "/usr/local/py"),
         ("  prefix: /usr/local/python/{version}/\n", "/usr/local/python/3.13.5"),
+        ("  prefix: /opt/{version}\n", "/opt/3.13.5"),
         ("  prefix: //opt/./py\n", "/opt/py"),
     ],
 )
