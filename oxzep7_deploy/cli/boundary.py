@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sys
 import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -17,6 +18,10 @@ from oxzep7_deploy.cli.output import emit_json, fail_line
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a shell reports for a command stopped by a signal (128 + the signal's number).
+BROKEN_PIPE = 141  # SIGPIPE: the reader of stdout closed the pipe
+INTERRUPTED = 130  # SIGINT: Ctrl-C in a command that changes nothing
 
 
 def records_root() -> Path:
@@ -38,36 +43,94 @@ def write_crash_log(exc: BaseException) -> Path:
     return Path("(not written)")
 
 
-def error_boundary(func: F) -> F:
-    """Run a command; turn every failure into the exit codes of SPEC.md, never a traceback."""
+@overload
+def error_boundary(func: F) -> F: ...
+
+
+@overload
+def error_boundary(*, read_only: bool = False) -> Callable[[F], F]: ...
+
+
+def error_boundary(func: F | None = None, *, read_only: bool = False) -> Any:
+    """Run a command; turn every failure into the exit codes of SPEC.md, never a traceback.
+
+    `@error_boundary(read_only=True)` is for commands that change nothing anywhere (validate,
+    plan, init, schema): Ctrl-C there stops them plainly, with nothing to resume or roll back.
+    """
+    if func is None:
+        return functools.partial(error_boundary, read_only=read_only)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
         try:
-            return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except SpecError as exc:
-            report(exc, as_json, problems=list(exc.problems))
-            raise SystemExit(int(exc.exit_code)) from None
-        except Oxzep7Error as exc:
-            report(exc, as_json)
-            raise SystemExit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            fail_line("interrupted", "run the same command again to resume, or `rollback`")
-            raise SystemExit(int(ExitCode.DEPLOY_FAILED)) from None
-        except Exception as exc:
-            log = write_crash_log(exc)
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            hint = f"the traceback is in {log}; please report it"
-            if as_json:
-                emit_json({"ok": False, "error": message, "hint": hint, "exit_code": 4})
-            else:
-                fail_line(message, hint)
-            raise SystemExit(int(ExitCode.INTERNAL)) from None
+            return _run(func, args, kwargs, read_only)
+        except BrokenPipeError:
+            # the reader of stdout went away (`| head`): nothing is wrong with the command
+            _silence_stdout()
+            raise SystemExit(BROKEN_PIPE) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
+
+
+def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only: bool) -> Any:
+    as_json = bool(kwargs.get("as_json"))
+    try:
+        return func(*args, **kwargs)
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, BrokenPipeError):
+        raise
+    except SpecError as exc:
+        report(exc, as_json, problems=list(exc.problems))
+        raise SystemExit(int(exc.exit_code)) from None
+    except Oxzep7Error as exc:
+        report(exc, as_json)
+        raise SystemExit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        if read_only:
+            fail_line("interrupted", None)
+            raise SystemExit(INTERRUPTED) from None
+        fail_line("interrupted", "run the same command again to resume, or `rollback`")
+        raise SystemExit(int(ExitCode.DEPLOY_FAILED)) from None
+    except Exception as exc:
+        log = write_crash_log(exc)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        hint = f"the traceback is in {log}; please report it"
+        if as_json:
+            emit_json({"ok": False, "error": message, "hint": hint, "exit_code": 4})
+        else:
+            fail_line(message, hint)
+        raise SystemExit(int(ExitCode.INTERNAL)) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's last flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class JsonCommand(click.Command):
+    """A command whose usage errors (a missing argument, a bad option) honour `--json` too.
+
+    click reports those before the command runs, on stderr only; with `--json` the caller
+    reads stdout, so it gets the same JSON document as for every other error.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        wants_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            emit_json({
+                "ok": False,
+                "error": exc.format_message(),
+                "hint": f"`{ctx.command_path} --help` shows the arguments and options",
+                "exit_code": int(ExitCode.USAGE),
+            })
+            raise click.exceptions.Exit(int(ExitCode.USAGE)) from None
 
 
 def report(exc: Oxzep7Error, as_json: bool, problems: list[str] | None = None) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from oxzep7_deploy.cli.boundary import error_boundary
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary
 from oxzep7_deploy.cli.options import json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.errors import UsageError
@@ -16,12 +16,12 @@ _DATA = Path(__file__).resolve().parent.parent / "data"
 _FILES = {"oxzep7.yaml": "init-spec.yaml", "inventory.ini": "init-inventory.ini"}
 
 
-@click.command("init")
+@click.command("init", cls=JsonCommand)
 @click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
               help="Where to write oxzep7.yaml and inventory.ini.")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @json_option
-@error_boundary
+@error_boundary(read_only=True)
 def init_cmd(directory: str, force: bool, as_json: bool) -> None:
     """Write a starting spec (oxzep7.yaml) and inventory (inventory.ini)."""
     target = Path(directory)
@@ -32,11 +32,19 @@ def init_cmd(directory: str, force: bool, as_json: bool) -> None:
             f"{names} already exist{'s' if len(existing) == 1 else ''}",
             hint="pass --force to overwrite, or --dir to write elsewhere",
         )
-    target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, template in _FILES.items():
-        (target / name).write_text((_DATA / template).read_text())
-        written.append(str(target / name))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, template in _FILES.items():
+            (target / name).write_text((_DATA / template).read_text())
+            written.append(str(target / name))
+    except OSError as exc:
+        where = exc.filename or target
+        raise UsageError(
+            f"cannot write {where}: {exc.strerror or exc}"
+            + (f" (wrote {', '.join(written)} before)" if written else ""),
+            hint="choose a directory you can write to with --dir",
+        ) from exc
     if as_json:
         emit_json({"written": written})
     else:
@@ -45,8 +53,9 @@ def init_cmd(directory: str, force: bool, as_json: bool) -> None:
         say(f"next: edit them, then `oxzep7-deploy validate {written[0]}`")
 
 
-@click.command("schema")
+@click.command("schema", cls=JsonCommand)
 @json_option
+@error_boundary(read_only=True)
 def schema_cmd(as_json: bool) -> None:
     """Print the JSON Schema of the spec (it is JSON with or without --json)."""
     click.echo(schema_text().rstrip("\n"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from oxzep7_deploy.cli.boundary import error_boundary
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import check_world
@@ -18,13 +18,17 @@ from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 PLATFORM_VAR = "oxzep7_platform"
 
 
-@click.command("plan")
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.command("plan", cls=JsonCommand)
+@click.argument("spec")
 @inventory_option
 @json_option
-@error_boundary
+@error_boundary(read_only=True)
 def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
-    """Show the waves, batches and gates that `apply` would run."""
+    """Show the waves, batches and gates that `apply` would run for SPEC on the inventory's hosts.
+
+    Changes nothing and contacts no host: it reads the spec and the inventory only. Exit 0
+    with the plan, or 2 for an invalid spec or inventory, or targets that match no host.
+    """
     loaded = load_spec(spec)
     check_world(loaded, spec)
     inv = load_inventory(*inventory)

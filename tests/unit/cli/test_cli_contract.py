@@ -1,0 +1,89 @@
+"""What a new user meets on the commands that need no host: bad input, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oxzep7_deploy.cli.main import cli
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "plans"
+SPEC = GOLDEN / "canary-source.yaml"
+INVENTORY = GOLDEN / "canary-source.ini"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_a_directory_reports_one_spec_line(tmp_path: Path) -> None:
+    code, out, _ = invoke("validate", str(tmp_path))
+    assert code == 2
+    assert out.splitlines() == [f"{tmp_path}:1:1: (root): cannot read the spec: Is a directory"]
+
+
+def test_plan_a_directory_is_a_spec_error(tmp_path: Path) -> None:
+    code, out, _ = invoke("plan", str(tmp_path), "-i", str(INVENTORY), "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["error"] == f"{tmp_path}: cannot read the spec: Is a directory"
+    assert doc["hint"] == "check the path of the spec file"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["validate", "--json"], "Missing argument 'SPEC'."),
+        (["plan", str(SPEC), "--json"], "Missing option '-i' / '--inventory'."),
+        (["validate", str(SPEC), "--bogus", "--json"], "No such option '--bogus'."),
+        (["schema", "extra", "--json"], "Got unexpected extra argument (extra)"),
+    ],
+)
+def test_a_usage_error_with_json_is_one_json_document(args: list[str], error: str) -> None:
+    code, out, _ = invoke(*args)
+    doc = json.loads(out)
+    assert code == 2 and doc["ok"] is False and doc["exit_code"] == 2
+    assert doc["error"] == error
+    assert "--help" in doc["hint"]
+
+
+def test_a_usage_error_without_json_stays_clicks_own() -> None:
+    code, out, err = invoke("plan", str(SPEC))
+    assert code == 2 and out == "" and "Missing option '-i'" in err
+
+
+def test_init_where_it_cannot_write_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = invoke("init", "--dir", str(blocker / "sub"))
+    assert code == 2 and "internal error" not in err
+    assert f"error: cannot write {blocker / 'sub'}" in err
+    assert "hint: choose a directory you can write to with --dir" in err
+
+
+def test_ctrl_c_in_plan_stops_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_plan.load_spec", interrupted)
+    code, _, err = invoke("plan", str(SPEC), "-i", str(INVENTORY))
+    assert code == 130 and err.strip() == "error: interrupted"
+
+
+def test_a_closed_pipe_is_not_an_internal_error(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    try:
+        done = subprocess.run([sys.executable, "-m", "oxzep7_deploy", "schema"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == ""
+    assert not (tmp_path / ".oxzep7").exists(), "no crash log"
