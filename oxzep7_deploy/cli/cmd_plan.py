@@ -42,7 +42,7 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
 
 
 def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) -> dict[str, str]:
-    """Platforms named in the inventory (`oxzep7_platform`); `apply` reads the rest from facts."""
+    """Platforms the inventory names (`oxzep7_platform`, group_vars/ too); `apply` reads facts."""
     install = spec.interpreter.install
     if not (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM):
         return {}

@@ -1,0 +1,122 @@
+"""`plan` against inventories a new user brings: patterns, typos, directories, several -i."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oxzep7_deploy.cli.main import cli
+
+SPEC = Path(__file__).resolve().parents[2] / "golden" / "plans" / "canary-source.yaml"
+
+INVENTORY = """\
+[web]
+w1
+w2
+w3
+
+[db]
+d1
+
+[prod:children]
+web
+db
+
+[stage]
+w3
+
+[retired]
+"""
+
+
+def plan(tmp_path: Path, targets: str, *inventories: str) -> tuple[int, dict[str, object], str]:
+    spec = tmp_path / "spec.yaml"
+    text = SPEC.read_text().replace('targets: "billing:&prod"', f"targets: {json.dumps(targets)}")
+    spec.write_text(text.replace("    build_host: b3\n", ""))
+    if not inventories:
+        (tmp_path / "inv.ini").write_text(INVENTORY)
+        inventories = (str(tmp_path / "inv.ini"),)
+    args = ["plan", str(spec), "--json"]
+    for inventory in inventories:
+        args += ["-i", inventory]
+    result = CliRunner().invoke(cli, args)
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("targets", "hosts"),
+    [
+        ("web:&prod", ["w1", "w2", "w3"]),
+        ("web:&stage", ["w3"]),
+        ("web:!w3", ["w1", "w2"]),
+        ("w1,w2", ["w1", "w2"]),
+        ("~w[12]", ["w1", "w2"]),
+        ("web[0:1]", ["w1", "w2"]),
+        ("web:!retired", ["w1", "w2", "w3"]),  # an empty group is a group, not a typo
+    ],
+)
+def test_patterns_select_what_ansible_selects(tmp_path: Path, targets: str, hosts: list[str]) -> None:
+    code, doc, _ = plan(tmp_path, targets)
+    assert code == 0 and doc["targets"] == hosts
+
+
+@pytest.mark.parametrize(
+    ("targets", "error", "hint"),
+    [
+        ("w1,w2,wx3", "'wx3' in 'w1,w2,wx3' matches no host or group", "did you mean 'w3'? "),
+        ("web:!stag", "'stag' in 'web:!stag' matches no host or group", "did you mean 'stage'? "),
+        ("nosuch:web", "'nosuch' in 'nosuch:web' matches no host or group", ""),
+    ],
+)
+def test_a_name_in_the_pattern_that_matches_nothing_is_an_error(
+    tmp_path: Path, targets: str, error: str, hint: str
+) -> None:
+    code, doc, _ = plan(tmp_path, targets)
+    assert code == 2
+    assert doc["error"] == f"inventory {tmp_path / 'inv.ini'}: {error}"
+    assert doc["hint"] == f"{hint}groups there: db, prod, retired, stage, web"
+
+
+@pytest.mark.parametrize("targets", ["web[", "~[", "["])
+def test_a_pattern_ansible_reads_only_in_part_is_refused(tmp_path: Path, targets: str) -> None:
+    # Ansible drops the `[`: `web[` would be web, `~[` and `[` every host
+    code, doc, _ = plan(tmp_path, targets)
+    assert code == 2 and "is not a host pattern Ansible reads as written" in str(doc["error"])
+    assert "targets" not in doc
+
+
+def test_an_inventory_without_hosts_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.ini"
+    empty.write_text("# nothing yet\n")
+    code, doc, _ = plan(tmp_path, "web", str(empty))
+    assert code == 2 and doc["error"] == f"inventory {empty} has no hosts"
+
+
+def test_several_inventories_are_one_inventory(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.ini", tmp_path / "b.yml"
+    first.write_text("[web]\nw1\nw2\n")
+    second.write_text("web:\n  hosts:\n    w3:\nprod:\n  children:\n    web:\n")
+    code, doc, _ = plan(tmp_path, "web:&prod", str(first), str(second))
+    assert code == 0 and doc["targets"] == ["w1", "w2", "w3"]
+
+
+def test_platforms_come_from_group_vars_and_host_vars_too(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "host_vars").mkdir()
+    (inventory / "hosts.ini").write_text(INVENTORY + "\n[prod:vars]\noxzep7_platform=ini-prod\n")
+    (inventory / "group_vars" / "web.yml").write_text("oxzep7_platform: debian-12-x86_64\n")
+    (inventory / "host_vars" / "w2.yml").write_text("oxzep7_platform: rocky-9-x86_64\n")
+    (inventory / "host_vars" / "w3.yml").write_text('oxzep7_platform: "{{ distro }}"\n')
+    code, doc, _ = plan(tmp_path, "prod", str(inventory))
+    assert code == 0
+    builds = {b["platform"]: b["hosts"] for b in doc["build"]}  # type: ignore[attr-defined]
+    assert builds == {
+        "debian-12-x86_64": ["w1"],  # group_vars/web.yml beats [prod:vars] in the file
+        "rocky-9-x86_64": ["w2"],  # host_vars/ beats group_vars/
+        "unknown": ["w3"],  # a template is known only to a play: facts decide at apply
+        "ini-prod": ["d1"],
+    }
