@@ -1,4 +1,4 @@
-"""Live progress on stderr (stdout stays free for --json), and the final table."""
+"""Live progress on stderr; the report tables on stdout (with --json, only the JSON is there)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ class ProgressPrinter:
     """Prints each engine event as one line; quiet when --json is on."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
-        if not self.console.is_terminal:
-            self.console.width = 120  # logs and CI: no terminal to fit, keep tables whole
+        self.console = _console(stderr=True)  # progress
+        self.out = _console(stderr=False)  # the report: tables go where `> file` and `| grep` look
         self.quiet = quiet
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -40,8 +39,15 @@ class ProgressPrinter:
             table.add_column(col)
         for row in rows:
             table.add_row(*("" if c is None else str(c) for c in row))
-        self.console.print(table)
+        self.out.print(table)
 
     def line(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text)
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 120  # logs and CI: no terminal to fit, keep tables whole
+    return console
