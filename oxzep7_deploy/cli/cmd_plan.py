@@ -8,6 +8,7 @@ from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import check_world
+from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
@@ -33,12 +34,24 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
     check_world(loaded, spec)
     inv = load_inventory(*inventory)
     targets = inv.select(loaded.targets)
+    check_build_host(loaded, inv)
     plan = build_plan(loaded, targets, release_id(loaded), inventory_platforms(loaded, inv, targets))
     if as_json:
         emit_json(plan.to_json())
     else:
         for line in describe_plan(plan):
             say(line)
+
+
+def check_build_host(spec: Spec, inv: Inventory) -> None:
+    """A build_host the inventory does not have is a typo or the wrong inventory: say which."""
+    install = spec.interpreter.install
+    if isinstance(install, SourceInstall) and install.build_host and install.build_host not in inv.hosts:
+        raise UsageError(
+            f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a host of "
+            f"inventory {', '.join(inv.sources)}",
+            hint="name one of the target hosts as the inventory spells it, or leave build_host out",
+        )
 
 
 def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) -> dict[str, str]:

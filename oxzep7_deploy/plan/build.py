@@ -66,6 +66,7 @@ def plan_waves(spec: Spec, hosts: tuple[str, ...]) -> tuple[Wave, ...]:
     if rollout.strategy is Strategy.ROLLING:
         stages = (Stage("all", _ALL),)
     health_checks = len(spec.health.checks)
+    _check_stages_grow(spec, stages, len(hosts))
     waves: list[Wave] = []
     done = 0
     for stage in stages:
@@ -88,6 +89,37 @@ def plan_waves(spec: Spec, hosts: tuple[str, ...]) -> tuple[Wave, ...]:
     return tuple(waves)
 
 
+def _check_stages_grow(spec: Spec, stages: Sequence[Stage], total: int) -> None:
+    """Counts and percentages must not decrease, which `validate` cannot tell between a count
+    and a percentage: `5` then `"10%"` is fine for 100 targets, not for 20.
+
+    Once a stage reaches every target, the later ones add nothing and are not compared.
+    """
+    before: tuple[int, Stage] | None = None
+    for index, stage in enumerate(stages):
+        count = stage.hosts.resolve(total)
+        if before is not None and before[1].hosts.resolve(total) >= total:
+            return
+        if before is not None and count < before[1].hosts.resolve(total):
+            first, earlier = before
+            raise UsageError(
+                f"{spec.name}: rollout.stages[{index}].hosts: {_share(stage, total)} is fewer "
+                f"than the {_share(earlier, total)} of stages[{first}]: hosts counts are "
+                "cumulative (how many targets run the new release once the stage is done)",
+                hint=f"make stages[{index}] reach more hosts, or stages[{first}] fewer",
+            )
+        before = (index, stage)
+
+
+def _share(stage: Stage, total: int) -> str:
+    """`"10%" of the 20 targets (2 hosts)` or `5 hosts`, for messages."""
+    count = stage.hosts.resolve(total)
+    hosts = f"{count} host{'s' if count != 1 else ''}"
+    if stage.hosts.percent:
+        return f'"{stage.hosts}" of the {total} targets ({hosts})'
+    return hosts
+
+
 def split_batches(hosts: tuple[str, ...], batch_size: int | None) -> tuple[Batch, ...]:
     """Consecutive batches of at most `batch_size` hosts (one batch when there is no cap)."""
     size = batch_size or len(hosts) or 1
@@ -103,9 +135,11 @@ def plan_builds(
         by_platform.setdefault(platforms.get(host, UNKNOWN_PLATFORM), []).append(host)
     install = spec.interpreter.install
     if isinstance(install, SourceInstall) and install.build_host and install.build_host not in hosts:
+        some = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
         raise UsageError(
             f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a target host",
-            hint=f"use one of the hosts `targets: {spec.targets}` selects, or leave build_host out",
+            hint=f"use one of the hosts `targets: {spec.targets}` selects ({some}), "
+                 "or leave build_host out",
         )
     steps = []
     for platform, members in by_platform.items():

@@ -120,3 +120,40 @@ def test_platforms_come_from_group_vars_and_host_vars_too(tmp_path: Path) -> Non
         "unknown": ["w3"],  # a template is known only to a play: facts decide at apply
         "ini-prod": ["d1"],
     }
+
+
+def test_a_build_host_the_inventory_does_not_have_is_named_so(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("build_host: b3", "build_host: b33"))
+    inventory = SPEC.with_suffix(".ini")
+    result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(inventory)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: billing-py313: interpreter.install.build_host 'b33' is not a host of inventory "
+        f"{inventory}",
+        "hint: name one of the target hosts as the inventory spells it, or leave build_host out",
+    ]
+
+
+def test_a_build_host_outside_the_targets_lists_some_targets(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("build_host: b3", "build_host: db1"))
+    result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(SPEC.with_suffix(".ini"))])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[1] == (
+        "hint: use one of the hosts `targets: billing:&prod` selects (b1, b2, b3, b4, b5 and "
+        "4 more), or leave build_host out"
+    )
+
+
+def test_stages_that_shrink_on_this_inventory_are_refused_by_plan(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("{name: canary, hosts: 1, bake: 5m}",
+                                             "{name: canary, hosts: 4, bake: 5m}"))
+    result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(SPEC.with_suffix(".ini"))])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        'error: billing-py313: rollout.stages[1].hosts: "25%" of the 9 targets (3 hosts) is fewer '
+        "than the 4 hosts of stages[0]: hosts counts are cumulative (how many targets run the new "
+        "release once the stage is done)"
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan import build_plan
 from oxzep7_deploy.spec.model import HostCount, Stage, Strategy
 from tests.unit.plan.factories import make_spec
@@ -19,6 +21,19 @@ def stage_lists(draw: st.DrawFn) -> tuple[Stage, ...]:
     stages += [Stage(f"p{p}", HostCount(p, True)) for p in percents]
     stages.append(Stage("all", HostCount(100, True)))
     return tuple(stages)
+
+
+def decreases(stages: tuple[Stage, ...], total: int) -> bool:
+    """Whether a stage switches fewer targets than one before it, before all are switched."""
+    most = 0
+    for stage in stages:
+        count = stage.hosts.resolve(total)
+        if most >= total:
+            return False
+        if count < most:
+            return True
+        most = count
+    return False
 
 
 fleets = st.integers(1, 60).map(lambda n: tuple(f"h{i}" for i in range(1, n + 1)))
@@ -37,6 +52,10 @@ def test_every_host_once_in_stage_order_within_batch_size(
     if strategy is Strategy.ROLLING:
         stages, batch_size = (), batch_size or 2
     spec = make_spec(strategy=strategy, stages=stages, batch_size=batch_size)
+    if decreases(stages, len(hosts)):
+        with pytest.raises(UsageError, match=r"rollout\.stages\[\d+\]\.hosts: .* is fewer than"):
+            build_plan(spec, hosts, "r1")
+        return
     plan = build_plan(spec, hosts, "r1")
 
     switched = [h for wave in plan.waves for h in wave.hosts]
@@ -79,3 +98,25 @@ def test_percentages_round_up_and_every_stage_adds_a_host() -> None:
 def test_max_failed_percentage_resolves_against_targets() -> None:
     plan = build_plan(make_spec(max_failed=HostCount(25, True)), tuple("abcdefg"), "r1")
     assert plan.max_failed == 2
+
+
+def test_a_percentage_that_resolves_below_an_earlier_count_is_an_error() -> None:
+    stages = (Stage("five", HostCount(5)), Stage("tenth", HostCount(10, True)),
+              Stage("all", HostCount(100, True)))
+    with pytest.raises(UsageError) as caught:
+        build_plan(make_spec(stages=stages), tuple(f"h{i}" for i in range(20)), "r1")
+    assert caught.value.message == (
+        'app-py313: rollout.stages[1].hosts: "10%" of the 20 targets (2 hosts) is fewer than '
+        "the 5 hosts of stages[0]: hosts counts are cumulative (how many targets run the new "
+        "release once the stage is done)"
+    )
+    # the same stages on 60 targets: 10% is 6 hosts, one more than the 5 before
+    plan = build_plan(make_spec(stages=stages), tuple(f"h{i}" for i in range(60)), "r1")
+    assert [len(w.hosts) for w in plan.waves] == [5, 1, 54]
+
+
+def test_stages_after_every_target_is_switched_are_not_compared() -> None:
+    stages = (Stage("five", HostCount(5)), Stage("half", HostCount(50, True)),
+              Stage("all", HostCount(100, True)))
+    plan = build_plan(make_spec(stages=stages), ("a", "b", "c"), "r1")
+    assert [(w.name, w.hosts) for w in plan.waves] == [("five", ("a", "b", "c"))]
