@@ -24,7 +24,7 @@ def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
     issues: list[Issue] = []
     for check in (_check_prefix, _check_paths, _check_install, _check_requirements,
-                  _check_placeholders, _check_stages, _check_durations):
+                  _check_placeholders, _check_untemplated, _check_stages, _check_durations):
         issues.extend(check(data))
     return issues
 
@@ -155,6 +155,32 @@ def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
                                    "the shell should see")
             elif name == "code" and not has_code:
                 yield Issue(where, "{code} is used but application.code is not set")
+
+
+def _untemplated(data: Mapping[str, Any]) -> Iterator[tuple[Path, Any]]:
+    """Texts that are used as written: a placeholder there would reach the host literally."""
+    install = ("interpreter", "install")
+    for key in ("url", "executable"):
+        yield (*install, key), _get(data, *install, key)
+    for key in ("root", "code", "requirements"):
+        yield ("application", key), _get(data, "application", key)
+    for where in ((*install, "configure"), ("application", "pip_args"), ("snapshot", "paths")):
+        items = _get(data, *where)
+        yield from (((*where, i), item) for i, item in enumerate(items if isinstance(items, list) else []))
+    env = _get(data, "application", "env")
+    yield from ((("application", "env", key), value)
+                for key, value in (env.items() if isinstance(env, Mapping) else []))
+
+
+def _check_untemplated(data: Mapping[str, Any]) -> Iterator[Issue]:
+    for where, text in _untemplated(data):
+        if not isinstance(text, str):
+            continue
+        known = [name for name in dict.fromkeys(find_placeholders(text)) if name in PLACEHOLDERS]
+        if known:
+            yield Issue(where, f"{{{known[0]}}} is not filled in here: placeholders work in verify, "
+                               "health and restart_command only (and {version} in interpreter.prefix); "
+                               "write the value itself")
 
 
 def _host_count(value: object) -> HostCount | None:
