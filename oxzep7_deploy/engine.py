@@ -53,8 +53,13 @@ class Engine:
         p = self.progress
         p.paused_at = None
         try:
-            if self.plan.prestage and not p.prestaged:
-                self._prestage(self.plan.prestage)
+            if not (p.locked or p.prestaged):  # every target first: no other deploy comes between
+                if self.plan.prestage:
+                    self._prestage(self.plan.prestage)  # prepare takes the lock
+                else:
+                    self._step("lock", self.steps.lock, self._alive(self.plan.targets))
+                    self._check_budget()
+                p.locked = True
             for index in range(p.waves_done, len(self.plan.waves)):
                 wave = self.plan.waves[index]
                 if wave.gate.promote is Promote.MANUAL and index not in p.promoted:
@@ -65,6 +70,7 @@ class Engine:
         except DeployStopped:
             return self._fail()
         p.outcome = Outcome.SUCCEEDED if not self.failed_hosts() else Outcome.ROLLED_BACK
+        self._release_locks()
         if p.outcome is Outcome.ROLLED_BACK:
             self._emit(ProgressEvent("done", "finished with failed hosts inside the budget", ok=False))
         else:
@@ -163,7 +169,7 @@ class Engine:
         p = self.progress
         if policy is OnFailure.STOP:
             p.outcome = Outcome.STOPPED
-            self._release_unswitched()
+            self._release_locks()
             self._save(p)
             return p
         if policy is OnFailure.ROLLBACK_WAVE and p.waves_done < len(self.plan.waves):
@@ -191,14 +197,16 @@ class Engine:
                     complete = False
                     record.state = "rollback-failed"
                     record.message = (res.message if res else None) or "no answer from the host"
-        self._release_unswitched()
+        self._release_locks()
         p.outcome = Outcome.ROLLED_BACK if complete else Outcome.ROLLBACK_INCOMPLETE
         self._save(p)
         return p
 
-    def _release_unswitched(self) -> None:
+    def _release_locks(self) -> None:
+        """The deploy is over: let go of every target's lock, but where a rollback failed (the
+        lock keeps other deploys off a host that needs a person first)."""
         hosts = [h for h in self.plan.targets
-                 if h not in self.progress.switched and self.progress.hosts[h].state != "unreachable"]
+                 if self.progress.hosts[h].state not in ("unreachable", "rollback-failed")]
         if hosts:
             self.steps.unlock(hosts)
 

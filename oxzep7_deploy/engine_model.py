@@ -20,6 +20,10 @@ class HostSteps(Protocol):
         """Get the interpreter onto the hosts and verify it (builds once per platform)."""
         ...
 
+    def lock(self, hosts: Sequence[str]) -> Results:
+        """Take this deploy's lock (prepare takes it too; this is for `prestage: false`)."""
+        ...
+
     def prepare(self, hosts: Sequence[str]) -> Results:
         """Lock, build the release's venv, run `verify`; nothing live changes."""
         ...
@@ -34,7 +38,7 @@ class HostSteps(Protocol):
         ...
 
     def confirm(self, hosts: Sequence[str]) -> Results:
-        """Disarm the dead-man, mark the release good, prune, release the lock."""
+        """Disarm the dead-man, mark the release good, prune; the lock stays until the end."""
         ...
 
     def rollback(self, hosts: Sequence[str]) -> Results:
@@ -42,7 +46,7 @@ class HostSteps(Protocol):
         ...
 
     def unlock(self, hosts: Sequence[str]) -> Results:
-        """Release this deploy's lock where nothing was switched."""
+        """Release this deploy's lock (when the deploy ends, whatever its outcome)."""
         ...
 
 
@@ -81,6 +85,7 @@ class Progress:
     name: str
     release: str
     prestaged: list[str] = field(default_factory=list)
+    locked: bool = False  # this deploy holds the lock on every target (until it ends)
     switched: list[str] = field(default_factory=list)  # switched by this deploy, still on it
     waves_done: int = 0
     promoted: list[int] = field(default_factory=list)  # wave indexes whose manual gate is passed
@@ -97,7 +102,8 @@ class Progress:
     def from_json(cls, doc: Mapping[str, Any]) -> Progress:
         hosts = {h: HostRecord(**r) for h, r in dict(doc.get("hosts") or {}).items()}
         outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
-        fields = {k: doc[k] for k in ("prestaged", "switched", "waves_done", "promoted", "paused_at")
+        fields = {k: doc[k] for k in ("prestaged", "locked", "switched", "waves_done", "promoted",
+                                            "paused_at")
                   if k in doc}
         return cls(name=doc["name"], release=doc["release"], outcome=outcome, hosts=hosts, **fields)
 

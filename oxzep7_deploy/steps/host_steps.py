@@ -44,6 +44,14 @@ class AnsibleHostSteps(ReleaseSteps):
             raise_if_locked(results)
         return results
 
+    def lock(self, hosts: Sequence[str]) -> Results:
+        """Lock; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
+        results = super().lock(hosts)
+        if lock_holders(results):
+            self.unlock([h for h, r in results.items() if r.ok])
+            raise_if_locked(results)
+        return results
+
     def install(self, hosts: Sequence[str]) -> Results:
         outcome = install_interpreter(self.spec, str(self.inventory), hosts, self.runner,
                                       self.run_dir("install"), cache_dir(), self.platforms)

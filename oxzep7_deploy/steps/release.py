@@ -1,4 +1,4 @@
-"""Releases on hosts: prepare, switch, health, confirm, rollback, status, unlock (one run each).
+"""Releases on hosts: lock, prepare, switch, health, confirm, rollback, status, unlock (a run each).
 
 Each function runs one static playbook (`playbooks/release_*.yml`) on a batch of hosts through
 the runner and returns the runner's per-host results; a playbook's `oxzep7_result` (the host
@@ -37,6 +37,7 @@ CONFIRM = "release_confirm.yml"
 ROLLBACK = "release_rollback.yml"
 STATUS = "release_status.yml"
 UNLOCK = "release_unlock.yml"
+LOCK = "release_lock.yml"
 
 _INCOMPLETE = ("rollback-incomplete", "rollback-unhealthy")
 ROLLBACK_LOCK_TTL = 3600  # seconds a rollback may hold the app's lock
@@ -342,6 +343,26 @@ def read_status(
     return states
 
 
+def lock(
+    spec: Spec,
+    inventory: str | Path,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+    deploy_id: str,
+    owner: str | None = None,
+) -> Results:
+    """Take the app's lock for `deploy_id` (code `locked` where another deploy holds it)."""
+    extravars = {
+        "oxzep7_app": spec.application.name,
+        "oxzep7_deploy": deploy_id,
+        "oxzep7_owner": owner or default_owner(),
+        "oxzep7_reason": f"deploy {deploy_id}",
+        "oxzep7_lock_ttl": spec.rollout.lock_ttl,
+    }
+    return _run(runner, LOCK, inventory, hosts, run_dir, extravars, forks=spec.ansible.forks)
+
+
 def unlock(
     inventory: str | Path,
     app: str,
@@ -442,6 +463,10 @@ class ReleaseSteps:
         self.deploy_id = deploy_id
         self.owner = owner or default_owner()
 
+    def lock(self, hosts: Sequence[str]) -> Results:
+        return lock(self.spec, self.inventory, hosts, self.runner, self.run_dir("lock"),
+                    self.deploy_id, self.owner)
+
     def prepare(self, hosts: Sequence[str]) -> Results:
         return prepare_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("prepare"),
                                self.release_id, self.deploy_id, self.owner)
@@ -456,7 +481,7 @@ class ReleaseSteps:
 
     def confirm(self, hosts: Sequence[str]) -> Results:
         return confirm_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("confirm"),
-                               self.release_id, self.deploy_id)
+                               self.release_id, self.deploy_id, release_lock=False)
 
     def rollback(self, hosts: Sequence[str]) -> Results:
         return rollback_release(

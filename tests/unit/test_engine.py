@@ -44,6 +44,9 @@ class FakeSteps:
     def install(self, hosts: Sequence[str]) -> Results:
         return self._run("install", hosts)
 
+    def lock(self, hosts: Sequence[str]) -> Results:
+        return self._run("lock", hosts)
+
     def prepare(self, hosts: Sequence[str]) -> Results:
         return self._run("prepare", hosts)
 
@@ -139,11 +142,13 @@ def test_manual_gate_pauses_then_promote_continues() -> None:
     steps = FakeSteps()
     p = run(steps, stages=stages)
     assert p.outcome is Outcome.PAUSED and p.paused_at == 1 and steps.hosts_of("switch") == ["h1"]
+    assert steps.hosts_of("unlock") == [], "a paused deploy keeps every lock, h1's too"
     p.promoted.append(1)
     p = run(steps, progress=p, stages=stages)
     assert p.outcome is Outcome.SUCCEEDED
     assert steps.hosts_of("switch") == ["h1", "h2", "h3", "h4"]
     assert steps.hosts_of("install") == list(HOSTS), "resuming redoes nothing that is done"
+    assert steps.calls[-1] == ("unlock", HOSTS), "the locks go when the deploy is over"
 
 
 def test_blue_green_abort_before_promote_leaves_every_host_on_the_old_release() -> None:
@@ -178,3 +183,25 @@ def test_a_rollback_that_fails_is_reported_as_incomplete() -> None:
 def test_progress_survives_a_json_round_trip() -> None:
     p = run(FakeSteps(fail={"switch": {"h2"}}))
     assert Progress.from_json(p.to_json()) == p
+
+
+def test_without_prestage_every_target_is_locked_before_the_first_switch() -> None:
+    steps = FakeSteps()
+    p = run(steps, prestage=False)
+    assert p.outcome is Outcome.SUCCEEDED
+    assert steps.calls[0] == ("lock", HOSTS)
+    assert steps.hosts_of("prepare") == ["h1", "h2", "h3", "h4"], "prepared batch by batch"
+    assert steps.calls[-1] == ("unlock", HOSTS)
+
+
+def test_without_prestage_a_lock_refused_anywhere_stops_before_any_switch() -> None:
+    steps = FakeSteps(fail={"lock": {"h4"}})
+    p = run(steps, prestage=False)
+    assert p.outcome is Outcome.ROLLED_BACK and steps.hosts_of("switch") == []
+    assert p.hosts["h4"].failed_step == "lock"
+
+
+def test_a_stopped_deploy_lets_go_of_its_locks_too() -> None:
+    steps = FakeSteps(fail={"switch": {"h2"}})
+    p = run(steps, on_failure=OnFailure.STOP)
+    assert p.outcome is Outcome.STOPPED and sorted(steps.hosts_of("unlock")) == list(HOSTS)
