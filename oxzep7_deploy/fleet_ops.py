@@ -9,7 +9,7 @@ import datetime as dt
 import secrets
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,11 @@ def summary_line(states: dict[str, HostState]) -> str:
 class RollbackOutcome:
     results: dict[str, HostResult]
     skipped: dict[str, str]  # host -> why it was not rolled back (not deployed there)
+    nothing_to_do: dict[str, str] = field(default_factory=dict)  # host -> no release to go to
 
     @property
     def complete(self) -> bool:
+        """Every host that was touched is back on a release and healthy."""
         return all(r.ok for r in self.results.values())
 
 
@@ -90,7 +92,10 @@ def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
         to, owner=owner(), reason="oxzep7-deploy rollback")
     skipped = {h: "oxzep7 never deployed the app here" for h, r in results.items()
                if not r.ok and r.result.get("code") == "no-state"}
-    return RollbackOutcome({h: r for h, r in results.items() if h not in skipped}, skipped)
+    stuck = {h: r.message or "nothing to roll back to" for h, r in results.items()
+             if not r.ok and r.result.get("code") == "nothing-to-roll-back"}
+    return RollbackOutcome({h: r for h, r in results.items() if h not in skipped and h not in stuck},
+                           skipped, stuck)
 
 
 def unlock_app(target: Target, force: bool) -> dict[str, HostResult]:

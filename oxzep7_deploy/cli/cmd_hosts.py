@@ -101,13 +101,19 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, l
     _confirm(f"roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release)
-    code = ExitCode.OK if outcome.complete else ExitCode.ROLLBACK_INCOMPLETE
+    if not outcome.complete:
+        code = ExitCode.ROLLBACK_INCOMPLETE  # a host was touched and is not back: a person is needed
+    elif outcome.nothing_to_do:
+        code = ExitCode.USAGE  # untouched, but not where asked: say so, and how to choose
+    else:
+        code = ExitCode.OK
     hosts = {h: {"ok": r.ok, "status": r.status.value, "task": r.failed_task, "message": r.message,
                  "release": r.result.get("to") or r.result.get("current")}
              for h, r in outcome.results.items()}
     if as_json:
         emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
-                   "hosts": hosts, "skipped": outcome.skipped})
+                   "hosts": hosts, "skipped": outcome.skipped,
+                   "nothing_to_roll_back": outcome.nothing_to_do})
     else:
         printer = ProgressPrinter()
         printer.table(f"{app}: rollback {'complete' if outcome.complete else 'INCOMPLETE'}",
@@ -115,10 +121,14 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, l
                       [[h, "rolled back" if d["ok"] else d["status"],
                         d["message"] if not d["ok"] else (d["release"] or "")]
                        for h, d in hosts.items()]
-                      + [[h, "skipped", why] for h, why in outcome.skipped.items()])
+                      + [[h, "skipped", why] for h, why in outcome.skipped.items()]
+                      + [[h, "not rolled back", why] for h, why in outcome.nothing_to_do.items()])
         if not outcome.complete:
             say("manual action needed on the hosts above: fix what the detail says, then run "
                 "the same rollback again", err=True)
+        elif outcome.nothing_to_do:
+            say(f"{len(outcome.nothing_to_do)} host(s) had no good release to go back to and were "
+                "left as they are: choose one with --to RELEASE (see `history`)", err=True)
     raise SystemExit(int(code))
 
 

@@ -147,6 +147,7 @@ class Paths:
         self.lock = os.path.join(self.dir, "lock")
         self.guard = os.path.join(self.dir, ".guard")
         self.snapshots = os.path.join(self.dir, "snapshots")
+        self.env = os.path.join(self.dir, "env.json")  # application.env, root-only
 
     def ensure(self):
         private_dir(self.base)
@@ -536,6 +537,29 @@ def run_logged(argv, env, cwd=None, timeout=3600, shell=False):
 
 
 _SECRET_KEYS = []  # names of application.env variables, set from the request or the state
+_ENV_FILE = []  # [path] of the app's stored application.env (set in main)
+
+
+def store_env(paths, keys):
+    """Keep application.env (given by the controller in our environment) root-only on the host,
+    so a rollback from host state alone and the dead-man run their commands with it too."""
+    values = {k: os.environ[k] for k in keys if k in os.environ}
+    if values:
+        write_json_atomic(paths.env, values)
+    elif os.path.exists(paths.env):
+        os.unlink(paths.env)
+
+
+def command_env():
+    """The environment for restart, health and verify commands: the stored application.env,
+    under what the controller passed in this call (which wins)."""
+    stored = (read_json(_ENV_FILE[0]) if _ENV_FILE else None) or {}
+    for key in stored:
+        if key not in _SECRET_KEYS:
+            _SECRET_KEYS.append(key)
+    env = {str(k): str(v) for k, v in stored.items()}
+    env.update(os.environ)
+    return env
 
 
 def redact(text, env):
@@ -588,6 +612,7 @@ def cmd_prepare(args, paths):
             )
         st["releases"].pop(rid, None)
         save_state(paths, st)  # adoption (if any) is recorded before anything is built
+        store_env(paths, _SECRET_KEYS)
     started = now()
     steps = []
     try:
@@ -660,7 +685,7 @@ def new_release_record(req, path, interp, status):
 
 def build_release(req, path, interp, steps):
     """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
-    env = dict(os.environ)
+    env = command_env()
     if os.path.lexists(path):
         shutil.rmtree(path)
     os.makedirs(path, 0o755)
@@ -1137,7 +1162,7 @@ def restart_services(st, rid):
     cfg = st.get("config") or {}
     services = list(cfg.get("services") or [])
     done = []
-    env = dict(os.environ)
+    env = command_env()
     if services and has_systemd():
         for unit in services:
             rc, out = run_logged(["systemctl", "restart", unit], env, timeout=300)
@@ -1198,7 +1223,7 @@ def http_check(check):
 def run_checks(st, rid):
     values = subst_values(st, rid)
     results = []
-    env = dict(os.environ)
+    env = command_env()
     for check in (st.get("config", {}).get("health") or {}).get("checks") or []:
         if "http" in check:
             http = dict(check["http"], url=substitute(check["http"]["url"], values, quote=False))
@@ -1441,10 +1466,15 @@ def rollback_target(st, to=None):
     for rid in good_order(st):
         if rid != cur:
             return rid
+    others = ", ".join(
+        "{} ({})".format(rid, rel["status"]) for rid, rel in st["releases"].items() if rid != cur
+    )
     raise AgentError(
         "nothing-to-roll-back",
-        "{} has no good release to roll back to besides the current one ({})".format(
-            st["app"], cur or "none"
+        "{} has no good release to roll back to besides the current one ({}); {}".format(
+            st["app"],
+            cur or "none",
+            f"the others here: {others}; pick one with --to RELEASE" if others else "no other release here",
         ),
     )
 
@@ -1583,7 +1613,14 @@ def prune(paths, keep, protect=None):
         protected += [st["deadman"].get("from"), st["deadman"].get("to")]
     protected = [r for r in dict.fromkeys(protected) if r]
     kept = list(protected)
-    for rid in sorted(st["releases"], key=lambda r: age(st, r), reverse=True):
+    # the rest by worth: releases one could go back to (good, prepared) before bad or failed
+    # ones, newest first within each
+    usable_first = sorted(
+        st["releases"],
+        key=lambda r: (st["releases"][r]["status"] not in ("bad", "failed"), age(st, r)),
+        reverse=True,
+    )
+    for rid in usable_first:
         if len(kept) >= keep:
             break
         if rid not in kept:
@@ -1745,6 +1782,7 @@ def main(argv=None):
         return 3
     try:
         paths = Paths(args.state_dir, args.app)
+        _ENV_FILE[:] = [paths.env]
         result = args.func(args, paths)
         document = {"ok": True}
         document.update(result)

@@ -927,3 +927,37 @@ def test_confirm_prunes_and_releases_the_lock_in_the_same_call(host: Host) -> No
     assert sorted(host.state["releases"]) == ["r3", "r4"]
     assert not (host.root / "releases" / "r1").exists()
     assert not (host.state_dir / "demo" / "lock").exists()
+
+
+def test_application_env_is_kept_root_only_so_a_later_rollback_checks_health_with_it(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_TOKEN", "s3cr3t-token-value")
+    check = 'test "${#APP_TOKEN}" = 18'  # the value's length: the value is not in the spec
+    req = json.loads(prepare_request(host, "r1", [check]))
+    req["config"]["health"] = {"checks": [{"command": check}], "retries": 1}
+    host.ok("prepare", stdin=json.dumps(req))
+    stored = host.state_dir / "demo" / "env.json"
+    assert json.loads(stored.read_text()) == {"APP_TOKEN": "s3cr3t-token-value"}
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert "s3cr3t" not in (host.state_dir / "demo" / "state.json").read_text()
+    host.ok("switch", "--release", "r1", "--deploy", "d1", "--health")
+    host.ok("confirm", "--release", "r1", "--deploy", "d1")
+    monkeypatch.delenv("APP_TOKEN")  # `rollback` from another controller: no spec, no env
+    doc = host.ok("rollback", "--to", "initial")
+    assert doc["health"]["ok"], "health ran with the stored env"
+    rc, doc = host.call("switch", "--release", "r1", "--health")
+    assert rc == 1 and "release r1 is bad" in doc["error"]
+    (host.state_dir / "demo" / "env.json").unlink()
+    rc, doc = host.call("rollback", "--to", "r1")
+    assert rc == 1 and doc["code"] == "rollback-unhealthy", "without it the check does fail"
+    assert "s3cr3t" not in json.dumps(host.ok("state")), "never reported back"
+
+
+def test_pruning_drops_bad_releases_before_older_good_ones(host: Host) -> None:
+    host.deploy("r1")
+    host.deploy("r2", healthy=False)  # bad
+    host.deploy("r3")
+    host.deploy("r4")
+    doc = host.ok("prune", "--keep", "3")
+    assert "r2" in doc["removed"] and "r1" not in doc["removed"], doc

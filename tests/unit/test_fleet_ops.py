@@ -1,0 +1,62 @@
+"""`rollback` outside a deploy: how each host's answer becomes the command's outcome.
+
+The runner is a stand-in that answers as the host agent does; the real rollback runs on the
+fleet in tests/e2e (test_rollout, test_release).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oxzep7_deploy.fleet_ops import Target, rollback_app
+from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
+
+
+class Answers:
+    """A runner whose hosts answer with the given agent reports (None: rolled back fine)."""
+
+    def __init__(self, answers: dict[str, dict[str, object] | None]) -> None:
+        self.answers = answers
+        self.requests: list[RunRequest] = []
+
+    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
+        self.requests.append(request)
+        hosts = {}
+        for host in request.limit:
+            answer = self.answers[host]
+            if answer is None:
+                hosts[host] = HostResult(host, HostStatus.CHANGED, changed=1,
+                                         result={"ok": True, "to": "r0", "step": "rollback"})
+            elif answer == {"unreachable": True}:
+                hosts[host] = HostResult(host, HostStatus.UNREACHABLE, message="ssh: timed out")
+            else:
+                hosts[host] = HostResult(host, HostStatus.FAILED, message=str(answer["error"]),
+                                         result={"ok": False, "step": "rollback", **answer})
+        return RunResult(rc=0, status="successful", hosts=hosts, artifacts_dir=data_dir)
+
+
+def target(tmp_path: Path, runner: Answers) -> Target:
+    return Target("inv.ini", "sample", tuple(runner.answers), tmp_path, runner)
+
+
+def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_path: Path
+                                                                            ) -> None:
+    runner = Answers({
+        "h1": None,
+        "h2": {"code": "no-state", "error": "oxzep7 has no state for sample on this host"},
+        "h3": {"code": "nothing-to-roll-back", "error": "sample has no good release to roll "
+               "back to besides the current one (r0); the others here: r1 (bad)"},
+    })
+    outcome = rollback_app(target(tmp_path, runner), None)
+    assert [r.playbook for r in runner.requests] == ["release_rollback.yml"]
+    assert outcome.complete and list(outcome.results) == ["h1"]
+    assert outcome.skipped == {"h2": "oxzep7 never deployed the app here"}
+    assert "r1 (bad)" in outcome.nothing_to_do["h3"]
+
+
+def test_a_failed_or_unreachable_host_makes_the_rollback_incomplete(tmp_path: Path) -> None:
+    runner = Answers({"h1": {"code": "rollback-unhealthy", "error": "unhealthy: 503"},
+                      "h2": {"unreachable": True}})
+    outcome = rollback_app(target(tmp_path, runner), "r0")
+    assert not outcome.complete and set(outcome.results) == {"h1", "h2"}
+    assert runner.requests[0].extravars["oxzep7_rollback_to"] == "r0"
