@@ -103,10 +103,28 @@ def unlock_app(target: Target, force: bool) -> dict[str, HostResult]:
                              target.run_dir("unlock"), owner=owner(), force=force))
 
 
+# what a deploy's last event on a host says about it there
+_OUTCOME_OF = {
+    "prepare": "prepared",
+    "prepare-failed": "failed to prepare",
+    "snapshot": "switching",
+    "switch": "switched, unconfirmed",
+    "confirm": "live",
+    "rollback": "rolled back",
+    "deadman": "reverted by the dead-man",
+    "rollback-incomplete": "ROLLBACK INCOMPLETE",
+    "rollback-unhealthy": "ROLLBACK INCOMPLETE",
+    "deadman-incomplete": "ROLLBACK INCOMPLETE",
+    "deadman-unhealthy": "ROLLBACK INCOMPLETE",
+}
+
+
 def history_of(states: dict[str, HostState]) -> dict[str, Any]:
-    """Releases (with the hosts in each status) and deploy events across the hosts."""
+    """Releases (with the hosts in each status), deploys (with their outcome on each host) and
+    events across the hosts (one row per deploy, event and release, with first and last time)."""
     releases: dict[str, dict[str, Any]] = {}
     events: dict[tuple[str, str, str], dict[str, Any]] = {}
+    deploys: dict[str, dict[str, Any]] = {}
     for host, state in states.items():
         for rel in state.releases.values():
             entry = releases.setdefault(rel.id, {
@@ -115,13 +133,28 @@ def history_of(states: dict[str, HostState]) -> dict[str, Any]:
             entry["hosts"][host] = rel.status.value
         for ev in state.history:
             key = (ev.deploy or "", ev.event, ev.release or ev.to_release or "")
-            entry = events.setdefault(key, {"at": ev.at, "event": ev.event, "deploy": ev.deploy,
+            entry = events.setdefault(key, {"at": ev.at, "last": ev.at, "event": ev.event,
+                                            "deploy": ev.deploy,
                                             "release": ev.release or ev.to_release,
                                             "from": ev.from_release, "hosts": []})
-            entry["at"] = min(entry["at"], ev.at)
-            entry["hosts"].append(host)
+            entry["at"], entry["last"] = min(entry["at"], ev.at), max(entry["last"], ev.at)
+            if host not in entry["hosts"]:
+                entry["hosts"].append(host)
+            if ev.deploy and ev.event in _OUTCOME_OF:
+                dep = deploys.setdefault(ev.deploy, {"deploy": ev.deploy, "release": None,
+                                                     "first": ev.at, "last": ev.at, "hosts": {}})
+                dep["first"], dep["last"] = min(dep["first"], ev.at), max(dep["last"], ev.at)
+                if ev.event in ("prepare", "switch", "confirm") and ev.release:
+                    dep["release"] = ev.release
+                elif dep["release"] is None and ev.event.startswith(("rollback", "deadman")):
+                    dep["release"] = ev.to_release or ev.release
+                dep["hosts"][host] = _OUTCOME_OF[ev.event]  # history is oldest first: last wins
+    for dep in deploys.values():
+        outcomes = set(dep["hosts"].values())
+        dep["outcome"] = outcomes.pop() if len(outcomes) == 1 else "mixed"
     return {
         "releases": sorted(releases.values(), key=lambda r: r["created"] or ""),
+        "deploys": sorted(deploys.values(), key=lambda d: d["first"]),
         "events": sorted(events.values(), key=lambda e: e["at"]),
     }
 

@@ -79,8 +79,14 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
     printer.table(f"{app}: releases", ["release", "python", "created", "hosts"], [
         [r["release"], r["interpreter"], r["created"],
          ", ".join(f"{h}:{st}" for h, st in r["hosts"].items())] for r in doc["releases"]])
+    printer.table(f"{app}: deploys", ["first", "last", "deploy", "release", "outcome"], [
+        [d["first"], d["last"], d["deploy"], d["release"],
+         d["outcome"] if d["outcome"] != "mixed"
+         else ", ".join(f"{h}: {o}" for h, o in sorted(d["hosts"].items()))]
+        for d in doc["deploys"]])
     printer.table(f"{app}: events", ["at", "event", "release", "deploy", "hosts"], [
-        [e["at"], e["event"], e["release"], e["deploy"], ", ".join(sorted(e["hosts"]))]
+        [e["at"] if e["last"] == e["at"] else f"{e['at']} … {e['last']}", e["event"],
+         e["release"], e["deploy"], ", ".join(sorted(e["hosts"]))]
         for e in doc["events"]])
     if unreachable:
         say(f"unreachable: {', '.join(unreachable)}")

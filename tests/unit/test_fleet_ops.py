@@ -60,3 +60,28 @@ def test_a_failed_or_unreachable_host_makes_the_rollback_incomplete(tmp_path: Pa
     outcome = rollback_app(target(tmp_path, runner), "r0")
     assert not outcome.complete and set(outcome.results) == {"h1", "h2"}
     assert runner.requests[0].extravars["oxzep7_rollback_to"] == "r0"
+
+
+def test_history_tells_each_deploy_and_its_outcome_per_host(tmp_path: Path) -> None:
+    from oxzep7_deploy.fleet_ops import history_of
+    from oxzep7_deploy.state import parse_host_state
+    from tests.unit.test_host_agent import Host
+
+    states = {}
+    for name in ("h1", "h2"):
+        host = Host(tmp_path / name)
+        host.initial()
+        host.register("r1")
+        host.ok("switch", "--release", "r1", "--deploy", "dep-r1")
+        if name == "h1":
+            host.ok("confirm", "--release", "r1", "--deploy", "dep-r1")
+        else:  # what a failed health check does: put back within the deploy
+            host.ok("rollback", "--only-from", "r1", "--deploy", "dep-r1", "--no-health")
+        states[name] = parse_host_state(name, host.ok("state"))
+    doc = history_of(states)
+    (deploy,) = [d for d in doc["deploys"] if d["deploy"] == "dep-r1"]
+    assert deploy["release"] == "r1"
+    assert deploy["hosts"] == {"h1": "live", "h2": "rolled back"}
+    assert deploy["outcome"] == "mixed"
+    switch = next(e for e in doc["events"] if e["event"] == "switch")
+    assert sorted(switch["hosts"]) == ["h1", "h2"] and switch["last"] >= switch["at"]
