@@ -10,10 +10,11 @@ from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import check_world
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
-from oxzep7_deploy.plan import Plan, build_plan
+from oxzep7_deploy.plan import Plan, Wave, build_plan
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.spec import load_spec
+from oxzep7_deploy.spec.durations import format_duration
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
 PLATFORM_VAR = "oxzep7_platform"
@@ -92,17 +93,28 @@ def describe_plan(plan: Plan) -> list[str]:
     for n, wave in enumerate(plan.waves, 1):
         gate = wave.gate
         before = "after a manual `promote`, " if gate.promote.value == "manual" else ""
-        after = f"health ({gate.health_checks} check{'s' if gate.health_checks != 1 else ''})"
+        checks = gate.health_checks
+        after = f"health ({checks} check{'s' if checks != 1 else ''})" if checks else "no health checks"
         if gate.bake:
-            after += f", bake {gate.bake}s"
-        batches = " | ".join(",".join(b) for b in wave.batches)
-        lines.append(f"wave {n} {wave.name}: {before}switch {batches}; then {after}")
+            after += f", bake {format_duration(gate.bake)}"
+        lines.append(f"wave {n} {wave.name}: {before}switch {_batches(wave)}; then {after}")
     lines.append(
         f"failure budget: {plan.max_failed} host{'s' if plan.max_failed != 1 else ''}; "
         f"on failure: {plan.on_failure.value}; dead-man: "
-        + (f"{plan.dead_man}s" if plan.dead_man else "off")
+        + (format_duration(plan.dead_man) if plan.dead_man else "off")
     )
     return lines
+
+
+def _batches(wave: Wave, most: int = 8) -> str:
+    """`h1,h2 | h3` for a few hosts; a count and the first hosts for a large wave (--json has all)."""
+    if len(wave.hosts) <= most:
+        return " | ".join(",".join(b) for b in wave.batches)
+    sizes = {len(b) for b in wave.batches}
+    up_to = "" if len(sizes) == 1 else "up to "
+    shape = (f"in {len(wave.batches)} batches of {up_to}{max(sizes)}" if len(wave.batches) > 1
+             else "in one batch")
+    return f"{len(wave.hosts)} hosts {shape} ({_hosts(wave.hosts, most=4)})"
 
 
 def _hosts(hosts: tuple[str, ...] | list[str], most: int = 8) -> str:
