@@ -169,6 +169,11 @@ class Engine:
         p = self.progress
         if policy is OnFailure.STOP:
             p.outcome = Outcome.STOPPED
+            # hosts of the stopped batch that passed health stay on the release: confirm them, or
+            # their dead-man would revert them after we exit
+            unconfirmed = [h for h in p.switched if p.hosts[h].state == "switched"]
+            for host in self._step("confirm", self.steps.confirm, unconfirmed):
+                p.hosts[host].state = "live"
             self._release_locks()
             self._save(p)
             return p

@@ -1214,7 +1214,7 @@ def http_check(check):
         return False, f"{type(exc).__name__}: {exc}"
     text = body.decode("utf-8", "replace")
     if status != want:
-        return False, f"status {status} (wanted {want}): {last_line(text)[:200]}"
+        return False, f"status {status} (wanted {want}): {last_line(text)[:600]}"
     if check.get("contains") and check["contains"] not in text:
         return False, f"status {status} but the body lacks {check['contains']!r}"
     return True, f"status {status}"
@@ -1236,7 +1236,7 @@ def run_checks(st, rid):
                 {
                     "check": "command " + command,
                     "ok": rc == 0,
-                    "detail": f"exit {rc}" + ((": " + last_line(out)[:200]) if out else ""),
+                    "detail": f"exit {rc}" + ((": " + last_line(out)[:600]) if out else ""),
                 }
             )
     return results

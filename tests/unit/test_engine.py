@@ -205,3 +205,12 @@ def test_a_stopped_deploy_lets_go_of_its_locks_too() -> None:
     steps = FakeSteps(fail={"switch": {"h2"}})
     p = run(steps, on_failure=OnFailure.STOP)
     assert p.outcome is Outcome.STOPPED and sorted(steps.hosts_of("unlock")) == list(HOSTS)
+
+
+def test_stop_confirms_the_healthy_hosts_of_the_stopped_batch() -> None:
+    steps = FakeSteps(fail={"switch": {"h4"}})
+    p = run(steps, on_failure=OnFailure.STOP)
+    assert p.outcome is Outcome.STOPPED
+    assert steps.hosts_of("switch")[-2:] == ["h3", "h4"]
+    assert "h3" in steps.hosts_of("confirm"), "else its dead-man reverts it after apply exits"
+    assert p.hosts["h3"].state == "live" and p.hosts["h4"].state == "rolled-back"
