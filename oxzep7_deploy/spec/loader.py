@@ -94,6 +94,7 @@ class Lines:
     """
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.starts = [0] + [match.end() for match in re.finditer(r"\r\n|\r|\n", text)]
 
     def at(self, index: int) -> tuple[int, int]:
@@ -112,6 +113,9 @@ def _yaml_issue(exc: yaml.YAMLError, lines: Lines) -> Issue:
             message += f" ({exc.context} at line {lines.at(exc.context_mark.index)[0]})"
         if "'\\t'" in message:
             message += "; indent YAML with spaces, not tabs"
+        alias = re.search(r"found undefined alias '(.*)'", message)
+        if alias:  # `targets: *web` is an alias, not the host pattern "*web"
+            message += f'; if it is text, put it in quotes: "*{alias[1]}"'
         line, col = lines.at(mark.index) if mark is not None else (1, 1)
         return Issue((), message, line=line, col=col)
     if isinstance(exc, yaml.reader.ReaderError):
@@ -160,7 +164,10 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            self.issues.append(self.at(node, path, f"invalid YAML value: {exc.problem}"))
+            message = f"invalid YAML value: {exc.problem}"
+            if node.tag.startswith("!") and not node.tag.startswith("!!"):
+                message += f"; if it is text, put it in quotes: {self.quoted(node)}"
+            self.issues.append(self.at(node, path, message))
             return str(node.value)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             # PyYAML's constructors trust the tag: `!!int app` fails inside int()
@@ -168,6 +175,11 @@ class _Builder:
             message = f"invalid YAML value: {node.value!r} is not a valid {tag}: remove the tag"
             self.issues.append(self.at(node, path, message))
             return str(node.value)
+        if value is None and self.lines.text.startswith("&", node.start_mark.index):
+            # `targets: &web` is an anchor named web on an empty value, not the text "&web"
+            message = ("the value is only a YAML anchor, so it is empty; if it is text, "
+                       f"put it in quotes: {self.quoted(node)}")
+            self.issues.append(self.at(node, path, message))
         if value is None or isinstance(value, (str, bool, int, float)):
             return value
         return str(node.value)  # a date, !!binary…: keep the text as written
@@ -213,6 +225,11 @@ class _Builder:
     def check_tag(self, node: Node, expected: str, path: Path) -> None:
         if node.tag != expected:
             self.issues.append(self.at(node, path, f"YAML tag {node.tag} is not supported here"))
+
+    def quoted(self, node: Node) -> str:
+        """The node as written, in double quotes: `"!web"` for `targets: !web`."""
+        written = self.lines.text[node.start_mark.index : node.end_mark.index].strip()
+        return '"' + written.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     def mark(self, node: Node) -> tuple[int, int]:
         return self.lines.at(node.start_mark.index)

@@ -36,7 +36,10 @@ def check_bytes(data: bytes, source: str) -> tuple[list[Problem], Document | Non
         found = schema_issues(document.data)
         reported = {issue.path for issue in found}
         semantic = [i for i in semantic_issues(document.data) if i.path not in reported]
-        issues += found + semantic
+        # a value YAML could not read (`!web`, `&web`) is reported once, by the loader
+        unreadable = {(i.path, i.line, i.col) for i in document.issues}
+        issues += [i for i in found + semantic
+                   if (i.path, *document.positions.locate(i.path, i.at_key)) not in unreadable]
     return to_problems(issues, document.positions, source), document
 
 

@@ -161,7 +161,8 @@ def test_complex_keys_and_unknown_tags_are_reported_not_fatal() -> None:
     assert doc.data == {"c": "x", "d": 2}
     assert [(issue.line, issue.message) for issue in doc.issues] == [
         (1, "a key must be a plain word, not a list or mapping"),
-        (3, "invalid YAML value: could not determine a constructor for the tag '!secret'"),
+        (3, "invalid YAML value: could not determine a constructor for the tag '!secret'; "
+            'if it is text, put it in quotes: "!secret x"'),
     ]
 
 
@@ -211,3 +212,21 @@ def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
         f"{huge}:1:1: (root): the spec is larger than 1 MiB: a spec is a few kilobytes; "
         "is this the right file?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("targets", "path", "message"),
+    [
+        ("!web", "targets", "invalid YAML value: could not determine a constructor for the tag "
+                            "'!web'; if it is text, put it in quotes: \"!web\""),
+        ("&web", "targets", "the value is only a YAML anchor, so it is empty; if it is text, put it "
+                            "in quotes: \"&web\""),
+        ("*web", "(root)", "invalid YAML: found undefined alias 'web'; if it is text, put it in "
+                           "quotes: \"*web\""),
+    ],
+)
+def test_a_host_pattern_yaml_reads_as_syntax_says_to_quote_it_once(
+    problems_of: Problems, targets: str, path: str, message: str
+) -> None:
+    found = problems_of(MINIMAL.replace("targets: billing", f"targets: {targets}"))
+    assert [(p.line, p.col, p.path, p.message) for p in found] == [(4, 10, path, message)]
