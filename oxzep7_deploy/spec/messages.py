@@ -49,7 +49,16 @@ def explain(error: ValidationError) -> list[Issue]:
         return [Issue((*path, key), f"key '{key}' {reason}", at_key=True)]
     if keyword in ("anyOf", "oneOf") and not _custom(sub, keyword) and error.context:
         return explain(best_match(error.context))
-    return [Issue(path, _custom(sub, keyword) or _plain(error, path))]
+    message = _custom(sub, keyword) or _plain(error, path)
+    if keyword == "anyOf" and _quoted_number(error.instance, sub):
+        message += f" (write {error.instance.strip()} without quotes)"
+    return [Issue(path, message)]
+
+
+def _quoted_number(value: object, sub: Schema) -> bool:
+    """`dead_man: "300"`: digits in quotes where the schema also takes a whole number."""
+    takes_integer = any(branch.get("type") == "integer" for branch in sub.get("anyOf", []))
+    return takes_integer and isinstance(value, str) and value.strip().isdigit()
 
 
 def _custom(sub: Schema, keyword: str) -> str:

@@ -170,3 +170,15 @@ def test_validate_document_gives_structured_problems(write_spec: Callable[[str],
     assert problem.as_dict() == {
         "line": 3, "col": 7, "path": "name", "message": problem.message,
     }
+
+
+def test_digits_in_quotes_where_a_number_is_allowed_say_to_drop_the_quotes(
+    problems_of: Problems,
+) -> None:
+    text = MINIMAL + 'rollout:\n  dead_man: "300"\n  max_failed: "1"\n'
+    assert [(p.path, p.message) for p in problems_of(text)] == [
+        ("rollout.dead_man", 'must be a duration such as "30s", "5m", "1h" or "1h30m", or a whole '
+                             "number of seconds (write 300 without quotes)"),
+        ("rollout.max_failed", 'must be a number of hosts (0 or more) or a percentage of the '
+                               'targets from "0%" to "100%" (write 1 without quotes)'),
+    ]
