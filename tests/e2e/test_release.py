@@ -388,10 +388,13 @@ def test_upgrade_switches_the_app_and_rollback_restores_it_in_seconds(
     # nothing secret in any record: run directories, host state, release.json, the journal
     leaks = subprocess.run(["grep", "-rl", SECRET, str(ctl.work)], capture_output=True, text=True)
     assert leaks.stdout == "", f"application.env value written to {leaks.stdout}"
+    # on the host: in the one root-only file that rollback and the dead-man read it from
+    env_file = f"/var/lib/oxzep7/{app.name}/env.json"
     for host in fleet.hosts:
         found = fleet.run_on(host, f"grep -rl {SECRET} /var/lib/oxzep7 {app.root} /tmp /root /home;"
                                    f" journalctl --no-pager | grep -c {SECRET}")
-        assert found.stdout.strip() == "0", f"{host}: {found.stdout}"
+        assert found.stdout.split() == [env_file, "0"], f"{host}: {found.stdout}"
+        assert fleet.sh(host, f"stat -c '%a %U' {env_file}").strip() == "600 root"
         perms = fleet.sh(host, f"stat -c '%a %U' /var/lib/oxzep7 /var/lib/oxzep7/{app.name}"
                                f" /var/lib/oxzep7/{app.name}/snapshots /var/lib/oxzep7/bin")
         assert set(perms.split("\n")[:-1]) == {"700 root"}
