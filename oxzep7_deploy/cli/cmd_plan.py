@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import click
 
-from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import check_world
+from oxzep7_deploy.engine_model import Outcome
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, Wave, build_plan
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
 from oxzep7_deploy.plan.release_id import release_id
+from oxzep7_deploy.records import DeployRecord
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.durations import format_duration
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
@@ -36,12 +38,47 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
     inv = load_inventory(*inventory)
     targets = inv.select(loaded.targets)
     check_build_host(loaded, inv)
-    plan = build_plan(loaded, targets, release_id(loaded), inventory_platforms(loaded, inv, targets))
+    release, note = recorded_release(loaded)
+    plan = build_plan(loaded, targets, release, inventory_platforms(loaded, inv, targets))
     if as_json:
         emit_json(plan.to_json())
     else:
         for line in describe_plan(plan):
             say(line)
+        if note:
+            say(note)
+
+
+_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE)
+
+
+def recorded_release(spec: Spec) -> tuple[str, str | None]:
+    """The release id `apply` will use, from this controller's records, and a note on why.
+
+    A deploy of the spec's release that failed before makes `apply` start a new attempt,
+    `<id>.2`, `<id>.3`…; an unfinished one is resumed. (A succeeded one is judged by `apply`
+    on the hosts, which `plan` does not contact: its id is shown.)
+    """
+    base = release = release_id(spec)
+    try:
+        for attempt in range(2, 1000):
+            record = DeployRecord(records_root(), spec.name, release)
+            if not record.exists():
+                break
+            outcome = record.load_progress().outcome
+            if outcome is Outcome.SUCCEEDED:
+                return release, (f"note: release {release} was applied before; apply changes "
+                                 "nothing where the targets still run it")
+            if outcome not in _FAILED:
+                state = "paused" if outcome is Outcome.PAUSED else "unfinished"
+                return release, f"note: apply resumes the {state} deploy of release {release}"
+            release = f"{base}.{attempt}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return base, None  # unreadable records: apply will say what is wrong with them
+    if release != base:
+        return release, (f"note: a deploy of release {base} failed before on this controller; "
+                         f"apply makes a new attempt, {release}")
+    return release, None
 
 
 def check_build_host(spec: Spec, inv: Inventory) -> None:

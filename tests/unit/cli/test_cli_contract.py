@@ -107,3 +107,34 @@ def test_plan_text_speaks_in_the_spec_units_and_summarises_large_waves(tmp_path:
     assert ("wave 2 all: switch 29 hosts in 3 batches of up to 10 (h2, h3, h4, h5 and 25 more); "
             "then no health checks") in lines
     assert lines[-1] == "failure budget: 0 hosts; on failure: rollback-all; dead-man: 1m30s"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "release", "note"),
+    [
+        (["rolled-back"], "{base}.2",
+         "note: a deploy of release {base} failed before on this controller; apply makes a new "
+         "attempt, {base}.2"),
+        (["rolled-back", "stopped"], "{base}.3",
+         "note: a deploy of release {base} failed before on this controller; apply makes a new "
+         "attempt, {base}.3"),
+        (["rolled-back", "paused"], "{base}.2", "note: apply resumes the paused deploy of release {base}.2"),
+        ([None], "{base}", "note: apply resumes the unfinished deploy of release {base}"),
+    ],
+)
+def test_plan_shows_the_release_apply_will_use_after_earlier_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outcomes: list[str | None], release: str,
+    note: str,
+) -> None:
+    monkeypatch.setenv("OXZEP7_RECORDS", str(tmp_path))
+    base = json.loads(invoke("plan", str(SPEC), "-i", str(INVENTORY), "--json")[1])["release"]
+    for attempt, outcome in enumerate(outcomes, 1):
+        rid = base if attempt == 1 else f"{base}.{attempt}"
+        folder = tmp_path / "deploys" / "billing-py313" / rid
+        folder.mkdir(parents=True)
+        progress = {"name": "billing-py313", "release": rid, "outcome": outcome, "hosts": {}}
+        (folder / "progress.json").write_text(json.dumps(progress))
+    code, out, _ = invoke("plan", str(SPEC), "-i", str(INVENTORY), "--json")
+    assert code == 0 and json.loads(out)["release"] == release.format(base=base)
+    code, out, _ = invoke("plan", str(SPEC), "-i", str(INVENTORY))
+    assert code == 0 and out.splitlines()[-1] == note.format(base=base)
