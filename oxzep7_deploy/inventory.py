@@ -121,12 +121,22 @@ class Inventory:
 
     def _vars_files(self, entity: Any) -> Mapping[str, Any]:
         """What group_vars/ or host_vars/ beside the inventory sources say of a host or group."""
+        from ansible.errors import AnsibleError
+        from ansible.inventory.host import Host
         from ansible.vars.plugins import get_vars_from_inventory_sources
 
         key = (entity.base_type, entity.name)
         if key not in self._file_vars:
             sources = [s for s in self.sources if "," not in s or Path(s).exists()]
-            found = get_vars_from_inventory_sources(self._loader, sources, [entity], "task")
+            try:
+                found = get_vars_from_inventory_sources(self._loader, sources, [entity], "task")
+            except AnsibleError as exc:  # a broken group_vars/ or host_vars/ file
+                folder = "host_vars" if isinstance(entity, Host) else "group_vars"
+                cause = str(exc).strip().splitlines()[0]
+                raise InventoryError(
+                    f"inventory {self._label()}: {folder}/{entity.name} cannot be read: {cause}",
+                    hint=f"fix {folder}/{entity.name}* beside the inventory: Ansible fails on it too",
+                ) from exc
             self._file_vars[key] = found or {}
         return self._file_vars[key]
 

@@ -157,3 +157,14 @@ def test_stages_that_shrink_on_this_inventory_are_refused_by_plan(tmp_path: Path
         "than the 4 hosts of stages[0]: hosts counts are cumulative (how many targets run the new "
         "release once the stage is done)"
     )
+
+
+def test_a_broken_group_vars_file_is_an_inventory_error(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.ini").write_text(INVENTORY)
+    (inventory / "group_vars" / "web.yml").write_text("oxzep7_platform: [\n")
+    code, doc, _ = plan(tmp_path, "web", str(inventory))
+    assert code == 2
+    assert str(doc["error"]).startswith(f"inventory {inventory}: group_vars/web cannot be read: ")
+    assert doc["hint"] == "fix group_vars/web* beside the inventory: Ansible fails on it too"
