@@ -153,10 +153,17 @@ def load_inventory(*sources: str | Path) -> Inventory:
     names = tuple(str(s) for s in sources)
     warnings = _capture_ansible_warnings()
     for name in names:
+        if not name.strip():
+            raise InventoryError("inventory '': an empty -i names no inventory",
+                                 hint="pass -i with an INI or YAML inventory file, a directory, "
+                                      "or 'h1,h2,'")
         if "," not in name and not Path(name).exists():
+            looks_like_a_host = "/" not in name and not name.endswith((".ini", ".yml", ".yaml"))
             raise InventoryError(
                 f"inventory {name}: no such file or directory",
-                hint="pass -i with an INI or YAML inventory file, a directory, or 'h1,h2,'",
+                hint=(f"for the host {name} itself, write -i '{name},' (a trailing comma makes a "
+                      "host list)") if looks_like_a_host else
+                     "pass -i with an INI or YAML inventory file, a directory, or 'h1,h2,'",
             )
     try:
         loader = DataLoader()

@@ -168,3 +168,21 @@ def test_a_broken_group_vars_file_is_an_inventory_error(tmp_path: Path) -> None:
     assert code == 2
     assert str(doc["error"]).startswith(f"inventory {inventory}: group_vars/web cannot be read: ")
     assert doc["hint"] == "fix group_vars/web* beside the inventory: Ansible fails on it too"
+
+
+@pytest.mark.parametrize(
+    ("inventory", "error", "hint"),
+    [
+        ("", "inventory '': an empty -i names no inventory",
+         "pass -i with an INI or YAML inventory file, a directory, or 'h1,h2,'"),
+        ("w1", "inventory w1: no such file or directory",
+         "for the host w1 itself, write -i 'w1,' (a trailing comma makes a host list)"),
+        ("missing.ini", "inventory missing.ini: no such file or directory",
+         "pass -i with an INI or YAML inventory file, a directory, or 'h1,h2,'"),
+    ],
+)
+def test_an_inventory_that_is_not_there_says_what_to_write(
+    tmp_path: Path, inventory: str, error: str, hint: str
+) -> None:
+    code, doc, _ = plan(tmp_path, "web", inventory)
+    assert code == 2 and (doc["error"], doc["hint"]) == (error, hint)
