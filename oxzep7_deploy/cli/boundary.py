@@ -10,7 +10,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 import click
 
@@ -64,10 +64,9 @@ def error_boundary(func: F | None = None, *, read_only: bool = False) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return _run(func, args, kwargs, read_only)
-        except BrokenPipeError:
-            # the reader of stdout went away (`| head`): nothing is wrong with the command
+        except BrokenPipeError:  # the reader of stdout went away (`| head`)
             _silence_stdout()
-            raise SystemExit(BROKEN_PIPE) from None
+            raise SystemExit(BROKEN_PIPE if read_only else int(ExitCode.INTERNAL)) from None
 
     return wrapper
 
@@ -76,8 +75,14 @@ def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only:
     as_json = bool(kwargs.get("as_json"))
     try:
         return func(*args, **kwargs)
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, BrokenPipeError):
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
+    except BrokenPipeError as exc:
+        # nothing is wrong with a read-only command whose output was cut short; a command that
+        # changes hosts was stopped midway, which is worth a crash log
+        if read_only:
+            raise
+        _internal_error(exc, as_json)
     except SpecError as exc:
         report(exc, as_json, problems=list(exc.problems))
         raise SystemExit(int(exc.exit_code)) from None
@@ -91,14 +96,21 @@ def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only:
         fail_line("interrupted", "run the same command again to resume, or `rollback`")
         raise SystemExit(int(ExitCode.DEPLOY_FAILED)) from None
     except Exception as exc:
-        log = write_crash_log(exc)
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        hint = f"the traceback is in {log}; please report it"
+        _internal_error(exc, as_json)
+
+
+def _internal_error(exc: BaseException, as_json: bool) -> NoReturn:
+    log = write_crash_log(exc)
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    hint = f"the traceback is in {log}; please report it"
+    try:
         if as_json:
             emit_json({"ok": False, "error": message, "hint": hint, "exit_code": 4})
         else:
             fail_line(message, hint)
-        raise SystemExit(int(ExitCode.INTERNAL)) from None
+    except BrokenPipeError:
+        pass
+    raise SystemExit(int(ExitCode.INTERNAL)) from None
 
 
 def _silence_stdout() -> None:

@@ -138,3 +138,22 @@ def test_plan_shows_the_release_apply_will_use_after_earlier_attempts(
     assert code == 0 and json.loads(out)["release"] == release.format(base=base)
     code, out, _ = invoke("plan", str(SPEC), "-i", str(INVENTORY))
     assert code == 0 and out.splitlines()[-1] == note.format(base=base)
+
+
+def test_a_closed_pipe_in_a_command_that_changes_hosts_is_still_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    from oxzep7_deploy.cli.boundary import error_boundary
+
+    monkeypatch.setenv("OXZEP7_RECORDS", str(tmp_path))
+
+    @click.command()
+    @error_boundary
+    def changes_hosts() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    result = CliRunner().invoke(changes_hosts, [])
+    assert result.exit_code == 4 and "internal error: BrokenPipeError" in result.stderr
+    assert list((tmp_path / "logs").glob("*.txt")), "a crash log for a deploy cut short"
