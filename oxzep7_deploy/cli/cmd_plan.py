@@ -127,6 +127,8 @@ def describe_plan(plan: Plan) -> list[str]:
             lines.append(f"  {step.action} on {where}")
     if plan.prestage:
         lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
+    else:
+        lines.append("prestage: off (each batch is prepared just before it is switched)")
     for n, wave in enumerate(plan.waves, 1):
         gate = wave.gate
         before = "after a manual `promote`, " if gate.promote.value == "manual" else ""

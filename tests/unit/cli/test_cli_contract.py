@@ -96,13 +96,14 @@ def test_plan_text_speaks_in_the_spec_units_and_summarises_large_waves(tmp_path:
         "interpreter:\n  version: \"3.13.5\"\n"
         "  install: {method: existing, executable: /usr/local/bin/python3.13}\n"
         "application: {name: app, root: /srv/app}\n"
-        "rollout:\n  batch_size: 10\n  dead_man: 90\n"
+        "rollout:\n  batch_size: 10\n  dead_man: 90\n  prestage: false\n"
         "  stages: [{name: canary, hosts: 1, bake: 1h30m}, {name: all, hosts: \"100%\"}]\n"
     )
     hosts = ",".join(f"h{i}" for i in range(1, 31)) + ","
     code, out, _ = invoke("plan", str(spec), "-i", hosts)
     assert code == 0
     lines = out.splitlines()
+    assert "prestage: off (each batch is prepared just before it is switched)" in lines
     assert "wave 1 canary: switch h1; then no health checks, bake 1h30m" in lines
     assert ("wave 2 all: switch 29 hosts in 3 batches of up to 10 (h2, h3, h4, h5 and 25 more); "
             "then no health checks") in lines
