@@ -16,7 +16,7 @@ import ansible_runner
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
-from oxzep7_deploy.runner.request import RunRequest, RunResult
+from oxzep7_deploy.runner.request import RunRequest, RunResult, absolute_sources
 
 
 def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -84,7 +84,9 @@ class AnsibleRunner:
             private_data_dir=str(data_dir),
             project_dir=str(playbooks_dir()),
             playbook=request.playbook,
-            inventory=str(Path(request.inventory).resolve()),
+            # a list: one -i each, passed as they are (a single string that is not a path
+            # ansible-runner would write into a file of its own as the inventory's text)
+            inventory=list(absolute_sources(request.inventory)),
             limit=",".join(request.limit),
             extravars=extravars,
             forks=request.forks,

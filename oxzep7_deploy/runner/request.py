@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias
+
+# What Ansible's `-i` takes, once or several times, in order: an inventory file, a directory, or
+# a host list such as 'h1,h2,'. One source may be given alone; several as a tuple.
+InventorySources: TypeAlias = str | tuple[str, ...]
+
+
+def inventory_sources(inventory: InventorySources) -> tuple[str, ...]:
+    """The sources as a tuple, one per `-i` (a lone path object counts as one source)."""
+    if isinstance(inventory, (str, os.PathLike)):
+        return (str(inventory),)
+    return tuple(inventory)
+
+
+def absolute_sources(inventory: InventorySources) -> tuple[str, ...]:
+    """Sources that exist as paths made absolute; host lists ('h1,h2,') exactly as written.
+
+    Ansible reads a source as a path when one exists, and as a host list otherwise.
+    """
+    return tuple(str(Path(s).resolve()) if Path(s).exists() else s
+                 for s in inventory_sources(inventory))
 
 
 class HostStatus(str, Enum):
@@ -23,7 +44,7 @@ class RunRequest:
     """One batch: a static playbook from `playbooks/`, the hosts it may touch, its variables."""
 
     playbook: str  # a file name under playbooks/, e.g. "interpreter.yml"
-    inventory: str  # an inventory path, as Ansible takes it
+    inventory: InventorySources  # one `-i` source, or several in order
     limit: tuple[str, ...]  # the hosts of this batch; never empty
     extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     forks: int = 50
@@ -31,6 +52,10 @@ class RunRequest:
     check: bool = False
     verbosity: int = 0
     ident: str = "run"  # names the artifacts folder of this call
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return inventory_sources(self.inventory)
 
 
 @dataclass(frozen=True)

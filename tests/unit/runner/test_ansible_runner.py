@@ -34,6 +34,34 @@ def test_results_per_host_with_reported_data(inventory: str, tmp_path: Path,
     assert "TASK [" not in capsys.readouterr().err, "Ansible's output stays in the records"
 
 
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+
+
+def test_a_host_list_reaches_ansible_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    monkeypatch.chdir(tmp_path)  # never read as a path under the working directory
+    request = RunRequest("facts.yml", "here,", ("here",), extravars=LOCAL, become=False)
+    result = AnsibleRunner(become=False).run(request, tmp_path / "run")
+    assert list(result.hosts) == ["here"] and result.hosts["here"].status is HostStatus.OK
+    assert result.ok
+
+
+def test_several_sources_are_one_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with several -i: hosts from each, group vars of one file apply to hosts of another,
+    relative paths are read from the working directory, host lists as written."""
+    (tmp_path / "web.ini").write_text("[web]\nhere\n")
+    (tmp_path / "vars.ini").write_text(
+        "[all:vars]\nansible_host=127.0.0.254\nansible_port=1\n"
+        f"[web:vars]\nansible_connection=local\nansible_python_interpreter={sys.executable}\n")
+    monkeypatch.chdir(tmp_path)
+    request = RunRequest("facts.yml", ("web.ini", "vars.ini", "there,"), ("here", "there"),
+                         extravars={"ansible_python_interpreter": sys.executable}, become=False)
+    monkeypatch.setenv("ANSIBLE_TIMEOUT", "3")
+    result = AnsibleRunner(become=False).run(request, tmp_path / "run")
+    assert result.hosts["here"].status is HostStatus.OK, "connection vars from the other file"
+    assert result.hosts["there"].status is HostStatus.UNREACHABLE, "the host list's, over ssh"
+
+
 def test_echo_shows_ansible_output_on_stderr(inventory: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     request = RunRequest("facts.yml", inventory, ("here",), become=False)
