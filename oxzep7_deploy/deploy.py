@@ -18,6 +18,7 @@ from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
+from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
@@ -56,13 +57,14 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
         plan_doc = record.meta().get("platforms") or {}
         return spec, build_plan(spec, targets, record.release, plan_doc), record
     platforms: dict[str, str] = {}
+    sources = absolute_sources(inventories)  # host lists ('h1,h2,') as written
     if ctx.probe_platforms is not None and _needs_platforms(spec):
-        platforms = ctx.probe_platforms(targets, tuple(str(Path(i).resolve()) for i in inventories), record)
+        platforms = ctx.probe_platforms(targets, sources, record)
     plan = build_plan(spec, targets, record.release, platforms)
     record.start(
         meta={
             "spec": str(Path(spec_path).resolve()),
-            "inventories": [str(Path(i).resolve()) if Path(i).exists() else i for i in inventories],
+            "inventories": list(sources),
             "owner": owner(),
             "started": _now(),
             "platforms": platforms,

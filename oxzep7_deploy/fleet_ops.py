@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.records import owner
 from oxzep7_deploy.runner.ansible import AnsibleRunner
@@ -27,7 +26,7 @@ from oxzep7_deploy.steps import release as steps
 class Target:
     """The hosts an operation acts on, and where its runs are recorded."""
 
-    inventory: str
+    inventory: tuple[str, ...]  # the -i sources, in order
     app: str
     hosts: tuple[str, ...]
     run_root: Path
@@ -41,13 +40,11 @@ class Target:
 
 def select_target(inventories: tuple[str, ...], app: str, limit: str | None, records: Path,
                   kind: str, runner: Runner | None = None) -> Target:
-    if len(inventories) != 1:
-        raise UsageError("give one -i", hint="several inventory files can go in one directory: -i DIR")
     inventory = load_inventory(*inventories)
     hosts = inventory.select(limit) if limit else inventory.hosts
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_root = records / "ops" / app / f"{stamp}-{kind}-{secrets.token_hex(2)}"
-    return Target(inventories[0], app, hosts, run_root, runner or AnsibleRunner())
+    return Target(tuple(inventories), app, hosts, run_root, runner or AnsibleRunner())
 
 
 def read_states(target: Target) -> dict[str, HostState]:

@@ -42,7 +42,7 @@ class Target:
 class AuditRequest:
     """One audit: which hosts, where to look besides the usual places, and for which target."""
 
-    inventory: str
+    inventory: tuple[str, ...]  # the -i sources, in order
     hosts: tuple[str, ...]
     target: Target | None = None
     paths: tuple[str, ...] = ()  # more places to look for venvs (--path)

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from oxzep7_deploy.engine_model import Results
-from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan.model import Plan
 from oxzep7_deploy.records import DeployRecord, owner
 from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.base import Runner
+from oxzep7_deploy.runner.request import InventorySources, RunRequest
 from oxzep7_deploy.spec.model import Spec
 from oxzep7_deploy.steps.interpreter import install_interpreter
 from oxzep7_deploy.steps.release import ReleaseSteps, lock_holders, raise_if_locked
@@ -26,7 +26,7 @@ def cache_dir() -> Path:
 class AnsibleHostSteps(ReleaseSteps):
     """HostSteps for one deploy: `install` builds once per platform, the rest are release steps."""
 
-    def __init__(self, spec: Spec, plan: Plan, inventory: str, record: DeployRecord,
+    def __init__(self, spec: Spec, plan: Plan, inventory: InventorySources, record: DeployRecord,
                  runner: Runner | None = None, platforms: Mapping[str, str] | None = None,
                  verbose: int = 0) -> None:
         runner = runner or AnsibleRunner(become=spec.ansible.become, echo=verbose > 0)
@@ -53,7 +53,7 @@ class AnsibleHostSteps(ReleaseSteps):
         return results
 
     def install(self, hosts: Sequence[str]) -> Results:
-        outcome = install_interpreter(self.spec, str(self.inventory), hosts, self.runner,
+        outcome = install_interpreter(self.spec, self.inventory, hosts, self.runner,
                                       self.run_dir("install"), cache_dir(), self.platforms)
         return outcome.hosts
 
@@ -62,25 +62,16 @@ def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
                     record: DeployRecord, verbose: int = 0) -> AnsibleHostSteps:
     """The DeployContext factory for real runs."""
     platforms = {h: step.platform for step in plan.build for h in step.hosts}
-    return AnsibleHostSteps(spec, plan, _one_inventory(inventories), record, platforms=platforms,
+    return AnsibleHostSteps(spec, plan, inventories, record, platforms=platforms,
                             verbose=verbose)
 
 
 def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],
                     record: DeployRecord) -> dict[str, str]:
     """Read each target's platform from facts (distro-release-arch), before planning builds."""
-    from oxzep7_deploy.runner.request import RunRequest
-
-    request = RunRequest("facts.yml", _one_inventory(inventories), targets, ident="facts")
+    request = RunRequest("facts.yml", inventories, targets, ident="facts")
     result = AnsibleRunner().run(request, record.run_dir("facts"))
     return {h: str(r.result.get("platform", "unknown")) for h, r in result.hosts.items() if r.ok}
-
-
-def _one_inventory(inventories: tuple[str, ...]) -> str:
-    if len(inventories) != 1:
-        raise UsageError("give one -i to commands that change hosts",
-                         hint="several inventory files can go in one directory: -i DIR")
-    return inventories[0]
 
 
 def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
@@ -91,5 +82,5 @@ def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
     from oxzep7_deploy.steps.release import read_status
 
     with tempfile.TemporaryDirectory(prefix="oxzep7-live-") as tmp:
-        states = read_status(_one_inventory(inventories), app, hosts, AnsibleRunner(), Path(tmp))
+        states = read_status(inventories, app, hosts, AnsibleRunner(), Path(tmp))
     return {h: (s.current if s.ok else None) for h, s in states.items()}

@@ -24,6 +24,7 @@ from oxzep7_deploy.artifacts import (
 )
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest, RunResult
+from oxzep7_deploy.runner.request import InventorySources, inventory_sources
 from oxzep7_deploy.spec.model import (
     BuildMode,
     ExistingInstall,
@@ -200,9 +201,10 @@ def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, 
 class _Session:
     """One install_interpreter call: numbered runs in run_dir, and what each host ended with."""
 
-    def __init__(self, spec: Spec, inventory: str, runner: Runner, run_dir: Path) -> None:
+    def __init__(self, spec: Spec, inventory: InventorySources, runner: Runner,
+                 run_dir: Path) -> None:
         self.spec = spec
-        self.inventory = inventory
+        self.inventory = inventory_sources(inventory)
         self.runner = runner
         self.run_dir = run_dir
         self.count = 0
@@ -274,7 +276,7 @@ class _Session:
 
 def install_interpreter(
     spec: Spec,
-    inventory: str,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,

@@ -24,6 +24,7 @@ from typing import Any
 from oxzep7_deploy.errors import LockHeldError, UsageError
 from oxzep7_deploy.records import owner as default_owner
 from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest
+from oxzep7_deploy.runner.request import InventorySources, inventory_sources
 from oxzep7_deploy.spec.model import CommandCheck, HttpCheck, PrebuiltInstall, SourceInstall, Spec
 from oxzep7_deploy.spec.placeholders import PlaceholderError, substitute
 from oxzep7_deploy.state.host import HostState, LockRecord, parse_host_state, parse_lock, unreachable_state
@@ -163,7 +164,7 @@ def _env_file(env: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
 def _run(
     runner: Runner,
     playbook: str,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     run_dir: Path,
     extravars: Mapping[str, Any],
@@ -175,7 +176,7 @@ def _run(
     with _env_file(env) as env_vars:
         request = RunRequest(
             playbook=playbook,
-            inventory=str(inventory),
+            inventory=inventory_sources(inventory),
             limit=tuple(hosts),
             extravars=MappingProxyType({**extravars, **env_vars}),
             forks=forks,
@@ -198,7 +199,7 @@ def _explain(res: HostResult) -> HostResult:
 
 def prepare_release(
     spec: Spec,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,
@@ -218,7 +219,7 @@ def prepare_release(
 
 def switch_release(
     spec: Spec,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,
@@ -238,7 +239,7 @@ def switch_release(
 
 def check_health(
     spec: Spec,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,
@@ -257,7 +258,7 @@ def check_health(
 
 def confirm_release(
     spec: Spec,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,
@@ -280,7 +281,7 @@ def confirm_release(
 
 
 def rollback_release(
-    inventory: str | Path,
+    inventory: InventorySources,
     app: str,
     hosts: Sequence[str],
     runner: Runner,
@@ -317,7 +318,7 @@ def rollback_release(
 
 
 def read_status(
-    inventory: str | Path,
+    inventory: InventorySources,
     app: str,
     hosts: Sequence[str],
     runner: Runner,
@@ -345,7 +346,7 @@ def read_status(
 
 def lock(
     spec: Spec,
-    inventory: str | Path,
+    inventory: InventorySources,
     hosts: Sequence[str],
     runner: Runner,
     run_dir: Path,
@@ -364,7 +365,7 @@ def lock(
 
 
 def unlock(
-    inventory: str | Path,
+    inventory: InventorySources,
     app: str,
     hosts: Sequence[str],
     runner: Runner,
@@ -448,7 +449,7 @@ class ReleaseSteps:
     def __init__(
         self,
         spec: Spec,
-        inventory: str | Path,
+        inventory: InventorySources,
         runner: Runner,
         run_dir: Callable[[str], Path],
         release_id: str,

@@ -85,3 +85,30 @@ def test_an_interrupted_deploy_resumes_its_own_release(tmp_path: Path, spec: str
     assert plan2.release == plan.release
     assert run_deploy(loaded, plan2, record2, context(tmp_path, steps)).outcome is Outcome.SUCCEEDED
     assert steps.hosts_of("install") == [] and steps.hosts_of("switch") == ["h2"]
+
+
+def test_a_host_list_reaches_the_platform_probe_and_the_records_as_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build per platform reads facts first: from 'h1,h2,' itself, not from a path under the
+    working directory; promote and abort find the same sources in the records."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "more.ini").write_text("h3\n")
+    spec = tmp_path / "source.yaml"
+    spec.write_text(SPEC.replace(
+        "install: {method: existing, executable: /usr/local/bin/python3.13}",
+        "install: {method: source, url: 'https://example.invalid/Python-3.13.5.tar.xz', "
+        f"sha256: '{'0' * 64}'}}"))
+    probed: list[tuple[str, ...]] = []
+
+    def probe(targets: tuple[str, ...], inventories: tuple[str, ...], _record: object
+              ) -> dict[str, str]:
+        probed.append(inventories)
+        return dict.fromkeys(targets, "debian-12-x86_64")
+
+    ctx = DeployContext(records_root=tmp_path / "records", make_steps=lambda *a: FakeSteps(),
+                        probe_platforms=probe)
+    _, plan, record = prepare_deploy(str(spec), ("h1,h2,", "more.ini"), ctx)
+    expected = ("h1,h2,", str(tmp_path / "more.ini"))
+    assert probed == [expected]
+    assert record.meta()["inventories"] == list(expected)
+    assert set(plan.targets) == {"h1", "h2", "h3"}

@@ -36,7 +36,7 @@ class Answers:
 
 
 def target(tmp_path: Path, runner: Answers) -> Target:
-    return Target("inv.ini", "sample", tuple(runner.answers), tmp_path, runner)
+    return Target(("inv.ini",), "sample", tuple(runner.answers), tmp_path, runner)
 
 
 def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_path: Path

@@ -101,9 +101,11 @@ def test_usage_errors_exit_2(world: tuple[Path, FakeRunner], args: list[str], me
     assert code == 2 and message in err and not runner.requests
 
 
-def test_a_host_list_inventory_is_refused_with_a_hint(world: tuple[Path, FakeRunner]) -> None:
-    code, _, err = invoke("-i", "h1,h2,")
-    assert code == 2 and "audit runs on an inventory file or directory" in err
+def test_a_host_list_inventory_is_audited_as_written(world: tuple[Path, FakeRunner]) -> None:
+    _, runner = world
+    code, out, _ = invoke("-i", "h1,h2,", "--json")
+    assert code == 0 and list(json.loads(out)["hosts"]) == ["h1", "h2"]
+    assert runner.requests[0].sources == ("h1,h2,",)
 
 
 def test_an_invalid_spec_exits_2(world: tuple[Path, FakeRunner]) -> None:

@@ -61,7 +61,7 @@ def test_outcomes_become_host_statuses() -> None:
 
 def test_run_audit_asks_for_every_host_and_reports_in_their_order(tmp_path: Path) -> None:
     runner = FakeRunner({"h2": ok("h2"), "h1": HostResult("h1", HostStatus.UNREACHABLE, message="x")})
-    request = AuditRequest("inv.ini", ("h1", "h2"), TARGET, paths=("/data",), budget=30)
+    request = AuditRequest(("inv.ini",), ("h1", "h2"), TARGET, paths=("/data",), budget=30)
     doc = run_audit(request, runner, tmp_path, NOW)
     (sent,) = runner.requests
     assert sent.playbook == PLAYBOOK and sent.limit == ("h1", "h2")
@@ -74,7 +74,7 @@ def test_run_audit_asks_for_every_host_and_reports_in_their_order(tmp_path: Path
 
 
 def test_without_spec_or_paths_venvs_are_looked_for_under_srv() -> None:
-    config = AuditRequest("inv.ini", ("h1",)).probe_config()
+    config = AuditRequest(("inv.ini",), ("h1",)).probe_config()
     assert config["venv_roots"] == ["/srv"] and config["app_venv"] is None
     assert config["prefix"] == "/opt/oxzep7/python"
 
@@ -103,5 +103,5 @@ def test_the_playbook_changes_nothing_by_construction() -> None:
 def test_the_probe_options_travel_as_base64_json() -> None:
     cmd = playbook()[0]["tasks"][1]["ansible.builtin.script"]["cmd"]
     assert cmd.startswith("oxzep7-audit.py --config-b64 ") and "b64encode" in cmd
-    config = AuditRequest("i", ("h",), TARGET).probe_config()
+    config = AuditRequest(("i",), ("h",), TARGET).probe_config()
     assert json.loads(base64.b64decode(base64.b64encode(json.dumps(config).encode()))) == config
