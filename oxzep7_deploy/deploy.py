@@ -22,7 +22,8 @@ from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
-_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE)
+_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
+           Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
 LiveReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, str | None]]
 PlatformProbe = Callable[[tuple[str, ...], tuple[str, ...], DeployRecord], dict[str, str]]
@@ -78,7 +79,8 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
                promote_wave: int | None = None, abort: bool = False) -> Progress:
     """Run (or resume, or promote, or abort) the deploy the record describes."""
     progress = record.load_progress() if record.exists() else Progress(plan.name, plan.release)
-    if progress.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK, Outcome.STOPPED) and not abort:
+    if progress.outcome in (Outcome.SUCCEEDED, Outcome.SUCCEEDED_WITHIN_BUDGET, Outcome.ROLLED_BACK,
+                            Outcome.STOPPED) and not abort:
         if ctx.on_event is not None:  # finished before: re-applying changes nothing
             state = progress.outcome.value if progress.outcome else "unknown"
             ctx.on_event(ProgressEvent("done", f"already applied: release {plan.release}, {state}"))

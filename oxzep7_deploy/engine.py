@@ -69,10 +69,18 @@ class Engine:
                 self._save(p)
         except DeployStopped:
             return self._fail()
-        p.outcome = Outcome.SUCCEEDED if not self.failed_hosts() else Outcome.ROLLED_BACK
+        failed = self.failed_hosts()
+        p.outcome = Outcome.SUCCEEDED if not failed else Outcome.SUCCEEDED_WITHIN_BUDGET
         self._release_locks()
-        if p.outcome is Outcome.ROLLED_BACK:
-            self._emit(ProgressEvent("done", "finished with failed hosts inside the budget", ok=False))
+        if self._rollback_failed():
+            p.outcome = Outcome.ROLLBACK_INCOMPLETE
+            self._emit(ProgressEvent("done", "a failed host could not be put back: "
+                                     + ", ".join(self._rollback_failed()), ok=False))
+        elif failed:
+            self._emit(ProgressEvent(
+                "done", f"release {self.plan.release} is on every target but {', '.join(failed)}: "
+                f"{len(failed)} failed within the budget (max_failed {self.plan.max_failed}); "
+                "they run what they ran before", ok=False))
         else:
             self._emit(ProgressEvent("done", f"every target runs release {self.plan.release}"))
         self._save(p)
@@ -175,6 +183,8 @@ class Engine:
             for host in self._step("confirm", self.steps.confirm, unconfirmed):
                 p.hosts[host].state = "live"
             self._release_locks()
+            if self._rollback_failed():
+                p.outcome = Outcome.ROLLBACK_INCOMPLETE
             self._save(p)
             return p
         if policy is OnFailure.ROLLBACK_WAVE and p.waves_done < len(self.plan.waves):
@@ -203,6 +213,7 @@ class Engine:
                     record.state = "rollback-failed"
                     record.message = (res.message if res else None) or "no answer from the host"
         self._release_locks()
+        complete = complete and not self._rollback_failed()
         p.outcome = Outcome.ROLLED_BACK if complete else Outcome.ROLLBACK_INCOMPLETE
         self._save(p)
         return p
@@ -216,6 +227,9 @@ class Engine:
             self.steps.unlock(hosts)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _rollback_failed(self) -> list[str]:
+        return [h for h, r in self.progress.hosts.items() if r.state == "rollback-failed"]
 
     def _alive(self, hosts: Sequence[str]) -> list[str]:
         return [h for h in hosts if not self.progress.hosts[h].failed_step]
@@ -240,6 +254,8 @@ class Engine:
                 continue
             unreachable = res is None or res.status is HostStatus.UNREACHABLE
             record.state = "unreachable" if unreachable else on_fail_state
+            if res is not None and res.result.get("switched") and res.result.get("revert_ok") is False:
+                record.state = "rollback-failed"  # switched, failed, and could not be put back
             record.failed_step = name
             record.failed_task = res.failed_task if res else None
             record.message = (res.message if res else None) or "the host did not answer"

@@ -52,6 +52,8 @@ class HostSteps(Protocol):
 
 class Outcome(str, Enum):
     SUCCEEDED = "succeeded"
+    # every wave done; some hosts failed within max_failed and run what they ran before
+    SUCCEEDED_WITHIN_BUDGET = "succeeded-within-budget"
     PAUSED = "paused"  # waiting at a manual gate: `promote` or `abort`
     ROLLED_BACK = "rolled-back"  # failed; what it switched is back on the previous release
     STOPPED = "stopped"  # failed with on_failure: stop; switched hosts were left as they are
@@ -61,6 +63,7 @@ class Outcome(str, Enum):
     def exit_code(self) -> ExitCode:
         return {
             Outcome.SUCCEEDED: ExitCode.OK,
+            Outcome.SUCCEEDED_WITHIN_BUDGET: ExitCode.OK,
             Outcome.PAUSED: ExitCode.OK,
             Outcome.ROLLED_BACK: ExitCode.DEPLOY_FAILED,
             Outcome.STOPPED: ExitCode.DEPLOY_FAILED,

@@ -126,7 +126,9 @@ def test_a_failure_inside_the_budget_does_not_stop_the_deploy() -> None:
     steps = FakeSteps(fail={"prepare": {"h3"}})
     p = run(steps, max_failed=HostCount(1))
     assert "h4" in steps.hosts_of("switch") and "h3" not in steps.hosts_of("switch")
-    assert p.outcome is Outcome.ROLLED_BACK, "exit 0 only when every target runs the release"
+    assert p.outcome is Outcome.SUCCEEDED_WITHIN_BUDGET, "nothing was rolled back: not exit 1"
+    assert p.outcome.exit_code is ExitCode.OK and p.hosts["h3"].failed_step == "prepare"
+    assert p.switched == ["h1", "h2", "h4"]
 
 
 def test_unreachable_host_counts_against_the_budget() -> None:
@@ -214,3 +216,20 @@ def test_stop_confirms_the_healthy_hosts_of_the_stopped_batch() -> None:
     assert steps.hosts_of("switch")[-2:] == ["h3", "h4"]
     assert "h3" in steps.hosts_of("confirm"), "else its dead-man reverts it after apply exits"
     assert p.hosts["h3"].state == "live" and p.hosts["h4"].state == "rolled-back"
+
+
+def test_a_switch_that_could_not_be_put_back_makes_the_deploy_rollback_incomplete() -> None:
+    class RevertFails(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            out = dict(super().switch(hosts))
+            if "h1" in hosts:  # health failed, and putting the previous release back failed too
+                out["h1"] = HostResult("h1", HostStatus.FAILED, message="503; ROLLBACK INCOMPLETE",
+                                       result={"switched": True, "revert_ok": False})
+            return out
+
+    steps = RevertFails()
+    p = run(steps)
+    assert p.outcome is Outcome.ROLLBACK_INCOMPLETE
+    assert p.outcome.exit_code is ExitCode.ROLLBACK_INCOMPLETE
+    assert p.hosts["h1"].state == "rollback-failed"
+    assert "h1" not in steps.hosts_of("unlock"), "the broken host stays locked for a person"
