@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from oxzep7_deploy.cli.boundary import error_boundary, records_root
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import inventory_option, json_option, verbose_option, yes_option
 from oxzep7_deploy.cli.output import emit_json, is_terminal
@@ -54,7 +54,7 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
     raise SystemExit(int(outcome.exit_code))
 
 
-@click.command("apply")
+@click.command("apply", cls=JsonCommand)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @inventory_option
 @yes_option
@@ -73,7 +73,7 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as
     _finish(plan, progress, printer, as_json)
 
 
-@click.command("promote")
+@click.command("promote", cls=JsonCommand)
 @click.argument("name")
 @yes_option
 @json_option
@@ -83,7 +83,7 @@ def promote_cmd(name: str, yes: bool, as_json: bool) -> None:
     _resume(name, yes, as_json, abort=False)
 
 
-@click.command("abort")
+@click.command("abort", cls=JsonCommand)
 @click.argument("name")
 @yes_option
 @json_option

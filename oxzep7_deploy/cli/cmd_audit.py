@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oxzep7_deploy.audit import AuditRequest, Target, run_audit
-from oxzep7_deploy.cli.boundary import error_boundary, records_root
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json
 from oxzep7_deploy.errors import UsageError
@@ -31,7 +31,7 @@ from oxzep7_deploy.spec import load_spec
 KEEP_AUDITS = 20  # audit run directories kept under .oxzep7/audits
 
 
-@click.command("audit")
+@click.command("audit", cls=JsonCommand)
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @inventory_option
 @click.option("--limit", help="Only hosts matching this pattern (with SPEC: of its targets).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from oxzep7_deploy.cli.boundary import error_boundary, records_root
+from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option, yes_option
 from oxzep7_deploy.cli.output import emit_json, is_terminal, say
 from oxzep7_deploy.cli.progress import ProgressPrinter
@@ -29,7 +29,7 @@ def _confirm(question: str, yes: bool) -> None:
         raise click.exceptions.Exit(int(ExitCode.USAGE))
 
 
-@click.command("status")
+@click.command("status", cls=JsonCommand)
 @inventory_option
 @app_option
 @limit_option
@@ -60,7 +60,7 @@ def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json:
     say(summary)
 
 
-@click.command("history")
+@click.command("history", cls=JsonCommand)
 @inventory_option
 @app_option
 @limit_option
@@ -92,7 +92,7 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
         say(f"unreachable: {', '.join(unreachable)}")
 
 
-@click.command("rollback")
+@click.command("rollback", cls=JsonCommand)
 @inventory_option
 @app_option
 @click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
@@ -138,7 +138,7 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, l
     raise SystemExit(int(code))
 
 
-@click.command("unlock")
+@click.command("unlock", cls=JsonCommand)
 @inventory_option
 @app_option
 @click.option("--force", is_flag=True, help="Break a lock held by someone else.")
@@ -153,12 +153,20 @@ def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | N
     _confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())
-    hosts = {h: {"ok": r.ok, "message": r.message, "code": r.result.get("code")}
+    hosts = {h: {"ok": r.ok, "message": r.message, "code": r.result.get("code"),
+                 "released": r.result.get("released")}
              for h, r in results.items()}
     if as_json:
         emit_json({"app": app, "ok": ok, "hosts": hosts})
     else:
         for host, d in hosts.items():
-            say(f"{host}: {'unlocked' if d['ok'] else 'refused: ' + str(d['message'])}")
+            say(f"{host}: {_unlock_word(d) if d['ok'] else 'refused: ' + str(d['message'])}")
     if not ok:
         raise SystemExit(int(ExitCode.USAGE))
+
+
+def _unlock_word(host: dict[str, object]) -> str:
+    released = host.get("released")
+    if isinstance(released, dict):
+        return f"unlocked (was held by deploy {released.get('deploy')}, owner {released.get('owner')})"
+    return "no lock was held"

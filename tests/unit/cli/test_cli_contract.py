@@ -53,6 +53,29 @@ def test_a_usage_error_with_json_is_one_json_document(args: list[str], error: st
     assert "--help" in doc["hint"]
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["apply", str(SPEC), "--json"], "Missing option '-i' / '--inventory'."),
+        (["promote", "--json"], "Missing argument 'NAME'."),
+        (["abort", "sample", "--bogus", "--json"], "No such option '--bogus'."),
+        (["status", "--app", "sample", "--json"], "Missing option '-i' / '--inventory'."),
+        (["history", "-i", "h1,", "--json"], "Missing option '--app'."),
+        (["rollback", "-i", "h1,", "--json"], "Missing option '--app'."),
+        (["unlock", "--app", "sample", "--json", "--forse"],
+         "No such option '--forse'. Did you mean '--force'?"),
+        (["audit", "--json"], "Missing option '-i' / '--inventory'."),
+    ],
+)
+def test_a_usage_error_of_a_host_command_with_json_is_one_json_document(
+        args: list[str], error: str) -> None:
+    code, out, _ = invoke(*args)
+    doc = json.loads(out)
+    assert code == 2 and doc["ok"] is False and doc["exit_code"] == 2
+    assert doc["error"] == error
+    assert f"{args[0]} --help` shows the arguments and options" in doc["hint"]
+
+
 def test_a_usage_error_without_json_stays_clicks_own() -> None:
     code, out, err = invoke("plan", str(SPEC))
     assert code == 2 and out == "" and "Missing option '-i'" in err
