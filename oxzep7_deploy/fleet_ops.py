@@ -70,12 +70,16 @@ def summary_line(states: dict[str, HostState]) -> str:
 class RollbackOutcome:
     results: dict[str, HostResult]
     skipped: dict[str, str]  # host -> why it was not rolled back (not deployed there)
-    nothing_to_do: dict[str, str] = field(default_factory=dict)  # host -> no release to go to
+    nothing_to_do: dict[str, str] = field(default_factory=dict)  # host -> why it was left as is
 
     @property
     def complete(self) -> bool:
         """Every host that was touched is back on a release and healthy."""
         return all(r.ok for r in self.results.values())
+
+
+# the agent refused before changing anything: no release to go to, or not the one asked for
+_UNTOUCHED = ("nothing-to-roll-back", "unknown-release", "already-current", "release-failed")
 
 
 def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
@@ -90,7 +94,7 @@ def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
     skipped = {h: "oxzep7 never deployed the app here" for h, r in results.items()
                if not r.ok and r.result.get("code") == "no-state"}
     stuck = {h: r.message or "nothing to roll back to" for h, r in results.items()
-             if not r.ok and r.result.get("code") == "nothing-to-roll-back"}
+             if not r.ok and r.result.get("code") in _UNTOUCHED}
     return RollbackOutcome({h: r for h, r in results.items() if h not in skipped and h not in stuck},
                            skipped, stuck)
 

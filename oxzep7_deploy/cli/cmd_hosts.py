@@ -58,6 +58,9 @@ def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json:
     printer.table(f"{app}: {summary}", ["host", "current", "python", "previous", "last good",
                                         "bad", "lock"], rows)
     say(summary)
+    if states and all(s.ok and not s.managed and not s.current_link for s in states.values()):
+        say(f"hint: oxzep7 has deployed no app named {app!r} on these hosts; --app takes the "
+            "spec's application.name", err=True)
 
 
 @click.command("history", cls=JsonCommand)
