@@ -85,3 +85,11 @@ def test_history_tells_each_deploy_and_its_outcome_per_host(tmp_path: Path) -> N
     assert deploy["outcome"] == "mixed"
     switch = next(e for e in doc["events"] if e["event"] == "switch")
     assert sorted(switch["hosts"]) == ["h1", "h2"] and switch["last"] >= switch["at"]
+
+
+def test_a_release_that_is_not_there_leaves_the_host_as_it_is(tmp_path: Path) -> None:
+    runner = Answers({"h1": {"code": "unknown-release",
+                             "error": "no release r9 of sample on this host (known: r0, r1)"}})
+    outcome = rollback_app(target(tmp_path, runner), "r9")
+    assert outcome.complete and outcome.results == {}, "nothing was touched: not incomplete"
+    assert "known: r0, r1" in outcome.nothing_to_do["h1"]
