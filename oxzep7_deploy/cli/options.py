@@ -18,7 +18,7 @@ def json_option(func: F) -> F:
 
 def inventory_option(func: F) -> F:
     return click.option(
-        "-i", "--inventory", "inventory", required=True, multiple=True,
+        "-i", "--inventory", "inventory", required=True, multiple=True, metavar="INVENTORY",
         help="Ansible inventory: a file, a directory, or 'h1,h2,' (repeatable).",
     )(func)
 

@@ -181,3 +181,11 @@ def test_a_closed_pipe_in_a_command_that_changes_hosts_is_still_an_internal_erro
     result = CliRunner().invoke(changes_hosts, [])
     assert result.exit_code == 4 and "internal error: BrokenPipeError" in result.stderr
     assert list((tmp_path / "logs").glob("*.txt")), "a crash log for a deploy cut short"
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "status", "history", "rollback", "unlock",
+                                     "audit"])
+def test_help_names_what_dash_i_takes(command: str) -> None:
+    code, out, _ = invoke(command, "--help")
+    (line,) = [x for x in out.splitlines() if "--inventory" in x]
+    assert code == 0 and "-i, --inventory INVENTORY" in line and "TEXT" not in line
