@@ -150,14 +150,21 @@ def _finished_elsewhere(record: DeployRecord, ctx: DeployContext, inventories: t
 
 
 def check_world(spec: Spec, spec_path: str) -> None:
-    """What `validate` cannot know: a local archive the spec names must exist on the controller."""
+    """What `validate` cannot know: a local archive the spec names must be a file on the controller."""
     install = spec.interpreter.install
     url = getattr(install, "url", None)
-    if isinstance(url, str) and url.startswith("/") and not Path(url).is_file():
+    if not (isinstance(url, str) and url.startswith("/")) or Path(url).is_file():
+        return
+    if Path(url).is_dir():
         raise UsageError(
-            f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
-            hint="fetch the archive first, or give an http(s) URL",
+            f"{spec_path}: interpreter.install.url: {url} is a directory on this controller; "
+            "the url names the archive file itself",
+            hint="give the path of the archive in it (a .tar.xz or .tar.gz file), or an http(s) URL",
         )
+    raise UsageError(
+        f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
+        hint="fetch the archive first, or give an http(s) URL",
+    )
 
 
 def _needs_platforms(spec: Spec) -> bool:

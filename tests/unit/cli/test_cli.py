@@ -133,6 +133,17 @@ def test_plan_refuses_a_local_archive_that_is_not_there(tmp_path: Path) -> None:
     assert code == 2 and "no such file on this controller: /nonexistent/Python-3.13.5.tar.xz" in err
 
 
+def test_plan_refuses_a_local_archive_path_that_is_a_directory(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("url: https://mirror.invalid/Python-3.13.5.tar.xz",
+                                             f"url: {tmp_path}"))
+    code, _, err = invoke("plan", str(spec), "-i", str(INVENTORY))
+    assert code == 2 and "no such file" not in err
+    assert f"interpreter.install.url: {tmp_path} is a directory on this controller; the url " \
+           "names the archive file itself" in err
+    assert "hint: give the path of the archive in it" in err
+
+
 def test_plan_refuses_a_build_host_outside_the_targets(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.read_text().replace("build_host: b3", "build_host: db1"))
