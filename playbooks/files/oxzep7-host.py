@@ -613,6 +613,7 @@ def cmd_prepare(args, paths):
         st["releases"].pop(rid, None)
         save_state(paths, st)  # adoption (if any) is recorded before anything is built
         store_env(paths, _SECRET_KEYS)
+    check_units((req.get("config") or {}).get("services") or [])
     started = now()
     steps = []
     try:
@@ -1191,6 +1192,24 @@ def restart_services(st, rid):
             ),
         )
     return done
+
+
+def check_units(services):
+    """Every unit the spec restarts after a switch exists here: a typo found while preparing,
+    not after the first host has switched."""
+    if not services or not has_systemd():
+        return
+    missing = []
+    for unit in services:
+        rc, out = run_logged(["systemctl", "show", "--property=LoadState", "--value", unit], dict(os.environ))
+        if rc != 0 or out.strip() in ("not-found", "bad-setting", "error"):
+            missing.append(unit)
+    if missing:
+        raise AgentError(
+            "unit-not-found",
+            "application.services: no systemd unit {} on this host (systemctl list-unit-files shows "
+            "what is there)".format(", ".join(missing)),
+        )
 
 
 def cmd_restart(args, paths):

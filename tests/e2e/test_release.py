@@ -437,6 +437,20 @@ def test_a_failed_prepare_switches_nothing_and_the_service_keeps_serving(
     ctl.unlock(app.name, deploy_id="broken/r-broken")
 
 
+def test_a_misspelt_service_is_refused_while_preparing_before_any_switch(
+    fleet: Fleet, ctl: Controller, new_interpreter: Interpreter
+) -> None:
+    app = install_sample_app(fleet, "typo", 8107)
+    spec = app.spec(new_interpreter)
+    spec = replace(spec, application=replace(spec.application, services=("typo-sampel.service",)))
+    results = ctl.prepare(spec, "r-typo", "typo/r-typo")
+    for host, res in results.items():
+        assert not res.ok and res.result["code"] == "unit-not-found", res
+        assert "typo-sampel.service" in (res.message or ""), res.message
+        assert app.link(host) == "releases/initial"
+    ctl.unlock(app.name, deploy_id="typo/r-typo")
+
+
 # -- must show: a failed health check puts the previous release back, snapshot byte for byte --
 
 

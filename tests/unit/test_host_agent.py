@@ -961,3 +961,23 @@ def test_pruning_drops_bad_releases_before_older_good_ones(host: Host) -> None:
     host.deploy("r4")
     doc = host.ok("prune", "--keep", "3")
     assert "r2" in doc["removed"] and "r1" not in doc["removed"], doc
+
+
+def test_a_service_that_is_not_there_is_refused_before_anything_is_built(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "has_systemd", lambda: True)
+    real = agent.run_logged
+
+    def systemctl(argv: Any, env: Any, **kw: Any) -> tuple[int, str]:
+        if argv[:2] == ["systemctl", "show"]:
+            return 0, "not-found\n" if argv[-1] == "typo.service" else "loaded\n"
+        return real(argv, env, **kw)
+
+    monkeypatch.setattr(agent, "run_logged", systemctl)
+    req = json.loads(prepare_request(host, "r1", []))
+    req["config"]["services"] = ["demo.service", "typo.service"]
+    rc, doc = host.call("prepare", stdin=json.dumps(req))
+    assert rc == 1 and doc["code"] == "unit-not-found" and "typo.service" in doc["error"]
+    assert "demo.service" not in doc["error"]
+    assert "r1" not in host.state["releases"] and not (host.root / "releases" / "r1").exists()
