@@ -1,7 +1,12 @@
-"""Live progress on stderr; the report tables on stdout (with --json, only the JSON is there)."""
+"""Live progress on stderr; the report tables on stdout (with --json, only the JSON is there).
+
+A reader that goes away (`apply 2>&1 | head`) silences what it read, nothing more: the deploy
+goes on and its exit code says how it ended.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +16,29 @@ from oxzep7_deploy.engine_model import ProgressEvent
 
 _STYLE = {"phase": "bold cyan", "batch": "cyan", "gate": "yellow", "rollback": "bold red",
           "done": "bold green", "host": "red"}
+
+
+class _Console(Console):
+    """A console that falls silent when its reader closes the pipe.
+
+    rich's own answer is SystemExit(1), which in the middle of a deploy would leave hosts
+    switched and locked and tell the shell "rolled back".
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        try:
+            super().print(*objects, **kwargs)
+        except BrokenPipeError:  # where rich lets it through
+            self.on_broken_pipe()
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:  # what is still buffered goes nowhere, so Python's last flush at exit cannot fail
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
 
 
 class ProgressPrinter:
@@ -47,7 +75,7 @@ class ProgressPrinter:
 
 
 def _console(stderr: bool) -> Console:
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = _Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = 120  # logs and CI: no terminal to fit, keep tables whole
     return console
