@@ -138,17 +138,32 @@ def test_canary_to_half_to_all(ctl: Controller, fleet4: Fleet,
     assert f"sample-canary/{report['release']}" in deploys
 
 
+def split_inventory(fleet: Fleet, work: Path) -> list[str]:
+    """The fleet's inventory as two -i, relative to `work`: h1 alone, and the other hosts with
+    the group's connection vars, which reach h1 too (one group across both sources)."""
+    lines = fleet.inventory.read_text().splitlines()
+    first = [line for line in lines if line.startswith("h1 ")]
+    write(work, "h1.ini", "\n".join(["[fleet]", *first]) + "\n")
+    write(work, "rest.ini", "\n".join(line for line in lines if line not in first) + "\n")
+    return ["-i", "h1.ini", "-i", "rest.ini"]
+
+
 def test_one_command_rollback_from_a_fresh_directory(ctl: Controller, fleet4: Fleet,
                                                      source: tuple[Path, str],
                                                      tmp_path_factory: pytest.TempPathFactory
                                                      ) -> None:
+    """Also: apply and rollback with the inventory split across two -i, as Ansible takes it."""
     spec = write(ctl.work, "canary.yaml", spec_text(source, "sample-rb", CANARY_50_100))
-    assert ctl.run("apply", str(spec), "-i", ctl.inventory(), "--yes").returncode == 0
+    done = ctl.run("apply", str(spec), *split_inventory(fleet4, ctl.work), "--yes")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert versions(fleet4) == dict.fromkeys(HOSTS, VERSION)
     fresh = Controller(fleet4, tmp_path_factory.mktemp("elsewhere"))  # no records, no spec
     started = time.monotonic()
-    code, doc = fresh.json("rollback", "-i", fresh.inventory(), "--app", "sample", "--yes")
+    code, doc = fresh.json("rollback", *split_inventory(fleet4, fresh.work), "--app", "sample",
+                           "--yes")
     elapsed = time.monotonic() - started
     assert code == 0 and doc["complete"], doc
+    assert sorted(doc["hosts"]) == HOSTS
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2")
     assert elapsed < 60, f"a rollback is a switch, not a rebuild ({elapsed:.0f} s)"
 
