@@ -26,6 +26,7 @@ _FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
            Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
 LiveReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, str | None]]
+BadReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, tuple[str, ...]]]
 PlatformProbe = Callable[[tuple[str, ...], tuple[str, ...], DeployRecord], dict[str, str]]
 
 
@@ -37,6 +38,7 @@ class DeployContext:
     make_steps: StepsFactory
     probe_platforms: PlatformProbe | None = None  # facts, for build-once-per-platform
     live_releases: LiveReleases | None = None  # what each host runs now, to trust a "done" record
+    bad_releases: BadReleases | None = None  # release -> hosts where it is marked bad
     on_event: ProgressHandler | None = None
 
 
@@ -50,9 +52,25 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
     release = release_id(spec)
     record = DeployRecord(ctx.records_root, spec.name, release)
     attempt = 1
-    while record.exists() and _finished_elsewhere(record, ctx, inventories, spec.application.name,
-                                                  targets):
-        attempt += 1  # a new attempt, a new release id: the last one failed, or hosts moved on
+    bad: dict[str, tuple[str, ...]] | None = None
+    while True:  # a new attempt, a new release id: the last one failed, or hosts moved on
+        if record.exists():
+            if not _finished_elsewhere(record, ctx, inventories, spec.application.name, targets):
+                break
+        elif attempt < _last_attempt(ctx.records_root, spec.name, release):
+            pass  # this directory went on to a later attempt before
+        else:  # no record here (a fresh directory): the hosts may still know this release as bad
+            if ctx.bad_releases is None:
+                break
+            if bad is None:
+                bad = ctx.bad_releases(inventories, spec.application.name, targets)
+            if record.release not in bad:
+                break
+            if ctx.on_event is not None:
+                ctx.on_event(ProgressEvent("phase", f"release {record.release} was marked bad on "
+                                           f"{', '.join(bad[record.release])} (rolled back "
+                                           "before): this deploy is a new attempt"))
+        attempt += 1
         record = DeployRecord(ctx.records_root, spec.name, f"{release}.{attempt}")
     if record.exists():  # resume: the same plan as before, platforms included
         plan_doc = record.meta().get("platforms") or {}
@@ -73,6 +91,13 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
         plan=plan.to_json(),
     )
     return spec, plan, record
+
+
+def _last_attempt(records_root: Path, name: str, release: str) -> int:
+    """The highest N of the `<release>.N` attempts recorded here (1: none)."""
+    found = [r.release.rsplit(".", 1)[1] for r in find_deploys(records_root, name)
+             if r.release.startswith(release + ".")]
+    return max((int(n) for n in found if n.isdigit()), default=1)
 
 
 def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,

@@ -20,14 +20,19 @@ from oxzep7_deploy.deploy import (
 )
 from oxzep7_deploy.engine_model import Outcome, Progress
 from oxzep7_deploy.plan import Plan
-from oxzep7_deploy.steps.host_steps import live_releases, make_host_steps, probe_platforms
+from oxzep7_deploy.steps.host_steps import (
+    bad_releases,
+    live_releases,
+    make_host_steps,
+    probe_platforms,
+)
 
 
 def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
     make_steps = functools.partial(make_host_steps, verbose=verbose)
     return DeployContext(records_root=records_root(), make_steps=make_steps,
                          probe_platforms=probe_platforms, live_releases=live_releases,
-                         on_event=printer)
+                         bad_releases=bad_releases, on_event=printer)
 
 
 def _confirm(question: str, yes: bool) -> None:

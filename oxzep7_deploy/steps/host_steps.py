@@ -74,6 +74,22 @@ def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],
     return {h: str(r.result.get("platform", "unknown")) for h, r in result.hosts.items() if r.ok}
 
 
+def bad_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
+                 ) -> dict[str, tuple[str, ...]]:
+    """Release id -> the hosts where it is marked bad (a deploy may not reuse that id)."""
+    import tempfile
+
+    from oxzep7_deploy.state.host import ReleaseStatus
+    from oxzep7_deploy.steps.release import read_status
+
+    out: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="oxzep7-bad-") as tmp:
+        for host, state in read_status(inventories, app, hosts, AnsibleRunner(), Path(tmp)).items():
+            for rid in state.with_status(ReleaseStatus.BAD) if state.ok else ():
+                out.setdefault(rid, []).append(host)
+    return {rid: tuple(hs) for rid, hs in out.items()}
+
+
 def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
                   ) -> dict[str, str | None]:
     """The release `current` points to on each host now (None: unreadable or none)."""

@@ -112,3 +112,27 @@ def test_a_host_list_reaches_the_platform_probe_and_the_records_as_written(
     assert probed == [expected]
     assert record.meta()["inventories"] == list(expected)
     assert set(plan.targets) == {"h1", "h2", "h3"}
+
+
+def test_from_a_fresh_directory_a_release_the_hosts_marked_bad_is_not_reused(
+    tmp_path: Path, spec: str
+) -> None:
+    from dataclasses import replace
+
+    from oxzep7_deploy.plan.release_id import release_id
+    from oxzep7_deploy.spec import load_spec
+
+    base = release_id(load_spec(spec))
+    asked: list[tuple[str, ...]] = []
+
+    def bad_releases(_inv: Sequence[str], _app: str, hosts: tuple[str, ...]
+                     ) -> dict[str, tuple[str, ...]]:
+        asked.append(hosts)
+        return {base: ("h2",), f"{base}.2": ("h1",)}  # rolled back by hand, twice
+
+    ctx = replace(context(tmp_path, FakeSteps()), bad_releases=bad_releases)
+    release, outcome = apply(spec, ctx)
+    assert release == f"{base}.3" and outcome is Outcome.SUCCEEDED
+    assert asked == [("h1", "h2")], "the hosts are asked once"
+    again, _ = apply(spec, ctx)
+    assert again == f"{base}.3" and len(asked) == 1, "the records answer from then on"
