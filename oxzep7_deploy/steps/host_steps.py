@@ -38,18 +38,16 @@ class AnsibleHostSteps(ReleaseSteps):
 
     def prepare(self, hosts: Sequence[str]) -> Results:
         """Prepare; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
-        results = super().prepare(hosts)
-        if lock_holders(results):
-            self.unlock([h for h, r in results.items() if r.ok])
-            raise_if_locked(results)
-        return results
+        return self._stop_if_locked(super().prepare(hosts))
 
     def lock(self, hosts: Sequence[str]) -> Results:
         """Lock; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
-        results = super().lock(hosts)
+        return self._stop_if_locked(super().lock(hosts))
+
+    def _stop_if_locked(self, results: Results) -> Results:
         if lock_holders(results):
             self.unlock([h for h, r in results.items() if r.ok])
-            raise_if_locked(results)
+            raise_if_locked(results, self.spec.application.name)
         return results
 
     def install(self, hosts: Sequence[str]) -> Results:

@@ -409,7 +409,7 @@ def lock_holders(results: Results) -> dict[str, LockRecord]:
     return held
 
 
-def raise_if_locked(results: Results) -> None:
+def raise_if_locked(results: Results, app: str = "APP") -> None:
     """LockHeldError (exit 2) naming the holder when any host refused the lock."""
     held = lock_holders(results)
     if not held:
@@ -418,7 +418,8 @@ def raise_if_locked(results: Results) -> None:
     others = f" and {len(held) - 1} more host(s)" if len(held) > 1 else ""
     raise LockHeldError(
         f"{first_host}{others}: locked by {first.describe()}",
-        hint="wait for it, or `oxzep7-deploy unlock --force` if that deploy is gone",
+        hint=f"wait for it (`oxzep7-deploy status -i INVENTORY --app {app}` shows it), or "
+             f"`oxzep7-deploy unlock -i INVENTORY --app {app} --force` if that deploy is gone",
     )
 
 

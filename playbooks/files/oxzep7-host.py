@@ -174,7 +174,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z0-9_]+)\}")
 
 
 def shell_quote(value):
-    if value and re.match(r"^[\w@%+=:,./-]+$", value, re.ASCII):
+    if value and re.fullmatch(r"[\w@%+=:,./-]+", value, re.ASCII):  # `$` would pass "x\n"
         return value
     return "'" + value.replace("'", "'\"'\"'") + "'"
 

@@ -981,3 +981,7 @@ def test_a_service_that_is_not_there_is_refused_before_anything_is_built(
     assert rc == 1 and doc["code"] == "unit-not-found" and "typo.service" in doc["error"]
     assert "demo.service" not in doc["error"]
     assert "r1" not in host.state["releases"] and not (host.root / "releases" / "r1").exists()
+
+
+def test_a_value_ending_in_a_newline_is_quoted_like_the_controller_does() -> None:
+    assert agent.shell_quote("0\n") == "'0\n'" == controller_substitute("{python}", {"python": "0\n"})
