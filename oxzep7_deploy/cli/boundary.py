@@ -93,8 +93,10 @@ def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only:
         if read_only:
             fail_line("interrupted", None)
             raise SystemExit(INTERRUPTED) from None
-        fail_line("interrupted", "run the same command again to resume, or `rollback`")
-        raise SystemExit(int(ExitCode.DEPLOY_FAILED)) from None
+        # not exit 1: nothing was rolled back. Hosts switched and confirmed stay so; a switch
+        # not yet confirmed is reverted by that host's dead-man
+        fail_line("interrupted", "run the same command again to resume it, or `rollback`")
+        raise SystemExit(INTERRUPTED) from None
     except Exception as exc:
         _internal_error(exc, as_json)
 

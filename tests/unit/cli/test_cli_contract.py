@@ -156,7 +156,8 @@ def test_plan_shows_the_release_apply_will_use_after_earlier_attempts(
         rid = base if attempt == 1 else f"{base}.{attempt}"
         folder = tmp_path / "deploys" / "billing-py313" / rid
         folder.mkdir(parents=True)
-        progress = {"name": "billing-py313", "release": rid, "outcome": outcome, "hosts": {}}
+        progress: dict[str, object] = {"name": "billing-py313", "release": rid, "outcome": outcome,
+                                       "hosts": {}}
         (folder / "progress.json").write_text(json.dumps(progress))
     code, out, _ = invoke("plan", str(SPEC), "-i", str(INVENTORY), "--json")
     assert code == 0 and json.loads(out)["release"] == release.format(base=base)
@@ -189,3 +190,13 @@ def test_help_names_what_dash_i_takes(command: str) -> None:
     code, out, _ = invoke(command, "--help")
     (line,) = [x for x in out.splitlines() if "--inventory" in x]
     assert code == 0 and "-i, --inventory INVENTORY" in line and "TEXT" not in line
+
+
+def test_ctrl_c_in_apply_exits_130_and_says_how_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare_deploy", interrupted)
+    code, _, err = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
+    assert code == 130, "not 1: nothing was rolled back"
+    assert "run the same command again to resume it, or `rollback`" in err
