@@ -213,8 +213,15 @@ class Engine:
                     record.state = "rollback-failed"
                     record.message = (res.message if res else None) or "no answer from the host"
         self._release_locks()
-        complete = complete and not self._rollback_failed()
-        p.outcome = Outcome.ROLLED_BACK if complete else Outcome.ROLLBACK_INCOMPLETE
+        broken = self._rollback_failed()
+        p.outcome = Outcome.ROLLED_BACK if complete and not broken else Outcome.ROLLBACK_INCOMPLETE
+        if broken:
+            message = f"ROLLBACK INCOMPLETE on {', '.join(broken)}: manual action needed there"
+        elif targets:
+            message = f"rolled back: {', '.join(targets)} run their previous release again"
+        else:
+            message = "stopped before any host of this deploy was switched: nothing live changed"
+        self._emit(ProgressEvent("done", message, ok=False))
         self._save(p)
         return p
 

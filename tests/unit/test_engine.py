@@ -233,3 +233,18 @@ def test_a_switch_that_could_not_be_put_back_makes_the_deploy_rollback_incomplet
     assert p.outcome.exit_code is ExitCode.ROLLBACK_INCOMPLETE
     assert p.hosts["h1"].state == "rollback-failed"
     assert "h1" not in steps.hosts_of("unlock"), "the broken host stays locked for a person"
+
+
+def test_the_last_word_says_what_the_hosts_run_after_a_failure() -> None:
+    def last_words(steps: FakeSteps) -> str:
+        spec = make_spec(stages=STAGES)
+        plan = build_plan(spec, HOSTS, "r1")
+        events: list[str] = []
+        Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+               on_event=lambda e: events.append(e.message), sleep=lambda s: None).run()
+        return events[-1]
+
+    assert last_words(FakeSteps(fail={"prepare": {"h2"}})) == (
+        "stopped before any host of this deploy was switched: nothing live changed")
+    assert last_words(FakeSteps(fail={"switch": {"h2"}})) == (
+        "rolled back: h1 run their previous release again")
