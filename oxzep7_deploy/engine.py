@@ -218,7 +218,7 @@ class Engine:
         if broken:
             message = f"ROLLBACK INCOMPLETE on {', '.join(broken)}: manual action needed there"
         elif targets:
-            message = f"rolled back: {', '.join(targets)} run their previous release again"
+            message = f"rolled back {', '.join(targets)} to the release they ran before"
         else:
             message = "stopped before any host of this deploy was switched: nothing live changed"
         self._emit(ProgressEvent("done", message, ok=False))

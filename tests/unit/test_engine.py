@@ -247,4 +247,4 @@ def test_the_last_word_says_what_the_hosts_run_after_a_failure() -> None:
     assert last_words(FakeSteps(fail={"prepare": {"h2"}})) == (
         "stopped before any host of this deploy was switched: nothing live changed")
     assert last_words(FakeSteps(fail={"switch": {"h2"}})) == (
-        "rolled back: h1 run their previous release again")
+        "rolled back h1 to the release they ran before")
