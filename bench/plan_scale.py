@@ -30,7 +30,7 @@ name: bench-py313
 targets: "web:&prod"
 interpreter:
   version: "3.13.5"
-  install: {method: source, url: /srv/Python-3.13.5.tar.xz, sha256: "%s"}
+  install: {method: source, url: @ARCHIVE@, sha256: "%s"}
 application: {name: web, root: /srv/web}
 rollout:
   strategy: canary
@@ -57,7 +57,7 @@ def timed(cmd: list[str]) -> float:
     done = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{(done.stderr or done.stdout)[-2000:]}")
     return elapsed
 
 
@@ -69,7 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_inventory(work / "inventory.ini", args.hosts)
-        (work / "spec.yaml").write_text(SPEC)
+        archive = work / "Python-3.13.5.tar.xz"  # plan checks that a local archive is there
+        archive.write_bytes(b"")
+        (work / "spec.yaml").write_text(SPEC.replace("@ARCHIVE@", str(archive)))
         (work / "play.yml").write_text(PLAYBOOK)
         ours_cmd = [str(VENV_BIN / "oxzep7-deploy"), "plan", str(work / "spec.yaml"),
                     "-i", str(work / "inventory.ini"), "--json"]

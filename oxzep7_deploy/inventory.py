@@ -25,6 +25,7 @@ class Inventory:
         self._manager = manager
         self._loader = loader if loader is not None else manager._loader
         self._file_vars: dict[tuple[Any, str], Mapping[str, Any]] = {}
+        self._vars_dirs: bool | None = None  # any group_vars/ or host_vars/ beside a source
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -125,6 +126,8 @@ class Inventory:
         from ansible.inventory.host import Host
         from ansible.vars.plugins import get_vars_from_inventory_sources
 
+        if not self._has_vars_dirs():  # the common case, and 10,000 hosts ask: answer at once
+            return {}
         key = (entity.base_type, entity.name)
         if key not in self._file_vars:
             sources = [s for s in self.sources if "," not in s or Path(s).exists()]
@@ -139,6 +142,18 @@ class Inventory:
                 ) from exc
             self._file_vars[key] = found or {}
         return self._file_vars[key]
+
+    def _has_vars_dirs(self) -> bool:
+        """Whether Ansible's host_group_vars plugin has anything to read: a group_vars/ or
+        host_vars/ folder in the folder of a source (or in a source that is a folder)."""
+        if self._vars_dirs is None:
+            bases = []
+            for source in self.sources:
+                path = Path(source)
+                if path.exists():
+                    bases.append(path if path.is_dir() else path.parent)
+            self._vars_dirs = any((b / d).is_dir() for b in bases for d in ("group_vars", "host_vars"))
+        return self._vars_dirs
 
     def _label(self) -> str:
         return ", ".join(self.sources)
