@@ -89,7 +89,8 @@ def check_build_host(spec: Spec, inv: Inventory) -> None:
         raise UsageError(
             f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a host of "
             f"inventory {', '.join(inv.sources)}",
-            hint="name one of the target hosts as the inventory spells it, or leave build_host out",
+            hint="name a host of the inventory (a target or a build box) as the inventory spells "
+                 "it, or leave build_host out",
         )
 
 
@@ -99,7 +100,8 @@ def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) ->
     if not (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM):
         return {}
     platforms = {}
-    for host in targets:
+    builder = install.build_host  # a build box outside the targets builds for its platform
+    for host in (*targets, builder) if builder and builder not in targets else targets:
         value = inv.inventory_var(host, PLATFORM_VAR)
         if value:
             platforms[host] = str(value)
@@ -123,7 +125,8 @@ def describe_plan(plan: Plan) -> list[str]:
         if step.action == "build-and-ship":
             others = [h for h in step.hosts if h != step.build_host]
             ship = f", ship to {_hosts(others)}" if others else ""
-            lines.append(f"  {platform}: build on {step.build_host}{ship}")
+            outside = " (a build host outside the targets)" if step.build_host not in step.hosts else ""
+            lines.append(f"  {platform}: build on {step.build_host}{outside}{ship}")
         else:
             lines.append(f"  {step.action} on {where}")
     if plan.prestage:

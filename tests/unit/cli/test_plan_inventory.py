@@ -131,19 +131,59 @@ def test_a_build_host_the_inventory_does_not_have_is_named_so(tmp_path: Path) ->
     assert result.stderr.splitlines() == [
         f"error: billing-py313: interpreter.install.build_host 'b33' is not a host of inventory "
         f"{inventory}",
-        "hint: name one of the target hosts as the inventory spells it, or leave build_host out",
+        "hint: name a host of the inventory (a target or a build box) as the inventory spells it, "
+        "or leave build_host out",
     ]
 
 
-def test_a_build_host_outside_the_targets_lists_some_targets(tmp_path: Path) -> None:
+def plan_with_build_host(tmp_path: Path, build_host: str, extra: str = "", as_json: bool = True
+                         ) -> tuple[int, dict[str, object], str]:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.read_text().replace("build_host: b3", "build_host: db1"))
-    result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(SPEC.with_suffix(".ini"))])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines()[1] == (
-        "hint: use one of the hosts `targets: billing:&prod` selects (b1, b2, b3, b4, b5 and "
-        "4 more), or leave build_host out"
-    )
+    spec.write_text(SPEC.read_text().replace("build_host: b3", f"build_host: {build_host}"))
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text(SPEC.with_suffix(".ini").read_text() + extra)
+    args = ["plan", str(spec), "-i", str(inventory), *(["--json"] if as_json else [])]
+    result = CliRunner().invoke(cli, args)
+    return result.exit_code, json.loads(result.stdout) if as_json else {}, result.stderr
+
+
+def test_a_build_host_outside_the_targets_builds_for_its_platform(tmp_path: Path) -> None:
+    code, doc, _ = plan_with_build_host(tmp_path, "db1")  # in billing, not in prod: no target
+    assert code == 0
+    targets = ["b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"]
+    assert doc["targets"] == targets  # the build host is not added to the targets
+    assert doc["build"] == [
+        {"platform": "debian-12-x86_64", "build_host": "db1",
+         "hosts": ["b1", "b2", "b4", "b5", "b6", "b7", "b8", "b9"], "action": "build-and-ship"},
+        {"platform": "rocky-9-x86_64", "build_host": "b3", "hosts": ["b3"],
+         "action": "build-and-ship"},
+    ]
+    waves = doc["waves"]
+    assert isinstance(waves, list)
+    assert [h for w in waves for h in w["hosts"]] == targets and doc["prestage"] == targets
+
+
+def test_a_build_host_of_another_platform_than_every_target_is_refused(tmp_path: Path) -> None:
+    code, _, err = plan_with_build_host(tmp_path, "arm1",
+                                        "\n[builders]\narm1 oxzep7_platform=debian-12-aarch64\n",
+                                        as_json=False)
+    assert code == 2
+    assert err.splitlines() == [
+        "error: billing-py313: interpreter.install.build_host 'arm1' is debian-12-aarch64, and no "
+        "target host is: the targets are debian-12-x86_64, rocky-9-x86_64",
+        "hint: name a build host of the targets' platform, or leave build_host out (the first "
+        "target of each platform builds then)",
+    ]
+
+
+def test_a_build_host_without_a_known_platform_is_planned_and_apply_reads_facts(
+        tmp_path: Path) -> None:
+    code, doc, _ = plan_with_build_host(tmp_path, "box", "\n[builders]\nbox\n")
+    assert code == 0
+    builds = doc["build"]
+    assert isinstance(builds, list)
+    assert [(b["platform"], b["build_host"]) for b in builds] == [
+        ("debian-12-x86_64", "box"), ("rocky-9-x86_64", "b3")]
 
 
 def test_stages_that_shrink_on_this_inventory_are_refused_by_plan(tmp_path: Path) -> None:
