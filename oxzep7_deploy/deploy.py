@@ -78,7 +78,15 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
     platforms: dict[str, str] = {}
     sources = absolute_sources(inventories)  # host lists ('h1,h2,') as written
     if ctx.probe_platforms is not None and _needs_platforms(spec):
-        platforms = ctx.probe_platforms(targets, sources, record)
+        builder = outside_build_host(spec, targets, inventory.hosts)
+        platforms = ctx.probe_platforms((*targets, *builder), sources, record)
+        if builder and builder[0] not in platforms:
+            raise UsageError(
+                f"{spec.name}: interpreter.install.build_host {builder[0]!r} did not answer the "
+                "platform probe (facts); nothing was changed",
+                hint=f"check that {builder[0]} is reachable (`ansible {builder[0]} -m ping`), "
+                     "or leave build_host out",
+            )
     plan = build_plan(spec, targets, record.release, platforms)
     record.start(
         meta={
@@ -190,6 +198,27 @@ def check_world(spec: Spec, spec_path: str) -> None:
         f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
         hint="fetch the archive first, or give an http(s) URL",
     )
+
+
+def outside_build_host(spec: Spec, targets: tuple[str, ...], inventory_hosts: tuple[str, ...]
+                       ) -> tuple[str, ...]:
+    """The build_host when it is not a target (a build box): `(host,)`, else `()`.
+
+    It compiles for its platform and gets nothing of the release. One the inventory does not
+    have is refused.
+    """
+    install = spec.interpreter.install
+    if not (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM
+            and install.build_host and install.build_host not in targets):
+        return ()
+    if install.build_host not in inventory_hosts:
+        raise UsageError(
+            f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a host of "
+            "the inventory",
+            hint="name a host of the inventory (a target or a build box) as the inventory spells "
+                 "it, or leave build_host out",
+        )
+    return (install.build_host,)
 
 
 def _needs_platforms(spec: Spec) -> bool:

@@ -60,13 +60,17 @@ def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
                     record: DeployRecord, verbose: int = 0) -> AnsibleHostSteps:
     """The DeployContext factory for real runs."""
     platforms = {h: step.platform for step in plan.build for h in step.hosts}
+    for step in plan.build:  # a build host outside the targets: its platform, for the install
+        if step.build_host and step.build_host not in platforms:
+            platforms[step.build_host] = step.platform
     return AnsibleHostSteps(spec, plan, inventories, record, platforms=platforms,
                             verbose=verbose)
 
 
 def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],
                     record: DeployRecord) -> dict[str, str]:
-    """Read each target's platform from facts (distro-release-arch), before planning builds."""
+    """Read each host's platform from facts (distro-release-arch), before planning builds: the
+    targets, and a build_host outside them (`prepare_deploy` adds it)."""
     request = RunRequest("facts.yml", inventories, targets, ident="facts")
     result = AnsibleRunner().run(request, record.run_dir("facts"))
     return {h: str(r.result.get("platform", "unknown")) for h, r in result.hosts.items() if r.ok}

@@ -143,8 +143,13 @@ def prefix_problem(prefix: str) -> str | None:
 def choose_build_hosts(
     hosts: Sequence[str], platforms: Mapping[str, str], build_host: str | None = None
 ) -> dict[str, str]:
-    """platform -> the one host that compiles for it: `build_host` for its own platform, else
-    the first of `hosts` on each platform (in `hosts` order)."""
+    """platform -> the one host that compiles for it, for the platforms of `hosts`.
+
+    `build_host` compiles for its own platform, whether it is one of `hosts` or a build host
+    outside them (its platform must then be in `platforms`); the other platforms get the first
+    of `hosts` on each (in `hosts` order). A build host whose platform none of `hosts` has is not
+    used: `plan` refuses one that no target of the whole deploy matches.
+    """
     missing = [h for h in hosts if h not in platforms]
     if missing:
         raise UsageError(f"no platform facts for {', '.join(missing)}")
@@ -152,8 +157,8 @@ def choose_build_hosts(
     if build_host is not None:
         if build_host not in platforms:
             raise UsageError(
-                f"build_host {build_host} is not one of the target hosts",
-                hint="set interpreter.install.build_host to a host the spec's targets match",
+                f"no platform facts for build_host {build_host}",
+                hint="the build host must answer the probe, as the targets do",
             )
         chosen[platforms[build_host]] = build_host
     for host in hosts:
@@ -307,11 +312,12 @@ def install_interpreter(
     else:
         check_prebuilt_archive(archive, spec.interpreter.minor)
     session.timings["fetch"] = time.monotonic() - started
-    probed = session.run("probe", hosts, {})
+    builder = outside_build_host(install, hosts, platforms or {})  # probed for its platform
+    probed = session.run("probe", [*hosts, *builder], {})
     facts = {h: str(r.result.get("platform", "")) for h, r in probed.hosts.items() if r.ok}
     found = {**facts, **(platforms or {})}  # the caller's facts win; the probe fills gaps
     for result in probed.hosts.values():
-        if not result.ok:
+        if not result.ok and result.host in hosts:  # the build host is no target: not recorded
             session.record(result, HostAction.FAILED)
     reachable = [h for h in hosts if h not in session.results]
     if isinstance(install, PrebuiltInstall):
@@ -319,8 +325,20 @@ def install_interpreter(
         _install_prebuilt(session, session.triage(probed, reachable, lambda h: key), archive, key)
         return session.outcome(hosts, found)
     job = _SourceJob(session, install, archive, configure, found, ArtifactCache(cache_dir))
+    job.builder_probe = probed.hosts.get(builder[0]) if builder else None
     need = session.triage(probed, reachable, lambda h: job.keys[found[h]])
     return session.outcome(hosts, found, job.run(reachable, need))
+
+
+def outside_build_host(install: SourceInstall | PrebuiltInstall, hosts: Sequence[str],
+                       platforms: Mapping[str, str]) -> tuple[str, ...]:
+    """`(build_host,)` when it is a build host outside `hosts` whose platform `platforms` lacks
+    (the probe asks it; it is never recorded as one of `hosts`), else `()`."""
+    if (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM
+            and install.build_host and install.build_host not in hosts
+            and install.build_host not in platforms):
+        return (install.build_host,)
+    return ()
 
 
 def _install_simple(
@@ -364,9 +382,11 @@ class _SourceJob:
         self.marker = {"source_url": archive.url, "source_sha256": archive.sha256,
                        "configure": list(install.configure)}
         self.artifacts: dict[str, Artifact | None] = {}
+        self.builder_probe: HostResult | None = None  # of a build host outside the targets
 
     def run(self, hosts: Sequence[str], need: Sequence[str]) -> tuple[BuildRecord, ...]:
-        """Install on `need` (a subset of `hosts`, which build hosts are chosen among)."""
+        """Install on `need` (a subset of `hosts`); the build hosts are the install's build_host
+        for its platform (a target or not) and the first of `hosts` for the others."""
         if not need:
             return ()
         if self.install.build is BuildMode.ON_EACH_HOST:
@@ -374,11 +394,38 @@ class _SourceJob:
         else:
             wanted = dict.fromkeys(self.platforms[h] for h in need)
             self.artifacts = {p: self.cache.lookup(self.keys[p]) for p in wanted}
-            chosen = choose_build_hosts(hosts, self.platforms, self.install.build_host)
-            builders = {chosen[p]: p for p in wanted if self.artifacts[p] is None}
+            missing = [p for p in wanted if self.artifacts[p] is None]
+            if missing and not self.builder_known(hosts):
+                need = self.refuse_unprobed(need, missing)
+                missing = []
+            chosen = choose_build_hosts(hosts, self.platforms, self.install.build_host) \
+                if missing else {}
+            builders = {chosen[p]: p for p in missing}
         builds = self.build(builders, need)
         self.ship([h for h in need if h not in builders], builds)
         return builds
+
+    def builder_known(self, hosts: Sequence[str]) -> bool:
+        """Whether the build_host, if it is outside `hosts`, has a platform to build for."""
+        build_host = self.install.build_host
+        return build_host is None or build_host in hosts or build_host in self.platforms
+
+    def refuse_unprobed(self, need: Sequence[str], missing: Sequence[str]) -> list[str]:
+        """A build host outside the targets did not answer and a platform has no artifact yet:
+        its hosts fail (which platform it builds for is unknown); the rest of `need` remains."""
+        probe = self.builder_probe
+        why = (probe.message if probe is not None else None) or "no platform facts"
+        remaining = []
+        for host in need:
+            if self.platforms[host] in missing:
+                self.session.record(HostResult(
+                    host, HostStatus.FAILED, 0, "build",
+                    f"not installed: no artifact for {self.platforms[host]}, and build_host "
+                    f"{self.install.build_host} did not answer the probe: {why}"),
+                    HostAction.FAILED)
+            else:
+                remaining.append(host)
+        return remaining
 
     def build(self, builders: Mapping[str, str], need: Sequence[str]) -> tuple[BuildRecord, ...]:
         """Compile on each of `builders` (host -> platform); keep what they fetch in the cache."""

@@ -245,9 +245,26 @@ def test_build_host_is_used_for_its_own_platform_only() -> None:
         "debian-12-x86_64": "h2", "rocky-9-x86_64": "h3"}
 
 
-def test_an_unknown_build_host_is_refused() -> None:
-    with pytest.raises(UsageError, match="build_host h9 is not one of the target hosts"):
+def test_a_build_host_without_platform_facts_is_refused() -> None:
+    with pytest.raises(UsageError, match="no platform facts for build_host h9"):
         choose_build_hosts(["h1"], PLATFORMS, "h9")
+
+
+def test_a_build_host_outside_the_hosts_builds_for_its_platform_only() -> None:
+    platforms = {**PLATFORMS, "box": "rocky-9-x86_64"}
+    assert choose_build_hosts(["h1", "h2", "h3", "h5"], platforms, "box") == {
+        "debian-12-x86_64": "h1", "rocky-9-x86_64": "box"}
+    # a batch without its platform (a later one has it): the box is not used
+    assert choose_build_hosts(["h2", "h4"], platforms, "box") == {"debian-12-x86_64": "h2"}
+
+
+def test_plan_builds_ships_a_build_box_artifact_to_every_host_of_its_platform() -> None:
+    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64, build_host="box"))
+    platforms = {**PLATFORMS, "box": "debian-12-x86_64"}
+    assert plan_builds(spec, ["h1", "h2", "h3"], platforms) == (
+        BuildStep("debian-12-x86_64", "box", ("h1", "h2")),
+        BuildStep("rocky-9-x86_64", "h3", ()),
+    )
 
 
 def spec_with(install: SourceInstall, prefix: str = "/opt/oxzep7/python/3.13.5") -> Spec:
@@ -319,8 +336,9 @@ class ScriptedRunner:
     """Answers interpreter.yml runs the way the hosts would: probe markers, builds, ships."""
 
     def __init__(self, platforms: dict[str, str], markers: dict[str, str] | None = None,
-                 failing_build: bool = False) -> None:
+                 failing_build: bool = False, unreachable: tuple[str, ...] = ()) -> None:
         self.platforms, self.markers, self.failing_build = platforms, markers or {}, failing_build
+        self.unreachable = unreachable
         self.requests: list[RunRequest] = []
 
     def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
@@ -330,6 +348,10 @@ class ScriptedRunner:
         for host in hosts:
             result: dict[str, object] = {"action": action}
             status = HostStatus.CHANGED
+            if host in self.unreachable:
+                results[host] = HostResult(host, HostStatus.UNREACHABLE, 0, "Gathering Facts",
+                                           "ssh: connect to host box port 22: No route to host")
+                continue
             if action == "probe":
                 status = HostStatus.OK
                 key = self.markers.get(host)
@@ -348,10 +370,13 @@ class ScriptedRunner:
 
 
 def source_run(tmp_path: Path, runner: ScriptedRunner, hosts: list[str],
-               build: BuildMode = BuildMode.ONCE_PER_PLATFORM) -> InterpreterOutcome:
+               build: BuildMode = BuildMode.ONCE_PER_PLATFORM, build_host: str | None = None,
+               platforms: dict[str, str] | None = None) -> InterpreterOutcome:
     src = cpython_tarball(tmp_path / "Python-3.13.5.tar.xz")
-    spec = spec_with(SourceInstall(url=str(src), sha256=sha(src), build=build))
-    return install_interpreter(spec, "inv", hosts, runner, tmp_path / "run", tmp_path / "cache")
+    spec = spec_with(SourceInstall(url=str(src), sha256=sha(src), build=build,
+                                   build_host=build_host))
+    return install_interpreter(spec, "inv", hosts, runner, tmp_path / "run", tmp_path / "cache",
+                               platforms)
 
 
 def actions_of(runner: ScriptedRunner) -> list[tuple[str, tuple[str, ...]]]:
@@ -399,3 +424,53 @@ def test_on_each_host_compiles_everywhere_and_ships_nothing(tmp_path: Path) -> N
     assert actions_of(runner) == [("probe", ("h1", "h2")), ("build", ("h1", "h2"))]
     assert runner.requests[1].extravars["oxzep7_interp_pack"] is False
     assert dict(out.actions) == {"h1": "built", "h2": "built"}
+
+
+# ---- a build host outside the targets (a build box) ----
+
+BOX_PLATFORMS = {**PLATFORMS, "box": "debian-12-x86_64"}
+
+
+def test_a_build_box_compiles_ships_to_every_target_of_its_platform_and_is_no_target(
+        tmp_path: Path) -> None:
+    runner = ScriptedRunner(BOX_PLATFORMS)
+    out = source_run(tmp_path, runner, ["h1", "h2", "h3"], build_host="box")
+    assert actions_of(runner) == [("probe", ("h1", "h2", "h3", "box")),  # its platform: facts
+                                  ("build", ("box", "h3")), ("ship", ("h1", "h2"))]
+    assert dict(out.actions) == {"h1": "shipped", "h2": "shipped", "h3": "built"}
+    assert list(out.hosts) == ["h1", "h2", "h3"]  # what the engine gets: targets only
+    assert [(b.platform, b.host, b.ok) for b in out.builds] == [
+        ("debian-12-x86_64", "box", True), ("rocky-9-x86_64", "h3", True)]
+    shipped = runner.requests[2].extravars["oxzep7_interp_artifacts"]
+    key = runner.requests[1].extravars["oxzep7_interp_artifacts"]["box"]["key"]
+    assert shipped["h1"]["key"] == shipped["h2"]["key"] == key
+    assert shipped["h1"]["marker"]["built_on"] == "box"
+    assert Path(shipped["h1"]["path"]).read_bytes() == b"tree built on box"
+
+
+def test_a_later_batch_ships_from_the_cache_without_touching_the_build_box(
+        tmp_path: Path) -> None:
+    source_run(tmp_path, ScriptedRunner(BOX_PLATFORMS), ["h1"], build_host="box")
+    later = ScriptedRunner(BOX_PLATFORMS, unreachable=("box",))  # the cache has the artifact
+    out = source_run(tmp_path, later, ["h2", "h4"], build_host="box", platforms=BOX_PLATFORMS)
+    assert actions_of(later) == [("probe", ("h2", "h4")), ("ship", ("h2", "h4"))]  # its facts given
+    assert dict(out.actions) == {"h2": "shipped", "h4": "shipped"} and out.ok
+
+
+def test_a_build_box_that_does_not_answer_fails_the_hosts_that_need_a_build(
+        tmp_path: Path) -> None:
+    runner = ScriptedRunner(BOX_PLATFORMS, unreachable=("box",))
+    out = source_run(tmp_path, runner, ["h1", "h2"], build_host="box")
+    assert actions_of(runner) == [("probe", ("h1", "h2", "box"))]
+    assert list(out.hosts) == ["h1", "h2"] and out.failed_hosts() == ("h1", "h2")
+    assert out.hosts["h1"].message == (
+        "not installed: no artifact for debian-12-x86_64, and build_host box did not answer the "
+        "probe: ssh: connect to host box port 22: No route to host")
+
+
+def test_a_build_box_of_another_platform_leaves_a_batch_to_its_first_host(tmp_path: Path) -> None:
+    runner = ScriptedRunner({**PLATFORMS, "box": "rocky-9-x86_64"})
+    out = source_run(tmp_path, runner, ["h1", "h2"], build_host="box")
+    assert actions_of(runner) == [("probe", ("h1", "h2", "box")), ("build", ("h1",)),
+                                  ("ship", ("h2",))]
+    assert dict(out.actions) == {"h1": "built", "h2": "shipped"}

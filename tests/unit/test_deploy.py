@@ -10,6 +10,8 @@ import pytest
 
 from oxzep7_deploy.deploy import DeployContext, prepare_deploy, run_deploy
 from oxzep7_deploy.engine_model import Outcome
+from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.spec import load_spec
 from tests.unit.test_engine import FakeSteps
 
 SPEC = """\
@@ -136,3 +138,65 @@ def test_from_a_fresh_directory_a_release_the_hosts_marked_bad_is_not_reused(
     assert asked == [("h1", "h2")], "the hosts are asked once"
     again, _ = apply(spec, ctx)
     assert again == f"{base}.3" and len(asked) == 1, "the records answer from then on"
+
+
+BOX_SPEC = SPEC.replace("targets: all", 'targets: "h1,h2"').replace(
+    "install: {method: existing, executable: /usr/local/bin/python3.13}",
+    "install: {method: source, url: 'https://example.invalid/Python-3.13.5.tar.xz', "
+    f"sha256: '{'0' * 64}', build_host: box}}")
+
+
+def box_context(tmp_path: Path, answers: dict[str, str], probed: list[tuple[str, ...]]
+                ) -> DeployContext:
+    def probe(hosts: tuple[str, ...], _inventories: tuple[str, ...], _record: object
+              ) -> dict[str, str]:
+        probed.append(hosts)
+        return {h: answers[h] for h in hosts if h in answers}
+
+    return DeployContext(records_root=tmp_path / "records", make_steps=lambda *a: FakeSteps(),
+                         probe_platforms=probe)
+
+
+def test_a_build_host_outside_the_targets_is_probed_and_builds_but_is_no_target(
+        tmp_path: Path) -> None:
+    from oxzep7_deploy.steps.host_steps import make_host_steps
+
+    spec = tmp_path / "box.yaml"
+    spec.write_text(BOX_SPEC)
+    probed: list[tuple[str, ...]] = []
+    answers = dict.fromkeys(("h1", "h2", "box"), "debian-12-x86_64")
+    _, plan, record = prepare_deploy(str(spec), ("h1,h2,box,",), box_context(tmp_path, answers,
+                                                                             probed))
+    assert probed == [("h1", "h2", "box")]
+    assert plan.targets == ("h1", "h2") and [w.hosts for w in plan.waves] == [("h1",), ("h2",)]
+    assert [(b.platform, b.build_host, b.hosts) for b in plan.build] == [
+        ("debian-12-x86_64", "box", ("h1", "h2"))]
+    assert record.meta()["platforms"]["box"] == "debian-12-x86_64"  # a resume plans the same
+    steps = make_host_steps(load_spec(str(spec)), plan, ("h1,h2,box,",), record)
+    assert steps.platforms == answers  # the install knows what the box builds for
+
+
+def test_a_build_host_outside_the_targets_that_does_not_answer_stops_apply(tmp_path: Path) -> None:
+    spec = tmp_path / "box.yaml"
+    spec.write_text(BOX_SPEC)
+    answers = dict.fromkeys(("h1", "h2"), "debian-12-x86_64")
+    with pytest.raises(UsageError, match="build_host 'box' did not answer the platform probe"):
+        prepare_deploy(str(spec), ("h1,h2,box,",), box_context(tmp_path, answers, []))
+
+
+def test_a_build_host_of_no_target_platform_stops_apply(tmp_path: Path) -> None:
+    spec = tmp_path / "box.yaml"
+    spec.write_text(BOX_SPEC)
+    answers = {"h1": "debian-12-x86_64", "h2": "debian-12-x86_64", "box": "rocky-9-x86_64"}
+    with pytest.raises(UsageError, match="build_host 'box' is rocky-9-x86_64, and no target host "
+                                         "is: the targets are debian-12-x86_64"):
+        prepare_deploy(str(spec), ("h1,h2,box,",), box_context(tmp_path, answers, []))
+
+
+def test_a_build_host_the_inventory_does_not_have_stops_apply(tmp_path: Path) -> None:
+    spec = tmp_path / "box.yaml"
+    spec.write_text(BOX_SPEC)
+    probed: list[tuple[str, ...]] = []
+    with pytest.raises(UsageError, match="build_host 'box' is not a host of the inventory"):
+        prepare_deploy(str(spec), ("h1,h2,",), box_context(tmp_path, {}, probed))
+    assert probed == []
