@@ -67,6 +67,14 @@ class Inventory:
                 f"inventory {self._label()}: no host matches {pattern!r}",
                 hint=(f"did you mean {close[0]!r}? " if close else "") + self._groups_hint(),
             )
+        implicit = [h.name for h in hosts if getattr(h, "implicit", False)]
+        if implicit:  # Ansible's implicit localhost: this controller, not a host of the inventory
+            raise InventoryError(
+                f"inventory {self._label()}: {pattern!r} selects {implicit[0]}, which the "
+                "inventory does not list: that would be this controller itself",
+                hint="list it in the inventory (e.g. `localhost ansible_connection=local`) if "
+                     "this machine is really a target",
+            )
         return tuple(h.name for h in hosts)
 
     def _terms(self, pattern: str, hint: str) -> list[str]:
