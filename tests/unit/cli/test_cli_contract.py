@@ -11,16 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from oxzep7_deploy.cli.main import cli
-
-GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "plans"
-SPEC = GOLDEN / "canary-source.yaml"
-INVENTORY = GOLDEN / "canary-source.ini"
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+from tests.unit.cli.test_cli import INVENTORY, SPEC, invoke
 
 
 def test_validate_a_directory_reports_one_spec_line(tmp_path: Path) -> None:
