@@ -71,7 +71,7 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as
     printer = ProgressPrinter(quiet=as_json)
     ctx = _context(printer, verbose)
     loaded, plan, record = prepare_deploy(spec, inventory, ctx)
-    for line in describe_plan(plan):
+    for line in describe_plan(plan, loaded):
         printer.line(line)
     _confirm(f"apply release {plan.release} to {len(plan.targets)} host(s)?", yes)
     progress = run_deploy(loaded, plan, record, ctx)

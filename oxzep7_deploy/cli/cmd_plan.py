@@ -43,7 +43,7 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         emit_json(plan.to_json())
     else:
-        for line in describe_plan(plan):
+        for line in describe_plan(plan, loaded):
             say(line)
         if note:
             say(note)
@@ -108,8 +108,8 @@ def inventory_platforms(spec: Spec, inv: Inventory, targets: tuple[str, ...]) ->
     return platforms
 
 
-def describe_plan(plan: Plan) -> list[str]:
-    """The plan as a person reads it."""
+def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
+    """The plan as a person reads it (with `spec`: also what of it the strategy overrides)."""
     interp = plan.interpreter
     lines = [
         f"plan {plan.name}: app {plan.app}, release {plan.release}, "
@@ -131,6 +131,9 @@ def describe_plan(plan: Plan) -> list[str]:
             lines.append(f"  {step.action} on {where}")
     if plan.prestage:
         lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
+        if spec is not None and not spec.rollout.prestage:
+            lines.append("  (blue-green prepares every target before its one switch: "
+                         "rollout.prestage: false does not apply)")
     else:
         lines.append("prestage: off (each batch is prepared just before it is switched)")
     for n, wave in enumerate(plan.waves, 1):
