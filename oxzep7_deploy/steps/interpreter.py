@@ -255,7 +255,8 @@ class _Session:
         for host in hosts:
             probe = probed.hosts[host]
             marker = probe.result.get("marker") or {}
-            if isinstance(marker, Mapping) and marker.get("key") == key_of(host):
+            if (isinstance(marker, Mapping) and marker.get("key") == key_of(host)
+                    and probe.result.get("starts") is True):  # a marker alone proves nothing
                 self.record(HostResult(host, HostStatus.OK, 0, None, None,
                                        MappingProxyType({**probe.result, "present": True})),
                             HostAction.PRESENT)

@@ -18,11 +18,13 @@ module: oxzep7_interp_tree
 short_description: Stage, commit and probe an interpreter tree under its own prefix
 description:
   - C(probe) reads the marker C(<prefix>/.oxzep7-artifact.json) and says whether the prefix is
-    ours, someone else's, or absent. Read-only.
+    ours, someone else's, or absent, and whether the tree with the asked key is in place and its
+    interpreter starts (C(current)). Read-only.
   - C(staged) unpacks an archive (sha256 verified first) or copies a directory into a stage
     directory beside the prefix (same filesystem), so the prefix is never half-written.
     A tree under a single top-level directory (python-build-standalone C(install_only)) is
-    unwrapped. Nothing is done when the marker already has the asked key.
+    unwrapped. Nothing is done when the marker already has the asked key and the interpreter
+    starts; a marked tree whose interpreter does not start is replaced.
   - C(present) writes the marker into the stage, swaps the stage into place by rename(2),
     checks that the interpreter starts at its final path (and, for a shared build, that
     ldd finds every library), and puts the previous tree back if it does not.
@@ -74,6 +76,24 @@ def read_marker(prefix):
         return None
 
 
+def starts(module, prefix):
+    """Whether the interpreter under `prefix` starts (a marker alone proves nothing: the tree
+    may have been removed or damaged by hand since)."""
+    exe = module.params["executable"]
+    if not exe:
+        return True
+    path = os.path.join(prefix, "bin", exe)
+    if not os.path.exists(path):
+        return False
+    rc, _out, _err = module.run_command([path, "-c", "pass"], environ_update={"LD_LIBRARY_PATH": ""})
+    return rc == 0
+
+
+def installed(module, prefix, key, marker):
+    """The tree with `key` is in place and its interpreter starts: nothing to do."""
+    return bool(marker and key and marker.get("key") == key and starts(module, prefix))
+
+
 def sha256_of(path):
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -103,8 +123,9 @@ def probe(module, prefix, key):
         exists=exists,
         marker=marker,
         foreign=exists and marker is None,
-        current=bool(marker and key and marker.get("key") == key),
+        current=installed(module, prefix, key, marker),
         executable_exists=bool(exe) and os.path.exists(os.path.join(prefix, "bin", exe)),
+        starts=exists and starts(module, prefix),
     )
 
 
@@ -142,7 +163,7 @@ def fail_unpack(module, stage, created, msg, **extra):
 def staged(module, prefix, key):
     params = module.params
     marker = read_marker(prefix)
-    if marker and key and marker.get("key") == key:
+    if installed(module, prefix, key, marker):
         return dict(changed=False, current=True, stage=None)
     if os.path.lexists(prefix) and marker is None:
         module.fail_json(msg=f"{prefix} exists and was not installed by oxzep7-deploy: "
@@ -209,7 +230,7 @@ def final_check(module, prefix):
 
 def present(module, prefix, key):
     marker = read_marker(prefix)
-    if marker and key and marker.get("key") == key:
+    if installed(module, prefix, key, marker):
         return dict(changed=False, current=True)
     stage = stage_path(prefix, key)
     if module.check_mode:

@@ -336,8 +336,10 @@ class ScriptedRunner:
     """Answers interpreter.yml runs the way the hosts would: probe markers, builds, ships."""
 
     def __init__(self, platforms: dict[str, str], markers: dict[str, str] | None = None,
-                 failing_build: bool = False, unreachable: tuple[str, ...] = ()) -> None:
+                 failing_build: bool = False, unreachable: tuple[str, ...] = (),
+                 broken: tuple[str, ...] = ()) -> None:
         self.platforms, self.markers, self.failing_build = platforms, markers or {}, failing_build
+        self.broken = broken  # hosts whose marked tree no longer starts (removed by hand)
         self.unreachable = unreachable
         self.requests: list[RunRequest] = []
 
@@ -355,7 +357,8 @@ class ScriptedRunner:
             if action == "probe":
                 status = HostStatus.OK
                 key = self.markers.get(host)
-                result.update(platform=self.platforms[host], marker={"key": key} if key else None)
+                result.update(platform=self.platforms[host], marker={"key": key} if key else None,
+                              starts=bool(key) and host not in self.broken)
             elif action == "build" and self.failing_build:
                 results[host] = HostResult(host, HostStatus.FAILED, 3, "Make", "cc1: out of memory")
                 continue
@@ -407,6 +410,18 @@ def test_hosts_with_the_marker_do_nothing(tmp_path: Path) -> None:
     out = source_run(tmp_path, again, ["h1", "h2"])
     assert actions_of(again) == [("probe", ("h1", "h2"))]
     assert set(out.present) == {"h1", "h2"} and out.changed_total() == 0
+
+
+def test_a_marked_tree_that_does_not_start_is_shipped_again_from_the_cache(tmp_path: Path
+                                                                         ) -> None:
+    first = ScriptedRunner(PLATFORMS)
+    source_run(tmp_path, first, ["h1", "h2"])  # h1 built, h2 shipped; the cache has the artifact
+    key = first.requests[1].extravars["oxzep7_interp_artifacts"]["h1"]["key"]
+    # the build host's tree was removed since, its marker left behind: it is no installed tree
+    again = ScriptedRunner(PLATFORMS, markers={"h1": key, "h2": key}, broken=("h1",))
+    out = source_run(tmp_path, again, ["h1", "h2"])
+    assert actions_of(again) == [("probe", ("h1", "h2")), ("ship", ("h1",))]
+    assert dict(out.actions) == {"h1": "shipped", "h2": "present"}
 
 
 def test_a_failed_build_fails_its_platform_with_the_reason(tmp_path: Path) -> None:
