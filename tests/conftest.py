@@ -9,6 +9,12 @@ Fixtures:
     fleet_factory    fleet_factory(n=3, build_hosts=()) -> Fleet: more fleets for the module
     cpython_tarball  CPythonTarball(path, sha256, version) of Python-3.13.5 (cached, session)
 
+OXZ_REVERSE_MODULES=1 runs the test modules in reverse order.
+
+The tool's artifact cache is private to the run: OXZ_TOOL_CACHE names a fresh folder, removed at
+the end, unless it was set before the run (to reuse a build on purpose). tests/e2e/conftest.py
+has the session's one CPython build in it (`cpython_build`).
+
 At the end of the session nothing of the fleets it started (through these fixtures or `Fleet.up`)
 may remain (containers, namespaces, mounts, processes): a leftover fails the session.
 """
@@ -19,6 +25,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, NoReturn
@@ -29,6 +36,25 @@ from tests.fleet import harness
 from tests.fleet.harness import Fleet
 
 REQUIRE_FLEET = os.environ.get("OXZ_REQUIRE_FLEET") == "1"
+
+
+_PRIVATE_CACHE: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A tool cache of this run's own: nothing an earlier run or the demo cached is seen."""
+    if not os.environ.get("OXZ_TOOL_CACHE"):
+        path = Path(tempfile.mkdtemp(prefix="oxzep7-tool-cache-", dir="/var/tmp"))
+        _PRIVATE_CACHE.append(path)
+        os.environ["OXZ_TOOL_CACHE"] = str(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _PRIVATE_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
+        if os.environ.get("OXZ_TOOL_CACHE") == str(path):
+            del os.environ["OXZ_TOOL_CACHE"]
+    _PRIVATE_CACHE.clear()
 
 
 def fleet_unavailable() -> str | None:
@@ -45,6 +71,17 @@ def unavailable(why: str) -> NoReturn:
     if REQUIRE_FLEET:
         pytest.fail(f"OXZ_REQUIRE_FLEET=1 but {why}", pytrace=False)
     pytest.skip(why)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """OXZ_REVERSE_MODULES=1: run the modules in reverse order (each module's tests in their own
+    order), to show that no module depends on what an earlier one left behind."""
+    if os.environ.get("OXZ_REVERSE_MODULES") != "1":
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(str(item.path), []).append(item)
+    items[:] = [item for path in reversed(modules) for item in modules[path]]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

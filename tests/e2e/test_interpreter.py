@@ -1,8 +1,8 @@
 """End to end on the real fleet: CPython built once, shipped, verified; prebuilt; faults on unpack.
 
-The source build runs once per session (its cached artifact is dropped first, so the build
-really happens), on h1 as the spec's build_host outside the targets h2 and h3; the prebuilt
-tests and test_interpreter_package.py reuse its artifact through the tool's own cache.
+The source build is the session's one build (`cpython_build`, tests/e2e/conftest.py): on h1 as
+the spec's build_host outside the targets h2 and h3, into the run's private tool cache. The
+prebuilt tests and test_interpreter_package.py reuse its artifact through that cache.
 """
 
 from __future__ import annotations
@@ -13,61 +13,26 @@ import shutil
 import tarfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from oxzep7_deploy.artifacts import Artifact, ArtifactCache, sha256_file
-from oxzep7_deploy.runner.ansible import AnsibleRunner
-from oxzep7_deploy.spec.model import (
-    Application,
-    Install,
-    Interpreter,
-    PrebuiltInstall,
-    SourceInstall,
-    Spec,
-)
-from oxzep7_deploy.steps.interpreter import InterpreterOutcome, install_interpreter
-from tests.conftest import CPythonTarball
-from tests.fleet.harness import CACHE_DIR, Fleet
+from oxzep7_deploy.spec.model import PrebuiltInstall, Spec
+from oxzep7_deploy.steps.interpreter import InterpreterOutcome
+from tests.fleet import build
+from tests.fleet.build import EXE, PREFIX, VERSION, Built, make_spec, python3_fingerprint
+from tests.fleet.harness import Fleet
 
 pytestmark = pytest.mark.e2e
 
-VERSION = "3.13.5"
-PREFIX = f"/opt/oxzep7/python/{VERSION}"
-EXE = f"{PREFIX}/bin/python3.13"
-# fast flags for tests (about a third of a default build); shared, to prove the rpath
-CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
-TOOL_CACHE = CACHE_DIR / "oxzep7-tool"  # the tool's own cache, shared by the test modules
-# for working on the later tests only: keep the cached build (the build test is then skipped)
-REUSE_BUILD = bool(os.environ.get("OXZEP7_E2E_REUSE_BUILD"))
-
-
-def make_spec(install: Install, prefix: str = PREFIX) -> Spec:
-    return Spec(name="interp-e2e", targets="all",
-                interpreter=Interpreter(version=VERSION, prefix=prefix, install=install),
-                application=Application(name="app", root="/srv/app"))
-
-
-def source_spec(source: CPythonTarball, prefix: str = PREFIX, build_host: str | None = None
-                ) -> Spec:
-    return make_spec(SourceInstall(url=str(source.path), sha256=source.sha256,
-                                   configure=CONFIGURE, build_host=build_host), prefix)
-
-
 def install(fleet: Fleet, spec: Spec, work: Path, hosts: Sequence[str] | None = None
             ) -> InterpreterOutcome:
-    work.mkdir(parents=True, exist_ok=True)
-    runner = AnsibleRunner(fleet.ansible_env(work))
-    return install_interpreter(spec, str(fleet.inventory), hosts or fleet.hosts, runner,
-                               work / "run", TOOL_CACHE)
+    return build.install(fleet, spec, work, hosts)
 
 
-def python3_fingerprint(fleet: Fleet, host: str) -> str:
-    """The system python3: where /usr/bin/python3 points, its checksum, its version."""
-    return fleet.sh(host, "readlink -f /usr/bin/python3; sha256sum \"$(readlink -f /usr/bin/python3)\";"
-                          " sha256sum /usr/bin/python3; /usr/bin/python3 --version")
+def source_spec(built: Built, prefix: str = PREFIX, build_host: str | None = None) -> Spec:
+    return build.source_spec(built.source, built.sha256, prefix, build_host)
 
 
 def leftovers(fleet: Fleet, host: str) -> str:
@@ -76,61 +41,28 @@ def leftovers(fleet: Fleet, host: str) -> str:
                           " ls -A /var/tmp/oxzep7-artifacts 2>/dev/null; true")
 
 
-def drop_cached_build(cache: ArtifactCache, source_sha256: str) -> None:
-    """Forget this configuration's artifact, so the session really compiles once."""
-    for manifest in cache.root.glob("*.json"):
-        meta = json.loads(manifest.read_text())
-        if (meta.get("source_sha256"), meta.get("configure"), meta.get("prefix")) == (
-                source_sha256, list(CONFIGURE), PREFIX):
-            manifest.unlink()
-
-
-@dataclass(frozen=True)
-class Built:
-    outcome: InterpreterOutcome
-    source: CPythonTarball
-    seconds: float
-    python3_before: dict[str, str]
-    markers: dict[str, str]
+@pytest.fixture(scope="module")
+def built(cpython_build: Built) -> Built:
+    return cpython_build
 
 
 @pytest.fixture(scope="module")
-def source_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
-    return fleet_factory(3, build_hosts=["h1"])  # only h1 has a compiler at all
+def source_fleet(cpython_build: Built) -> Fleet:
+    return cpython_build.fleet  # only h1 has a compiler at all
 
 
-TARGETS = ("h2", "h3")  # the build: h1 is the build_host, a build box outside these targets
-
-
-@pytest.fixture(scope="module")
-def built(source_fleet: Fleet, cpython_tarball: CPythonTarball,
-          tmp_path_factory: pytest.TempPathFactory) -> Built:
-    if not REUSE_BUILD:
-        drop_cached_build(ArtifactCache(TOOL_CACHE), cpython_tarball.sha256)
-    before = {h: python3_fingerprint(source_fleet, h) for h in source_fleet.hosts}
-    started = time.monotonic()
-    outcome = install(source_fleet, source_spec(cpython_tarball, build_host="h1"),
-                      tmp_path_factory.mktemp("source"), TARGETS)
-    markers = {h: source_fleet.sh(h, f"cat {PREFIX}/.oxzep7-artifact.json || true")
-               for h in source_fleet.hosts}
-    return Built(outcome, cpython_tarball, time.monotonic() - started, before, markers)
+TARGETS = build.BUILD_TARGETS
 
 
 def the_artifact(built: Built) -> Artifact:
-    """The artifact of the session's build (or, with OXZEP7_E2E_REUSE_BUILD, the cached one)."""
-    if built.outcome.builds and built.outcome.builds[0].artifact is not None:
-        return built.outcome.builds[0].artifact
-    marker = json.loads(built.markers["h1"])
-    found = ArtifactCache(TOOL_CACHE).lookup(marker["key"])
-    assert found is not None, "the source build left no artifact in the cache"
-    return found
+    return built.artifact()
 
 
 @pytest.mark.slow
 def test_source_builds_on_a_build_host_outside_the_targets_and_installs_verified_on_all(
         built: Built, source_fleet: Fleet) -> None:
-    if REUSE_BUILD:
-        pytest.skip("OXZEP7_E2E_REUSE_BUILD is set: nothing was built this session")
+    if not built.outcome.builds:
+        pytest.skip("OXZ_TOOL_CACHE was given and already held the build: nothing was built")
     out = built.outcome
     print(f"\nsource install on 2 targets, built on h1: {built.seconds:.0f} s; "
           + ", ".join(f"{k} {v:.0f} s" for k, v in out.timings.items()))
@@ -141,7 +73,7 @@ def test_source_builds_on_a_build_host_outside_the_targets_and_installs_verified
     assert out.platforms["h1"] == "debian-12-x86_64"  # the probe asked the build host too
     artifact = the_artifact(built)
     key = out.builds[0].key
-    cached = ArtifactCache(TOOL_CACHE).lookup(key)  # keyed for the targets' platform
+    cached = ArtifactCache(built.cache).lookup(key)  # keyed for the targets' platform
     assert cached is not None and cached.sha256 == artifact.sha256
     assert artifact.meta["built_on"] == "h1" and artifact.meta["platform"] == "debian-12-x86_64"
     # the compiler ran on exactly one host: only h1 has one, and only h1 has a build log
@@ -174,7 +106,7 @@ def test_a_second_apply_builds_nothing_ships_nothing_changes_nothing(
     stamp = f"stat -c %Y {PREFIX}/.oxzep7-artifact.json {PREFIX}/bin/python3.13"
     before = {h: source_fleet.sh(h, stamp) for h in source_fleet.hosts}
     started = time.monotonic()
-    again = install(source_fleet, source_spec(built.source), tmp_path)
+    again = install(source_fleet, source_spec(built), tmp_path)
     print(f"\nsecond apply on 3 hosts: {time.monotonic() - started:.1f} s")
     assert again.ok, again.problems()
     assert again.changed_total() == 0
@@ -182,6 +114,21 @@ def test_a_second_apply_builds_nothing_ships_nothing_changes_nothing(
     assert set(again.timings) == {"fetch", "probe"}  # no build run, no ship run
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["interpreter-01-probe"]
     assert {h: source_fleet.sh(h, stamp) for h in source_fleet.hosts} == before
+
+
+@pytest.mark.slow
+def test_a_marked_tree_that_does_not_start_is_shipped_again_from_the_cache(
+        built: Built, source_fleet: Fleet, tmp_path: Path) -> None:
+    # what a hand-run cleanup leaves: the marker says the tree is there, the interpreter is gone
+    source_fleet.sh("h1", f"rm -f {EXE}")
+    assert build.interpreter_runs(source_fleet, "h1") is None
+    out = install(source_fleet, source_spec(built, build_host="h1"), tmp_path, ["h1", "h2"])
+    assert out.ok, out.problems()
+    assert out.builds == ()  # the build host is a target now; the cache has the artifact
+    assert dict(out.actions) == {"h1": "shipped", "h2": "present"}
+    for host in ("h1", "h2"):
+        assert build.interpreter_runs(source_fleet, host) == VERSION
+    assert leftovers(source_fleet, "h1").split() == [VERSION]
 
 
 # ---- prebuilt, from the source build's artifact, and faults while unpacking ----
@@ -270,12 +217,12 @@ def test_a_real_build_without_sqlite_headers_is_caught_by_verification(
     header = "/usr/include/sqlite3.h"
     source_fleet.sh("h1", f"mv {header} {header}.off")  # dpkg still says libsqlite3-dev is there
     try:
-        out = install(source_fleet, source_spec(built.source, prefix), tmp_path, ["h1"])
+        out = install(source_fleet, source_spec(built, prefix), tmp_path, ["h1"])
     finally:
         source_fleet.sh("h1", f"mv {header}.off {header}")
     assert not out.ok and [b.ok for b in out.builds] == [False]
     message = out.hosts["h1"].message or ""
     assert "missing modules: sqlite3 (usually from libsqlite3-dev" in message, message
     assert source_fleet.run_on("h1", f"test -e {prefix}").returncode != 0
-    assert ArtifactCache(TOOL_CACHE).lookup(out.builds[0].key) is None
+    assert ArtifactCache(built.cache).lookup(out.builds[0].key) is None
     shutil.rmtree(tmp_path / "run", ignore_errors=True)

@@ -8,7 +8,6 @@ build's artifact) puts the interpreter tree in /opt/oxzep7/python/3.13.5 and lin
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tarfile
 import time
@@ -18,27 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from oxzep7_deploy.artifacts import Artifact, ArtifactCache
-from oxzep7_deploy.runner.ansible import AnsibleRunner
+from oxzep7_deploy.artifacts import Artifact
 from oxzep7_deploy.spec.model import (
     Application,
     Install,
     Interpreter,
     PackageInstall,
-    SourceInstall,
     Spec,
 )
-from oxzep7_deploy.steps.interpreter import InterpreterOutcome, install_interpreter
-from tests.conftest import CPythonTarball
-from tests.fleet.harness import CACHE_DIR, Fleet
+from oxzep7_deploy.steps.interpreter import InterpreterOutcome
+from tests.fleet import build
+from tests.fleet.build import PREFIX, VERSION, Built
+from tests.fleet.harness import Fleet
 
 pytestmark = pytest.mark.e2e
 
-VERSION = "3.13.5"
-PREFIX = f"/opt/oxzep7/python/{VERSION}"
-# must match test_interpreter.py: its session build is the artifact this module packages
-CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
-TOOL_CACHE = CACHE_DIR / "oxzep7-tool"
 PACKAGE = "oxzep7-python3.13"
 PORT = 8047
 DEPENDS = "libc6, libssl3, libsqlite3-0, libffi8, liblzma5, libbz2-1.0, zlib1g, libreadline8, libuuid1"
@@ -51,31 +44,7 @@ def make_spec(install: Install) -> Spec:
 
 
 def install(fleet: Fleet, spec: Spec, work: Path, hosts: list[str]) -> InterpreterOutcome:
-    runner = AnsibleRunner(fleet.ansible_env(work))
-    return install_interpreter(spec, str(fleet.inventory), hosts, runner, work / "run", TOOL_CACHE)
-
-
-def cached_artifact(source: CPythonTarball) -> Artifact | None:
-    cache = ArtifactCache(TOOL_CACHE)
-    for manifest in sorted(cache.root.glob("*.json")):
-        meta = json.loads(manifest.read_text())
-        if (meta.get("source_sha256"), meta.get("configure"), meta.get("prefix")) == (
-                source.sha256, list(CONFIGURE), PREFIX):
-            return cache.lookup(manifest.stem)
-    return None
-
-
-def artifact_for(fleet: Fleet, source: CPythonTarball, work: Path) -> Artifact:
-    """The session's source build from the cache; built here, on h3, when run on its own."""
-    found = cached_artifact(source)
-    if found is not None:
-        return found
-    spec = make_spec(SourceInstall(url=str(source.path), sha256=source.sha256, configure=CONFIGURE))
-    out = install(fleet, spec, work, ["h3"])
-    assert out.ok, out.problems()
-    built = cached_artifact(source)
-    assert built is not None
-    return built
+    return build.install(fleet, spec, work, hosts)
 
 
 def build_deb(artifact: Artifact, repo: Path, work: Path) -> Path:
@@ -112,16 +81,16 @@ class Repo:
 
 @pytest.fixture(scope="module")
 def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
-    return fleet_factory(3, build_hosts=["h3"])  # h3 compiles only if the cache has no build yet
+    return fleet_factory(3)  # no compiler: the package is made from the session build's artifact
 
 
 @pytest.fixture(scope="module")
-def repo(fleet: Fleet, cpython_tarball: CPythonTarball,
+def repo(fleet: Fleet, cpython_build: Built,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
     work = tmp_path_factory.mktemp("package")
     folder = work / "repo"
     folder.mkdir()
-    build_deb(artifact_for(fleet, cpython_tarball, work / "build"), folder, work)
+    build_deb(cpython_build.artifact(), folder, work)
     address = f"198.18.{fleet.net}.1"
     log = work / "http.log"
     with log.open("w") as out:

@@ -43,7 +43,9 @@ from oxzep7_deploy.spec.model import (
 )
 from oxzep7_deploy.state import ReleaseStatus
 from oxzep7_deploy.steps import release as steps
-from tests.fleet.harness import CACHE_DIR, FLEET_SH, Fleet, FleetError, missing_prerequisite
+from oxzep7_deploy.steps.interpreter import install_interpreter
+from tests.fleet import build
+from tests.fleet.harness import CACHE_DIR, Fleet, FleetError, missing_prerequisite
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +56,7 @@ SECRET = "oxz-secret-7f3a9c1e"  # an application.env value: must never be writte
 SECRET_SHA16 = hashlib.sha256(SECRET.encode()).hexdigest()[:16]
 OLD_VERSION = "3.11.2"  # Debian 12's python3
 
-# the interpreter tests' configuration of 3.13.5, so both share the tool's cached artifact
-NEW_VERSION = "3.13.5"
-SOURCE_SHA = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
-PREFIX = f"/opt/oxzep7/python/{NEW_VERSION}"
-CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
-TOOL_CACHE = CACHE_DIR / "oxzep7-tool"
+NEW_VERSION = build.VERSION
 
 TIMINGS: dict[str, float] = {}
 
@@ -140,32 +137,25 @@ def ctl(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Controller:
 
 
 @pytest.fixture(scope="module")
-def new_interpreter(fleet: Fleet, ctl: Controller) -> Interpreter:
-    """3.13.5 on every host through the interpreter step (cached artifact, or one build on h1)."""
+def new_interpreter(request: pytest.FixtureRequest, fleet: Fleet, ctl: Controller) -> Interpreter:
+    """3.13.5 on every host of this fleet, shipped from the session build's artifact in the tool
+    cache (`cpython_build`), and checked to run on each host."""
     if os.environ.get("OXZ_RELEASE_NEW_PYTHON") == "system":
         return Interpreter(version=OLD_VERSION, prefix="/usr",
                            install=ExistingInstall(executable="/usr/bin/python3.11"))
-    from oxzep7_deploy.steps.interpreter import install_interpreter
-
-    source = next((p for p in (CACHE_DIR / "cpython" / n for n in
-                               ("Python-3.13.5.tar.xz", "python3.13_3.13.5.orig.tar.xz"))
-                   if p.is_file()), None)
-    if source is None:
-        script = FLEET_SH.with_name("cpython.sh")
-        subprocess.run(["bash", str(script)], check=False, capture_output=True, timeout=600)
-        source = CACHE_DIR / "cpython" / "Python-3.13.5.tar.xz"
-        if not source.is_file():
-            unavailable(f"no Python-3.13.5 source in {CACHE_DIR / 'cpython'} (run tests/setup.sh)")
-    interp = Interpreter(version=NEW_VERSION, prefix=PREFIX,
-                         install=SourceInstall(url=str(source), sha256=SOURCE_SHA, configure=CONFIGURE))
-    spec = Spec(name="release-e2e-interp", targets="all", interpreter=interp,
-                application=Application(name="interp", root="/srv/interp"))
+    built = request.getfixturevalue("cpython_build")
+    # h1 can compile and is the build_host: with the artifact cached, it gets the tree shipped too
+    spec = replace(build.source_spec(built.source, built.sha256, build_host="h1"),
+                   name="release-e2e-interp")
     started = time.monotonic()
     outcome = install_interpreter(spec, ctl.inventory, fleet.hosts, ctl.runner,
-                                  ctl.run_dir("interpreter"), TOOL_CACHE)
-    TIMINGS["interpreter install (cache or build)"] = time.monotonic() - started
+                                  ctl.run_dir("interpreter"), built.cache)
+    TIMINGS["interpreter install (shipped from the cache)"] = time.monotonic() - started
     assert outcome.ok, outcome.problems()
-    return interp
+    assert outcome.builds == () and dict(outcome.actions) == {h: "shipped" for h in fleet.hosts}
+    for host in fleet.hosts:
+        assert build.interpreter_runs(fleet, host) == NEW_VERSION, f"no {NEW_VERSION} on {host}"
+    return spec.interpreter
 
 
 # -- the sample app, made by hand as an existing deployment --------------------------------------
@@ -522,7 +512,8 @@ def dead_man_spec(app: App, interp: Interpreter, dead_man: int) -> Spec:
 def interpreter_to_json(interp: Interpreter) -> str:
     install = interp.install
     if isinstance(install, SourceInstall):
-        return json.dumps({"version": interp.version, "prefix": interp.prefix, "url": install.url})
+        return json.dumps({"version": interp.version, "prefix": interp.prefix, "url": install.url,
+                           "sha256": install.sha256, "configure": list(install.configure)})
     return json.dumps({"version": interp.version, "executable": interp.executable})
 
 
@@ -530,7 +521,7 @@ def interpreter_from_json(text: str) -> Interpreter:
     doc = json.loads(text)
     if "url" in doc:
         return Interpreter(version=doc["version"], prefix=doc["prefix"], install=SourceInstall(
-            url=doc["url"], sha256=SOURCE_SHA, configure=CONFIGURE))
+            url=doc["url"], sha256=doc["sha256"], configure=tuple(doc["configure"])))
     return Interpreter(version=doc["version"], prefix="/usr",
                        install=ExistingInstall(executable=doc["executable"]))
 

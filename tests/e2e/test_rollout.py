@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet.build import Built
 from tests.fleet.harness import Fleet
 from tests.fleet.sample_app import SampleApp, install_sample_app
-from tests.fleet.scenario import CLI, VERSION, Controller, cpython_source, sample_spec, write
+from tests.fleet.scenario import CLI, VERSION, Controller, sample_spec, write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 HOSTS = ["h1", "h2", "h3", "h4"]
@@ -36,8 +37,9 @@ def app(fleet4: Fleet) -> SampleApp:
 
 
 @pytest.fixture(scope="module")
-def source() -> tuple[Path, str]:
-    return cpython_source()
+def source(cpython_build: Built) -> tuple[Path, str]:
+    """The session build's source: its artifact is in the tool cache, so apply ships it."""
+    return cpython_build.source, cpython_build.sha256
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.harness import CACHE_DIR, FLEET_SH, Fleet, FleetError
+from tests.fleet.build import CONFIGURE, VERSION, tool_cache
+from tests.fleet.harness import FLEET_SH, Fleet, FleetError
 
-VERSION = "3.13.5"
-# fast flags: a build of about a minute on 2 cores; the same as tests/e2e/test_interpreter.py,
-# so the tool's cache (TOOL_CACHE) lets every later test and the demo reuse one build
-CONFIGURE = ("--enable-shared", "--disable-test-modules", "OPT=-O0 -g0")
-TOOL_CACHE = CACHE_DIR / "oxzep7-tool"
+# the session build's configuration (tests/fleet/build.py), so its cached artifact serves the
+# CLI tests; the demo has a cache of its own (build.tool_cache() outside a test run)
 CLI = Path(sys.executable).with_name("oxzep7-deploy")
 
 
@@ -83,7 +81,7 @@ class Controller:
 
     def env(self) -> dict[str, str]:
         env = self.fleet.ansible_env(self.work)
-        env["OXZEP7_CACHE"] = str(TOOL_CACHE)
+        env["OXZEP7_CACHE"] = str(tool_cache())
         env.pop("OXZEP7_RECORDS", None)
         return env
 
@@ -121,5 +119,5 @@ def write(work: Path, name: str, text: str) -> Path:
     return path
 
 
-__all__ = ["CLI", "CONFIGURE", "TOOL_CACHE", "VERSION", "Controller", "cpython_source",
+__all__ = ["CLI", "CONFIGURE", "VERSION", "Controller", "cpython_source",
            "sample_spec", "write"]
