@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from oxzep7_deploy.errors import UsageError
+
 
 def emit_json(document: Any) -> None:
     """One JSON document on stdout, nothing else there."""
@@ -27,3 +29,16 @@ def fail_line(message: str, hint: str | None) -> None:
 
 def is_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal (never with --yes, never when stdin or stdout is not one).
+
+    "n" is an error the boundary reports like any other (a JSON document with --json): the
+    caller has changed nothing yet, and says so.
+    """
+    if yes or not is_terminal():
+        return
+    if not click.confirm(question, default=False, err=True):
+        raise UsageError("aborted; nothing done",
+                         hint="answer y to go ahead, or pass --yes to skip the question")

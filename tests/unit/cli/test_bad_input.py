@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,6 @@ from click.testing import CliRunner
 from oxzep7_deploy.cli.main import cli
 from tests.unit.cli.test_several_inventories import SPEC as EXISTING_SPEC
 
-ROOT = Path(__file__).resolve().parents[3]
 UNREACHABLE = "h1 ansible_host=127.0.0.9 ansible_port=1\n"  # loopback, nothing listens there
 
 
@@ -69,3 +65,87 @@ def test_the_right_sha256_passes(tmp_path: Path) -> None:
                                              .hexdigest().upper()))
     code, _, err = invoke("plan", str(spec), "-i", "h1,")
     assert code == 0, err
+
+
+# ---- --app and a deploy's NAME become paths on the controller: checked first ----
+
+
+@pytest.mark.parametrize("command", [
+    ["status"], ["history"], ["rollback", "--yes"], ["unlock", "--yes"],
+])
+@pytest.mark.parametrize("app", ["../../etc", "Billing", "a/b", "", "billing\n"])
+def test_an_app_name_the_spec_would_refuse_is_refused_before_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], app: str) -> None:
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("OXZEP7_RECORDS")  # the default, .oxzep7 here
+    code, out, err = invoke(*command, "-i", "127.0.0.9,", "--app", app)
+    assert code == 2 and out == ""
+    assert f"Invalid value for '--app': {app!r} is not an application name" in err
+    assert "lowercase letters, digits, dashes and underscores" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b"], "nothing written anywhere"
+    code, out, _ = invoke(*command, "-i", "127.0.0.9,", "--app", app, "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["exit_code"] == 2 and "is not an application name" in doc["error"]
+
+
+@pytest.mark.parametrize("command", ["promote", "abort"])
+def test_a_deploy_name_the_spec_would_refuse_is_refused(command: str) -> None:
+    code, _, err = invoke(command, "../../x", "--yes")
+    assert code == 2 and "Invalid value for 'NAME': '../../x' is not a deploy name" in err
+
+
+def test_an_app_name_with_an_underscore_is_an_application_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.cli.test_several_inventories import AnsweringRunner
+
+    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", AnsweringRunner())
+    code, out, err = invoke("status", "-i", "h1,", "--app", "my_app", "--json")
+    assert code == 0 and json.loads(out)["app"] == "my_app", err
+
+
+# ---- "n" at a confirmation: said, nothing left behind, a JSON document with --json ----
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from oxzep7_deploy.steps import host_steps
+    from tests.unit.cli.test_several_inventories import AnsweringRunner
+
+    fake = AnsweringRunner()
+    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", fake)
+    monkeypatch.setattr(host_steps, "AnsibleRunner", fake)
+    monkeypatch.setattr("oxzep7_deploy.cli.output.is_terminal", lambda: True)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_no_at_the_apply_question_does_nothing_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: None, as_json: bool) -> None:
+    records = tmp_path / "records"
+    monkeypatch.setenv("OXZEP7_RECORDS", str(records))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(EXISTING_SPEC)
+    code, out, err = invoke("apply", str(spec), "-i", "h1,h2,", *(["--json"] if as_json else []),
+                            stdin="n\n")
+    assert code == 2
+    assert "apply release" in err, "the question was asked"
+    assert ("error: aborted; nothing done" in err) is not as_json
+    if as_json:
+        doc = json.loads(out)
+        assert doc == {"ok": False, "error": "aborted; nothing done",
+                       "hint": "answer y to go ahead, or pass --yes to skip the question",
+                       "exit_code": 2}
+    assert not (records / "deploys").exists(), "no release folder, no record of a deploy"
+    code, _, err = invoke("apply", str(spec), "-i", "h1,h2,", stdin="y\n")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("command", [["rollback"], ["unlock"], ["unlock", "--force"]])
+def test_no_at_a_host_command_question_does_nothing_and_says_so(
+        tmp_path: Path, terminal: None, command: list[str]) -> None:
+    code, out, err = invoke(*command, "-i", "h1,", "--app", "sample", stdin="n\n")
+    assert code == 2 and out == ""
+    assert "error: aborted; nothing done" in err and "pass --yes" in err
+    code, out, _ = invoke(*command, "-i", "h1,", "--app", "sample", "--json", stdin="n\n")
+    assert code == 2 and json.loads(out)["error"] == "aborted; nothing done"
