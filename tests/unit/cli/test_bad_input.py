@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,71 @@ def test_no_at_a_host_command_question_does_nothing_and_says_so(
     assert "error: aborted; nothing done" in err and "pass --yes" in err
     code, out, _ = invoke(*command, "-i", "h1,", "--app", "sample", "--json", stdin="n\n")
     assert code == 2 and json.loads(out)["error"] == "aborted; nothing done"
+
+
+# ---- a closed stdout (`| head`) ends every command quietly ----
+
+ROOT = Path(__file__).resolve().parents[3]
+CHILD = """
+import sys
+from oxzep7_deploy.cli import cmd_audit
+from oxzep7_deploy.cli.main import main
+from oxzep7_deploy.steps import host_steps
+from oxzep7_deploy import fleet_ops
+from tests.unit.cli.test_several_inventories import AnsweringRunner
+
+fake = AnsweringRunner()  # every host answers that each step went fine
+host_steps.AnsibleRunner = fleet_ops.AnsibleRunner = cmd_audit.AnsibleRunner = fake
+sys.argv = ["oxzep7-deploy", *sys.argv[1:]]
+main()
+"""
+HOSTS = "h1,h2,h3,"
+GATED = EXISTING_SPEC + """rollout:
+  stages:
+    - {name: canary, hosts: 1, promote: manual}
+    - {name: all, hosts: '100%'}
+"""
+APPLY = ["apply", "{spec}", "-i", HOSTS, "--yes"]
+COMMANDS = [  # (what runs before, with stdout open), the command, its exit code
+    ([], ["validate", "{spec}"], 0),
+    ([], ["plan", "{spec}", "-i", HOSTS], 0),
+    ([], APPLY, 0),
+    ([APPLY], ["promote", "sample-py313", "--yes"], 0),
+    ([APPLY], ["abort", "sample-py313", "--yes"], 1),  # rolled back: 1, as with stdout open
+    ([], ["status", "-i", HOSTS, "--app", "sample"], 0),
+    ([], ["history", "-i", HOSTS, "--app", "sample"], 0),
+    ([], ["rollback", "-i", HOSTS, "--app", "sample", "--yes"], 0),
+    ([], ["unlock", "-i", HOSTS, "--app", "sample", "--yes"], 0),
+    ([], ["audit", "-i", HOSTS], 0),
+    ([], ["init", "--dir", "{tmp}/init"], 0),
+]
+
+
+def run_child(tmp_path: Path, args: list[str], closed: bool) -> subprocess.CompletedProcess[str]:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GATED)
+    env = {**os.environ, "OXZEP7_RECORDS": str(tmp_path / "records"), "PYTHONPATH": str(ROOT)}
+    argv = [a.format(spec=spec, tmp=tmp_path) for a in args]
+    read_end, write_end = os.pipe()
+    if closed:
+        os.close(read_end)  # like `| head` that has already exited
+    try:
+        return subprocess.run([sys.executable, "-c", CHILD, *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                              timeout=120)
+    finally:
+        os.close(write_end)
+        if not closed:
+            os.close(read_end)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize(("before", "args", "code"), COMMANDS, ids=[c[1][0] for c in COMMANDS])
+def test_a_closed_stdout_ends_every_command_quietly_with_its_own_exit_code(
+        tmp_path: Path, before: list[list[str]], args: list[str], code: int, as_json: bool) -> None:
+    for earlier in before:
+        assert run_child(tmp_path, earlier, closed=False).returncode == 0
+    done = run_child(tmp_path, [*args, *(["--json"] if as_json else [])], closed=True)
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "records" / "logs").exists(), "no crash log"
+    assert done.returncode == code, done.stderr
