@@ -220,3 +220,48 @@ def test_a_closed_stdout_ends_every_command_quietly_with_its_own_exit_code(
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "records" / "logs").exists(), "no crash log"
     assert done.returncode == code, done.stderr
+
+
+# ---- an inventory Ansible cannot parse: its file, line and what is wrong ----
+
+GOLDEN_SPEC = ROOT / "tests" / "golden" / "plans" / "canary-source.yaml"
+
+
+@pytest.mark.parametrize(("name", "text", "says"), [
+    ("inv.ini", "[web\nh1\n",
+     "{path}:1: cannot be parsed (INI): `[web` opens a [section] that is not closed with ]"),
+    ("inv.ini", "[web]\nh1\nh2 ansible_port=22 = x\n",
+     "{path}:3: cannot be parsed (INI): Expected key=value host variable assignment, got: x; "
+     "the line reads `h2 ansible_port=22 = x`"),
+    ("inv.ini", "[web]\nh1\n[web:children]\nweb\n",
+     "{path}:4: cannot be parsed (INI): can't add group to itself; the line reads `web`"),
+    ("inv.yml", "all:\n  hosts:\n    h1:\n   bad: [\n",
+     "{path}:4:4: cannot be parsed (yaml): YAML parsing failed: While parsing a block mapping did "
+     "not find expected key; the line reads `bad: [`"),
+    ("inv.yml", "all:\n  hosts: [h1, h2]\n",
+     "{path}: cannot be parsed (yaml): Invalid \"hosts\" entry for \"all\" group, requires a "
+     "dictionary, found \"list\" instead."),
+])
+def test_an_inventory_ansible_cannot_parse_is_named_with_its_line(
+        tmp_path: Path, name: str, text: str, says: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    code, _, err = invoke("plan", str(GOLDEN_SPEC), "-i", str(path))
+    assert code == 2
+    assert f"error: inventory {says.format(path=path)}\n" in err
+    assert "Traceback" not in err and "[WARNING]" not in err
+    code, out, _ = invoke("status", "-i", str(path), "--app", "billing", "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["error"] == f"inventory {says.format(path=path)}"
+    assert doc["hint"].startswith("fix ")
+
+
+def test_a_broken_file_in_an_inventory_directory_is_not_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "inventory"
+    folder.mkdir()
+    (folder / "a.ini").write_text("[billing]\nb1\n[prod:children]\nbilling\n")
+    (folder / "b.ini").write_text("[billing]\nb2\n[x\n")  # b2 would go missing
+    code, _, err = invoke("plan", str(GOLDEN_SPEC), "-i", str(folder))
+    assert code == 2
+    assert f"error: inventory {folder / 'b.ini'}:3: cannot be parsed (INI): `[x` opens" in err
+    assert f"hint: fix line 3 of {folder / 'b.ini'}" in err
