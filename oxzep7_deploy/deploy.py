@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oxzep7_deploy.artifacts import sha256_file
 from oxzep7_deploy.engine import Engine
 from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressEvent, ProgressHandler
 from oxzep7_deploy.errors import UsageError
@@ -183,21 +184,40 @@ def _finished_elsewhere(record: DeployRecord, ctx: DeployContext, inventories: t
 
 
 def check_world(spec: Spec, spec_path: str) -> None:
-    """What `validate` cannot know: a local archive the spec names must be a file on the controller."""
+    """What `validate` cannot know, checked before any host is contacted: a local archive the
+    spec names must be a file on the controller, with the sha256 the spec gives."""
     install = spec.interpreter.install
     url = getattr(install, "url", None)
-    if not (isinstance(url, str) and url.startswith("/")) or Path(url).is_file():
+    if not (isinstance(url, str) and url.startswith("/")):
         return
-    if Path(url).is_dir():
+    path = Path(url)
+    if path.is_dir():
         raise UsageError(
             f"{spec_path}: interpreter.install.url: {url} is a directory on this controller; "
             "the url names the archive file itself",
             hint="give the path of the archive in it (a .tar.xz or .tar.gz file), or an http(s) URL",
         )
-    raise UsageError(
-        f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
-        hint="fetch the archive first, or give an http(s) URL",
-    )
+    if not path.is_file():
+        raise UsageError(
+            f"{spec_path}: interpreter.install.url: no such file on this controller: {url}",
+            hint="fetch the archive first, or give an http(s) URL",
+        )
+    expected = str(getattr(install, "sha256", "") or "").lower()
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise UsageError(
+            f"{spec_path}: interpreter.install.url: cannot read {url} on this controller: "
+            f"{exc.strerror or exc}",
+            hint="make the archive readable by this user, or give an http(s) URL",
+        ) from exc
+    if expected and actual != expected:
+        raise UsageError(
+            f"{spec_path}: interpreter.install.sha256: checksum mismatch for {url}: the spec says "
+            f"{expected}, the file's sha256 is {actual}; no host was contacted",
+            hint="fix interpreter.install.sha256 in the spec (`sha256sum FILE`), or the url if it "
+                 "names the wrong file",
+        )
 
 
 def outside_build_host(spec: Spec, targets: tuple[str, ...], inventory_hosts: tuple[str, ...]

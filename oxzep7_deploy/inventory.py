@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -13,6 +14,8 @@ from oxzep7_deploy.errors import InventoryError
 
 # Before ansible reads its configuration: an inventory it cannot parse is an error, not a warning.
 os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
+# and so is one file of an inventory directory that it cannot parse (its hosts would be missing)
+os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
 os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
 os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,ini,yaml,toml,script,auto")
 
@@ -174,7 +177,7 @@ def load_inventory(*sources: str | Path) -> Inventory:
     from ansible.parsing.dataloader import DataLoader
 
     names = tuple(str(s) for s in sources)
-    warnings = _capture_ansible_warnings()
+    failures = _capture_parse_failures()
     for name in names:
         if not name.strip():
             raise InventoryError("inventory '': an empty -i names no inventory",
@@ -192,31 +195,138 @@ def load_inventory(*sources: str | Path) -> Inventory:
         loader = DataLoader()
         manager = InventoryManager(loader=loader, sources=list(names))
     except AnsibleError as exc:
-        causes = [w for w in warnings if "Failed to parse inventory:" in w] or [str(exc)]
-        cause = causes[-1].split("Failed to parse inventory:")[-1].strip().splitlines()[0]
-        raise InventoryError(
-            f"inventory {', '.join(names)}: cannot be parsed: {cause}",
-            hint="check it with: ansible-inventory -i INVENTORY --graph",
-        ) from exc
+        raise _parse_error(names, exc, failures) from exc
     return Inventory(names, manager, loader)
 
 
-def _capture_ansible_warnings() -> list[str]:
-    """Keep Ansible's warnings off the screen; known ones become part of our own messages."""
+def _parse_error(names: tuple[str, ...], exc: BaseException,
+                 failures: list[tuple[str, BaseException]]) -> InventoryError:
+    """Which file Ansible could not parse, at which line, and why: from the failure of the
+    plugin meant for that file (ini for most files, yaml for .yml), not of every plugin tried."""
+    source = re.search(r"inventory source (.+)$", str(exc))
+    path = source.group(1).strip() if source else None
+    mine = [(plugin, e) for plugin, e in failures if path is None or _origin(e)[0] in (None, path)]
+    if not mine:
+        return InventoryError(f"inventory {path or ', '.join(names)}: cannot be parsed: {exc}",
+                              hint="check it with: ansible-inventory -i INVENTORY --graph")
+    suffix = Path(path or _origin(mine[0][1])[0] or "").suffix.lower()
+    wanted = {".yml": ("yaml", "auto"), ".yaml": ("yaml", "auto"), ".json": ("yaml", "auto"),
+              ".toml": ("toml",)}.get(suffix, ("ini", "script"))
+    plugin, chosen = min(mine, key=lambda f: wanted.index(f[0]) if f[0] in wanted else len(wanted))
+    where, line, col = _origin(chosen)
+    where = where or path or ", ".join(names)
+    what = _reason(chosen)
+    text = _line_text(where, line)
+    if text and text not in what:
+        what = (f"{what.rstrip('.')}; the line reads `{text}`"
+                if not (text.startswith("[") and not text.endswith("]"))
+                else f"`{text}` opens a [section] that is not closed with ]")
+    at = f"{where}:{line}" + (f":{col}" if col else "") if line else where
+    return InventoryError(
+        f"inventory {at}: cannot be parsed ({'INI' if plugin == 'ini' else plugin}): {what}",
+        hint=(f"fix line {line} of {where}" if line else f"fix {where}")
+             + f"; `ansible-inventory -i {where} --graph` shows how Ansible reads it",
+    )
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    found: list[BaseException] = []
+    while exc is not None and exc not in found:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def _origin(exc: BaseException) -> tuple[str | None, int | None, int | None]:
+    """The file, line and column an Ansible parse failure points at, where it says."""
+    path: str | None = None
+    for e in _chain(exc):
+        line = getattr(e, "_oxzep7_line", None)  # the INI line, which Ansible forgets
+        if line:
+            return path, int(line), None
+        origin = _tagged_origin(getattr(e, "obj", None))
+        if origin is not None:
+            path = path or getattr(origin, "path", None)
+            if getattr(origin, "line_num", None):
+                return path, origin.line_num, getattr(origin, "col_num", None)
+    return path, None, None
+
+
+def _tagged_origin(obj: Any) -> Any:
+    if obj is None:
+        return None
+    try:
+        from ansible._internal._datatag._tags import Origin  # Ansible >= 2.19
+    except ImportError:
+        return None
+    return obj if isinstance(obj, Origin) else Origin.get_tag(obj)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost message that says something (not "Failed to parse inventory.")."""
+    for e in reversed(_chain(exc)):
+        text = str(getattr(e, "_original_message", None) or e).strip().splitlines()
+        if text and text[0] and not text[0].startswith(("while parsing", "Failed to parse")):
+            break
+    else:
+        text = [str(exc)]
+    reason = text[0].removeprefix("Failed to parse inventory: ")
+    # `found "<class '..._AnsibleTaggedList'>"` says `found "list"`
+    return re.sub(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>",
+                  lambda m: m.group(1).lower(), reason)
+
+
+def _line_text(path: str, line: int | None) -> str:
+    if not line:
+        return ""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def _capture_parse_failures() -> list[tuple[str, BaseException]]:
+    """Keep Ansible's warnings off the screen; the parse failures it reports as warnings,
+    (plugin, exception), become our own message."""
     from ansible.utils.display import Display
 
     display = Display()
-    captured: list[str] = getattr(display, "_oxzep7_warnings", None) or []
-    if not hasattr(display, "_oxzep7_warnings"):
-        display._oxzep7_warnings = captured
+    captured: list[tuple[str, BaseException]] | None = getattr(display, "_oxzep7_failures", None)
+    if captured is None:  # the first time: hook in (an empty list is the same list next time)
+        captured = display._oxzep7_failures = []
+        _remember_ini_lines()
 
         def warning(msg: str, *args: Any, **kwargs: Any) -> None:
-            captured.append(str(msg))
+            pass
 
         def error_as_warning(msg: str, exception: BaseException | None = None, **kw: Any) -> None:
-            captured.append(f"{msg} Failed to parse inventory: {exception}" if exception else msg)
+            plugin = re.search(r"with '(\w+)' plugin", msg or "")
+            if exception is not None:
+                captured.append((plugin.group(1) if plugin else "", exception))
 
         display.warning = warning
         display.error_as_warning = error_as_warning
     captured.clear()
     return captured
+
+
+def _remember_ini_lines() -> None:
+    """Ansible's INI parser knows the line it failed on, then forgets it before it says why:
+    keep it on the exception."""
+    try:
+        from ansible.plugins.inventory.ini import InventoryModule
+    except ImportError:
+        return
+    parse = InventoryModule._parse
+
+    def _parse(self: Any, lines: Any) -> Any:
+        try:
+            return parse(self, lines)
+        except Exception as exc:
+            origin = getattr(self, "_origin", None)
+            with contextlib.suppress(AttributeError):
+                exc._oxzep7_line = getattr(origin, "line_num", None)  # type: ignore[attr-defined]
+            raise
+
+    InventoryModule._parse = _parse

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -62,6 +64,16 @@ class DeployRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.dir / "meta.json", meta)
         write_json_atomic(self.dir / "plan.json", plan)
+
+    def discard_unstarted(self) -> None:
+        """Remove this folder if no step of the deploy ever ran (no progress.json), and the
+        folders above it that this leaves empty; a started deploy keeps its records."""
+        if self.exists():
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other releases or deploys are there
+            self.dir.parent.rmdir()  # deploys/<name>
+            self.dir.parent.parent.rmdir()  # deploys
 
     def meta(self) -> dict[str, Any]:
         return dict(json.loads((self.dir / "meta.json").read_text()))

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar, overload
 
 import click
 
-from oxzep7_deploy.cli.output import emit_json, fail_line
+from oxzep7_deploy.cli.output import emit_json, fail_line, silence
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,9 +64,9 @@ def error_boundary(func: F | None = None, *, read_only: bool = False) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return _run(func, args, kwargs, read_only)
-        except BrokenPipeError:  # the reader of stdout went away (`| head`)
-            _silence_stdout()
-            raise SystemExit(BROKEN_PIPE if read_only else int(ExitCode.INTERNAL)) from None
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing is wrong
+            silence(sys.stdout)
+            raise SystemExit(BROKEN_PIPE) from None
 
     return wrapper
 
@@ -77,12 +77,10 @@ def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only:
         return func(*args, **kwargs)
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
-    except BrokenPipeError as exc:
-        # nothing is wrong with a read-only command whose output was cut short; a command that
-        # changes hosts was stopped midway, which is worth a crash log
-        if read_only:
-            raise
-        _internal_error(exc, as_json)
+    except BrokenPipeError:
+        # what the CLI writes itself falls silent on a closed pipe and goes on (output.py,
+        # progress.py); this is output written some other way, cut short: not a crash either
+        raise
     except SpecError as exc:
         report(exc, as_json, problems=list(exc.problems))
         raise SystemExit(int(exc.exit_code)) from None
@@ -113,15 +111,6 @@ def _internal_error(exc: BaseException, as_json: bool) -> NoReturn:
     except BrokenPipeError:
         pass
     raise SystemExit(int(ExitCode.INTERNAL)) from None
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that Python's last flush at exit does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 class JsonCommand(click.Command):

@@ -8,8 +8,14 @@ import click
 
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
-from oxzep7_deploy.cli.options import inventory_option, json_option, verbose_option, yes_option
-from oxzep7_deploy.cli.output import emit_json, is_terminal
+from oxzep7_deploy.cli.options import (
+    deploy_name_argument,
+    inventory_option,
+    json_option,
+    verbose_option,
+    yes_option,
+)
+from oxzep7_deploy.cli.output import confirm, emit_json
 from oxzep7_deploy.cli.progress import ProgressPrinter
 from oxzep7_deploy.deploy import (
     DeployContext,
@@ -19,6 +25,7 @@ from oxzep7_deploy.deploy import (
     run_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, Progress
+from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan import Plan
 from oxzep7_deploy.steps.host_steps import (
     bad_releases,
@@ -33,13 +40,6 @@ def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
     return DeployContext(records_root=records_root(), make_steps=make_steps,
                          probe_platforms=probe_platforms, live_releases=live_releases,
                          bad_releases=bad_releases, on_event=printer)
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if yes or not is_terminal():
-        return
-    if not click.confirm(question, default=False, err=True):
-        raise click.exceptions.Exit(2)
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
@@ -73,13 +73,17 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as
     loaded, plan, record = prepare_deploy(spec, inventory, ctx)
     for line in describe_plan(plan, loaded):
         printer.line(line)
-    _confirm(f"apply release {plan.release} to {len(plan.targets)} host(s)?", yes)
+    try:
+        confirm(f"apply release {plan.release} to {len(plan.targets)} host(s)?", yes)
+    except UsageError:
+        record.discard_unstarted()  # "n": no trace of a deploy that never began
+        raise
     progress = run_deploy(loaded, plan, record, ctx)
     _finish(plan, progress, printer, as_json)
 
 
 @click.command("promote", cls=JsonCommand)
-@click.argument("name")
+@deploy_name_argument
 @yes_option
 @json_option
 @error_boundary
@@ -89,7 +93,7 @@ def promote_cmd(name: str, yes: bool, as_json: bool) -> None:
 
 
 @click.command("abort", cls=JsonCommand)
-@click.argument("name")
+@deploy_name_argument
 @yes_option
 @json_option
 @error_boundary
@@ -107,7 +111,7 @@ def _resume(name: str, yes: bool, as_json: bool, abort: bool) -> None:
     progress = record.load_progress()
     wave = plan.waves[progress.paused_at or 0].name
     verb = "roll back" if abort else f"continue with wave {wave} of"
-    _confirm(f"{verb} deploy {name} (release {plan.release})?", yes)
+    confirm(f"{verb} deploy {name} (release {plan.release})?", yes)
     progress = run_deploy(spec, plan, record, ctx, promote_wave=None if abort else progress.paused_at,
                           abort=abort)
     _finish(plan, progress, printer, as_json)

@@ -23,6 +23,7 @@ from oxzep7_deploy.audit import AuditRequest, Target, run_audit
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json
+from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.runner.ansible import AnsibleRunner
@@ -66,7 +67,7 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
                            forks=loaded.ansible.forks if loaded else 50,
                            reach_timeout=(timeout or 10) + 5)
     env = {"ANSIBLE_TIMEOUT": str(timeout)} if timeout else {}
-    err = Console(stderr=True, highlight=False)
+    err = PipeSafeConsole(stderr=True, highlight=False)
     if not as_json:
         err.print(f"auditing {len(hosts)} host{'s' if len(hosts) != 1 else ''} (read-only)…")
     started = time.monotonic()
@@ -108,8 +109,8 @@ def _run_dir(now: dt.datetime) -> Path:
 
 def _console() -> Console:
     """The terminal's width on a terminal; into a file or a pipe, rows that never wrap (grep)."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=400)
+    console = PipeSafeConsole(highlight=False)
+    return console if console.is_terminal else PipeSafeConsole(highlight=False, width=400)
 
 
 # ---- the text report ----

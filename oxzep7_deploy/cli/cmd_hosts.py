@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import inventory_option, json_option, yes_option
-from oxzep7_deploy.cli.output import emit_json, is_terminal, say
+from oxzep7_deploy.cli.options import app_option, inventory_option, json_option, yes_option
+from oxzep7_deploy.cli.output import confirm, emit_json, say
 from oxzep7_deploy.cli.progress import ProgressPrinter
 from oxzep7_deploy.errors import ExitCode
 from oxzep7_deploy.fleet_ops import (
@@ -20,13 +20,7 @@ from oxzep7_deploy.fleet_ops import (
 )
 from oxzep7_deploy.state.host import ReleaseStatus
 
-app_option = click.option("--app", required=True, help="The application's name.")
 limit_option = click.option("--limit", help="Only hosts matching this Ansible pattern.")
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if not yes and is_terminal() and not click.confirm(question, default=False, err=True):
-        raise click.exceptions.Exit(int(ExitCode.USAGE))
 
 
 @click.command("status", cls=JsonCommand)
@@ -107,7 +101,7 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, l
                  yes: bool, as_json: bool) -> None:
     """Back to the previous good release on every host of the app, from host state alone."""
     target = select_target(inventory, app, limit, records_root(), "rollback")
-    _confirm(f"roll back {app} on {len(target.hosts)} host(s)"
+    confirm(f"roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release)
     if not outcome.complete:
@@ -153,7 +147,7 @@ def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | N
                as_json: bool) -> None:
     """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
     target = select_target(inventory, app, limit, records_root(), "unlock")
-    _confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
+    confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())
     hosts = {h: {"ok": r.ok, "message": r.message, "code": r.result.get("code"),

@@ -18,7 +18,7 @@ _STYLE = {"phase": "bold cyan", "batch": "cyan", "gate": "yellow", "rollback": "
           "done": "bold green", "host": "red"}
 
 
-class _Console(Console):
+class PipeSafeConsole(Console):
     """A console that falls silent when its reader closes the pipe.
 
     rich's own answer is SystemExit(1), which in the middle of a deploy would leave hosts
@@ -75,7 +75,7 @@ class ProgressPrinter:
 
 
 def _console(stderr: bool) -> Console:
-    console = _Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = PipeSafeConsole(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = 120  # logs and CI: no terminal to fit, keep tables whole
     return console

@@ -74,7 +74,7 @@ def test_plan_with_a_broken_inventory_names_it(tmp_path: Path) -> None:
     inv = tmp_path / "inv.ini"
     inv.write_text("[web\nh1 a=\n")
     code, _, err = invoke("plan", str(SPEC), "-i", str(inv))
-    assert code == 2 and f"inventory {inv}: cannot be parsed" in err
+    assert code == 2 and f"inventory {inv}:1: cannot be parsed" in err
 
 
 def test_plan_json_error_document(tmp_path: Path) -> None:
