@@ -27,6 +27,7 @@ from oxzep7_deploy.deploy import (
 from oxzep7_deploy.engine_model import Outcome, Progress
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan import Plan
+from oxzep7_deploy.preflight import check_preflight
 from oxzep7_deploy.steps.host_steps import (
     bad_releases,
     live_releases,
@@ -62,11 +63,14 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
 @click.command("apply", cls=JsonCommand)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @inventory_option
+@click.option("--allow-unhealthy", is_flag=True,
+              help="Deploy even where the pre-flight finds what runs now unhealthy.")
 @yes_option
 @verbose_option
 @json_option
 @error_boundary
-def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as_json: bool) -> None:
+def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes: bool, verbose: int,
+              as_json: bool) -> None:
     """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
     printer = ProgressPrinter(quiet=as_json)
     ctx = _context(printer, verbose)
@@ -74,9 +78,15 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], yes: bool, verbose: int, as
     for line in describe_plan(plan, loaded):
         printer.line(line)
     try:
+        if not record.exists():  # before the first switch: hosts already unhealthy are named now
+            steps = ctx.make_steps(loaded, plan, tuple(record.meta()["inventories"]), record)
+            run = getattr(steps, "preflight", None)
+            if run is not None:
+                check_preflight(run, plan.targets, spec_path=spec,
+                                allow_unhealthy=allow_unhealthy, on_event=printer)
         confirm(f"apply release {plan.release} to {len(plan.targets)} host(s)?", yes)
     except UsageError:
-        record.discard_unstarted()  # "n": no trace of a deploy that never began
+        record.discard_unstarted()  # refused or "n": no trace of a deploy that never began
         raise
     progress = run_deploy(loaded, plan, record, ctx)
     _finish(plan, progress, printer, as_json)

@@ -39,6 +39,7 @@ ROLLBACK = "release_rollback.yml"
 STATUS = "release_status.yml"
 UNLOCK = "release_unlock.yml"
 LOCK = "release_lock.yml"
+PREFLIGHT = "release_preflight.yml"
 
 _INCOMPLETE = ("rollback-incomplete", "rollback-unhealthy")
 ROLLBACK_LOCK_TTL = 3600  # seconds a rollback may hold the app's lock
@@ -253,6 +254,24 @@ def check_health(
         "oxzep7_health_retries": "" if retries is None else retries,
     }
     return _run(runner, HEALTH, inventory, hosts, run_dir, extravars, spec.application.env,
+                spec.ansible.forks)
+
+
+def preflight_health(
+    spec: Spec,
+    inventory: InventorySources,
+    hosts: Sequence[str],
+    runner: Runner,
+    run_dir: Path,
+) -> Results:
+    """Before a deploy changes anything: the health of what each host runs now (read-only).
+
+    The current release's own checks, or the spec's where it has none of its own (adopted, or
+    no `current` at all). A host's result says `healthy`, `current` and `health`; a host the
+    agent could not check fails (e.g. `current` is not a symlink).
+    """
+    extravars = release_vars(spec, "preflight", "preflight")
+    return _run(runner, PREFLIGHT, inventory, hosts, run_dir, extravars, spec.application.env,
                 spec.ansible.forks)
 
 
@@ -492,6 +511,10 @@ class ReleaseSteps:
             reason=f"deploy {self.deploy_id} rolled back", env=self.spec.application.env,
             forks=self.spec.ansible.forks,
         )
+
+    def preflight(self, hosts: Sequence[str]) -> Results:
+        return preflight_health(self.spec, self.inventory, hosts, self.runner,
+                                self.run_dir("preflight"))
 
     def unlock(self, hosts: Sequence[str]) -> Results:
         return unlock(self.inventory, self.spec.application.name, hosts, self.runner,

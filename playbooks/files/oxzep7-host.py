@@ -20,6 +20,8 @@ One file on purpose: it is copied to hosts as is and must not depend on anything
     switch     --app A --release X [--deploy D] [--deadman SECONDS] [--snapshot --path P ... --keep N]
     restart    --app A
     health     --app A [--release X]
+    preflight  --app A --root R                 health of what runs now, before a deploy (JSON
+                                                config on stdin; writes nothing)
     arm-deadman --app A --deploy D --seconds N
     deadman-fire --app A --token T             (run by the dead-man timer)
     confirm    --app A --deploy D --release X
@@ -403,11 +405,30 @@ def recompute_last_good(st):
     st["last_good"] = order[0] if order else None
 
 
+def release_config(st, rid):
+    """What release `rid` was deployed with: its health checks, restart command, services,
+    env keys (a rollback or dead-man revert to it uses these, not the newest spec's). A release
+    recorded before releases kept their own falls back to the app's last config."""
+    rel = st["releases"].get(rid) if rid else None
+    if rel is not None and rel.get("config") is not None:
+        return rel["config"]
+    return st.get("config") or {}
+
+
+def adopted_config(config):
+    """An adopted release (running before oxzep7 managed it) is restarted the way the app is, but
+    has no health checks of its own: the first spec's checks may name its new version."""
+    own = dict(config or {})
+    own["health"] = dict(own.get("health") or {}, checks=[])
+    own["adopted"] = True
+    return own
+
+
 def subst_values(st, rid):
     rel = release(st, rid)
     values = dict(rel.get("values") or {})
     values["root"] = st["root"]
-    values["code"] = st.get("config", {}).get("code")
+    values["code"] = release_config(st, rid).get("code")
     return values
 
 
@@ -540,24 +561,54 @@ _SECRET_KEYS = []  # names of application.env variables, set from the request or
 _ENV_FILE = []  # [path] of the app's stored application.env (set in main)
 
 
-def store_env(paths, keys):
+ENV_FORMAT = 2  # env.json: {"format": 2, "releases": {rid: {name: value}}}; 1: one flat map
+
+
+def read_envs(path):
+    """(per-release envs, legacy flat env) from env.json."""
+    doc = read_json(path) if path else None
+    if not doc:
+        return {}, {}
+    if doc.get("format") == ENV_FORMAT and isinstance(doc.get("releases"), dict):
+        return doc["releases"], {}
+    return {}, doc
+
+
+def store_env(paths, keys, rids, keep=None):
     """Keep application.env (given by the controller in our environment) root-only on the host,
-    so a rollback from host state alone and the dead-man run their commands with it too."""
+    per release: a rollback from host state alone and the dead-man run release X's commands
+    with X's env. `rids` get this call's env; `keep`: the releases whose entries stay."""
     values = {k: os.environ[k] for k in keys if k in os.environ}
-    if values:
-        write_json_atomic(paths.env, values)
+    releases, legacy = read_envs(paths.env)
+    envs = dict(releases)
+    for rid in rids:
+        envs[rid] = values
+    if keep is not None:
+        envs = {r: v for r, v in envs.items() if r in keep}
+    if legacy:  # an env.json of an older agent: it was the env of every release known then
+        for rid in keep or ():
+            envs.setdefault(rid, legacy)
+    if envs:
+        write_json_atomic(paths.env, {"format": ENV_FORMAT, "releases": envs})
     elif os.path.exists(paths.env):
         os.unlink(paths.env)
 
 
-def command_env():
-    """The environment for restart, health and verify commands: the stored application.env,
-    under what the controller passed in this call (which wins)."""
-    stored = (read_json(_ENV_FILE[0]) if _ENV_FILE else None) or {}
-    for key in stored:
-        if key not in _SECRET_KEYS:
-            _SECRET_KEYS.append(key)
-    env = {str(k): str(v) for k, v in stored.items()}
+def command_env(rid=None):
+    """The environment for restart, health and verify commands of release `rid`: the env it was
+    deployed with, over what the controller passed in this call (the release's own wins: a
+    rollback to X runs with X's env, whatever the newest spec says); without a stored env for
+    it (an older agent's flat env.json), the stored env under what the controller passed."""
+    releases, legacy = read_envs(_ENV_FILE[0] if _ENV_FILE else None)
+    for values in [*list(releases.values()), legacy]:
+        for key in values:
+            if key not in _SECRET_KEYS:
+                _SECRET_KEYS.append(key)
+    if rid is not None and rid in releases:
+        env = {k: v for k, v in os.environ.items() if k not in _SECRET_KEYS}
+        env.update({str(k): str(v) for k, v in releases[rid].items()})
+        return env
+    env = {str(k): str(v) for k, v in legacy.items()}
     env.update(os.environ)
     return env
 
@@ -611,8 +662,12 @@ def cmd_prepare(args, paths):
                 ),
             )
         st["releases"].pop(rid, None)
+        adopted = [r for r, other in st["releases"].items()
+                   if other.get("adopted") and other.get("config") is None]
+        for other in adopted:  # what it runs is restarted like the app, checked by none of ours
+            st["releases"][other]["config"] = adopted_config(req.get("config"))
         save_state(paths, st)  # adoption (if any) is recorded before anything is built
-        store_env(paths, _SECRET_KEYS)
+        store_env(paths, _SECRET_KEYS, [rid, *adopted], keep=set(st["releases"]) | {rid})
     check_units((req.get("config") or {}).get("services") or [])
     started = now()
     steps = []
@@ -675,6 +730,7 @@ def new_release_record(req, path, interp, status):
         "deploy": req.get("deploy"),
         "interpreter": interp,
         "spec": req.get("spec"),
+        "config": req.get("config"),  # its own checks, restart, env keys: rollbacks to it use them
         "values": {
             "python": interp["executable"],
             "venv": venv,
@@ -686,7 +742,7 @@ def new_release_record(req, path, interp, status):
 
 def build_release(req, path, interp, steps):
     """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
-    env = command_env()
+    env = command_env(req["release"])
     if os.path.lexists(path):
         shutil.rmtree(path)
     os.makedirs(path, 0o755)
@@ -1059,6 +1115,10 @@ def switch_link(root, rel):
 
 
 def usable(rel):
+    if rel.get("adopted"):  # made by hand: its venv may be anywhere; put back as it was found
+        if not os.path.isdir(rel["path"]):
+            raise AgentError("release-broken", "release {} ({}) is gone".format(rel["id"], rel["path"]))
+        return
     python = os.path.join(rel["path"], "venv", "bin", "python")
     if not os.path.exists(python):
         raise AgentError("release-broken", "release {} has no {}".format(rel["id"], python))
@@ -1103,13 +1163,19 @@ def switch_failed(args, paths, report, part, exc):
         try:
             with guarded(paths):
                 st, _ = load_state(paths)
+                reason = f"{part} failed: {exc.message}"
                 if st["current"] != args.release:  # the dead-man or someone else moved it already
                     reverted = {"changed": False, "from": None, "to": st["current"]}
+                elif report["from"] is None and first_switch(st):
+                    reverted = undo_adoption(paths, st, reason, args.deploy)
                 else:
                     target = report["from"] or rollback_target(st)
-                    reverted = do_rollback(paths, st, target, f"{part} failed: {exc.message}", args.deploy)
+                    reverted = do_rollback(paths, st, target, reason, args.deploy)
             partial.update(reverted=reverted, revert_ok=True)
-            message += "; back on release {}".format(reverted["to"])
+            if reverted["to"] is None:
+                message += "; back to no current release, as before oxzep7's first switch"
+            else:
+                message += "; back on release {}".format(reverted["to"])
         except AgentError as revert:
             partial.update(revert_error=revert.message)
             message += "; ROLLBACK INCOMPLETE: " + revert.message
@@ -1143,6 +1209,11 @@ def switch_locked(args, paths):
         snapshot = take_snapshot(paths, st, args.path or [], args.keep or 5, args.deploy)
         if snapshot is not None:
             history(st, "snapshot", release=old, deploy=args.deploy, detail=snapshot["id"])
+    if old is None:  # the first switch of an app that had no `current`: how to go back to that
+        st["adoption"] = {"release": args.release, "deploy": args.deploy, "at": iso(),
+                          "units": unit_states(release_config(st, args.release).get("services"))}
+    else:
+        st["adoption"] = None  # past the first release: rollbacks go to releases from here on
     if args.deadman:
         disarm(st)
         st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
@@ -1155,15 +1226,69 @@ def switch_locked(args, paths):
     return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"], "snapshot": snapshot}
 
 
+def first_switch(st):
+    """True when the current release is the first one switched to where the app had no
+    `current` at all: undoing it means no `current` again (see undo_adoption)."""
+    record = st.get("adoption") or {}
+    return st["current"] is not None and record.get("release") == st["current"]
+
+
+def unit_states(services):
+    """{unit: "active" | "inactive" | "failed" | ...} of the app's units now (no systemd: {})."""
+    if not services or not has_systemd():
+        return {}
+    states = {}
+    for unit in services:
+        _, out = run_logged(["systemctl", "is-active", unit], dict(os.environ), timeout=60)
+        states[unit] = (out.strip().splitlines() or ["unknown"])[-1]
+    return states
+
+
+def undo_adoption(paths, st, reason, deploy, event="rollback"):
+    """Back to how the app was before oxzep7's first switch on this host: no `current`, and
+    its units as they were then (active ones restarted, the others stopped); the caller holds
+    the guard. The release it leaves is marked bad."""
+    first = st["current"]
+    record = st.get("adoption") or {}
+    disarm(st)
+    link = os.path.join(st["root"], "current")
+    if os.path.islink(link):
+        os.unlink(link)
+        fsync_dir(st["root"])
+    st["previous"], st["current"] = first, None
+    st["adoption"] = None
+    if first is not None:
+        set_status(st, first, "bad", bad_reason=reason)
+    detail = reason + "; no current release, as before oxzep7's first switch"
+    history(st, event, deploy=deploy, detail=detail, **{"from": first})
+    recompute_last_good(st)
+    save_state(paths, st)
+    result = {"changed": True, "from": first, "to": None, "restored": None, "reason": reason,
+              "units": {}}
+    problems = []
+    for unit, was in sorted((record.get("units") or {}).items()):
+        verb = "restart" if was in ("active", "activating", "reloading") else "stop"
+        rc, out = run_logged(["systemctl", verb, unit], command_env(), timeout=300)
+        result["units"][unit] = {"was": was, "did": verb, "rc": rc}
+        if rc != 0:
+            problems.append(f"systemctl {verb} {unit} exited {rc}: {last_line(out)}")
+    if problems:
+        history(st, event + "-incomplete", detail="; ".join(problems))
+        save_state(paths, st)
+        raise AgentError("rollback-incomplete", "removed current (as before oxzep7's first switch) "
+                         "but " + "; ".join(problems), **result)
+    return result
+
+
 def has_systemd():
     return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
 
 
 def restart_services(st, rid):
-    cfg = st.get("config") or {}
+    cfg = release_config(st, rid)
     services = list(cfg.get("services") or [])
     done = []
-    env = command_env()
+    env = command_env(rid)
     if services and has_systemd():
         for unit in services:
             rc, out = run_logged(["systemctl", "restart", unit], env, timeout=300)
@@ -1242,8 +1367,8 @@ def http_check(check):
 def run_checks(st, rid):
     values = subst_values(st, rid)
     results = []
-    env = command_env()
-    for check in (st.get("config", {}).get("health") or {}).get("checks") or []:
+    env = command_env(rid)
+    for check in (release_config(st, rid).get("health") or {}).get("checks") or []:
         if "http" in check:
             http = dict(check["http"], url=substitute(check["http"]["url"], values, quote=False))
             ok, detail = http_check(http)
@@ -1262,7 +1387,12 @@ def run_checks(st, rid):
 
 
 def health(st, rid, retries=None, interval=None):
-    cfg = (st.get("config") or {}).get("health") or {}
+    cfg = release_config(st, rid).get("health") or {}
+    if not cfg.get("checks"):
+        return {"ok": True, "attempts": 0, "checks": [], "seconds": 0,
+                "unchecked": "release {} has no health checks of its own{}".format(
+                    rid, " (adopted: it ran before oxzep7 managed the app)"
+                    if (st["releases"].get(rid) or {}).get("adopted") else "")}
     retries = max(1, int(cfg.get("retries", 10) if retries is None else retries))
     interval = float(cfg.get("interval", 2) if interval is None else interval)
     started = now()
@@ -1301,6 +1431,41 @@ def cmd_health(args, paths):
             release=rid,
         )
     return {"changed": False, "release": rid, "health": report}
+
+
+def cmd_preflight(args, paths):
+    """Health of what the host runs now, before a deploy changes anything: the current
+    release's own checks, or (a release adopted or recorded without them, or no `current`) the
+    checks of the spec about to be deployed, given on stdin. Read-only: no state, no lock."""
+    req = json.load(sys.stdin)
+    config = req.get("config") or {}
+    if os.path.exists(paths.state) or args.root:
+        st, _ = load_state(paths, args.root)  # adoption shown, not written
+    else:
+        st = empty_state(paths.app, args.root)
+    _SECRET_KEYS[:] = list(config.get("env_keys") or [])
+    rid = st["current"]
+    rel = st["releases"].get(rid) if rid else None
+    own = rel is not None and not rel.get("adopted") and rel.get("config") is not None
+    probe = json.loads(json.dumps(st))
+    if rid is None:  # nothing to run the checks "of": {root} and {code} only
+        rid = ".none"
+        probe["releases"][rid] = {"id": rid, "path": None, "values": {}}
+    if not own:
+        probe["releases"][rid]["config"] = config
+    retries = int((release_config(probe, rid).get("health") or {}).get("retries", 3))
+    try:
+        report = health(probe, rid, retries=min(3, retries))  # a running app answers at once
+    except AgentError as exc:  # e.g. a placeholder that only the new release can fill
+        report = {"ok": False, "attempts": 0, "checks": [], "message": exc.message}
+    return {
+        "changed": False,
+        "current": st["current"],
+        "managed": os.path.exists(paths.state),
+        "checks_of": "release" if own else "spec",
+        "healthy": bool(report["ok"]),
+        "health": report,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1430,11 +1595,13 @@ def cmd_deadman_fire(args, paths):
         if not record or record.get("token") != args.token:
             return {"changed": False, "fired": False, "reason": "disarmed"}
         st["deadman"] = None
+        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
+        if st["current"] == record["to"] and not record.get("from") and first_switch(st):
+            return dict(undo_adoption(paths, st, reason, record["deploy"], event="deadman"), fired=True)
         if st["current"] != record["to"] or not record.get("from"):
             history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
             save_state(paths, st)
             return {"changed": False, "fired": True, "reason": "nothing to undo"}
-        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
         result = do_rollback(
             paths, st, record["from"], reason, record["deploy"], check=False, event="deadman"
         )
@@ -1573,8 +1740,13 @@ def rollback_locked(args, paths):
                 args.only_from, st["current"]
             ),
         }
-    target = rollback_target(st, args.to)
     reason = args.reason or "rollback requested"
+    try:
+        target = rollback_target(st, args.to)
+    except AgentError as exc:
+        if exc.code != "nothing-to-roll-back" or not first_switch(st):
+            raise
+        return undo_adoption(paths, st, reason, args.deploy)  # the first release: back to none
     return do_rollback(
         paths,
         st,
@@ -1667,6 +1839,10 @@ def prune(paths, keep, protect=None):
             trees.append(prefix)
     if removed:
         history(st, "prune", detail="removed {}".format(", ".join(sorted(removed))))
+        releases, legacy = read_envs(paths.env)
+        if releases and not legacy:
+            kept_envs = {r: v for r, v in releases.items() if r in st["releases"]}
+            write_json_atomic(paths.env, {"format": ENV_FORMAT, "releases": kept_envs})
     save_state(paths, st)
     return {"changed": bool(removed), "removed": sorted(removed), "kept": kept, "interpreters_removed": trees}
 
@@ -1761,6 +1937,7 @@ def parser():
     )
     command("restart", cmd_restart)
     command("health", cmd_health, opt("--release"), *health_opts)
+    command("preflight", cmd_preflight, opt("--root"))
     command(
         "arm-deadman",
         cmd_arm_deadman,

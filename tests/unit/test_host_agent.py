@@ -938,7 +938,7 @@ def test_application_env_is_kept_root_only_so_a_later_rollback_checks_health_wit
     req["config"]["health"] = {"checks": [{"command": check}], "retries": 1}
     host.ok("prepare", stdin=json.dumps(req))
     stored = host.state_dir / "demo" / "env.json"
-    assert json.loads(stored.read_text()) == {"APP_TOKEN": "s3cr3t-token-value"}
+    assert json.loads(stored.read_text())["releases"]["r1"] == {"APP_TOKEN": "s3cr3t-token-value"}
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert "s3cr3t" not in (host.state_dir / "demo" / "state.json").read_text()
     host.ok("switch", "--release", "r1", "--deploy", "d1", "--health")
@@ -985,3 +985,135 @@ def test_a_service_that_is_not_there_is_refused_before_anything_is_built(
 
 def test_a_value_ending_in_a_newline_is_quoted_like_the_controller_does() -> None:
     assert agent.shell_quote("0\n") == "'0\n'" == controller_substitute("{python}", {"python": "0\n"})
+
+
+# -- health, restart and env belong to the release (a rollback to X checks X with X's own) -----
+
+
+def release_request(host: Host, rid: str, config: dict[str, Any]) -> str:
+    req = json.loads(prepare_request(host, rid, []))
+    req["config"] = config
+    return json.dumps(req)
+
+
+def deploy_prepared(host: Host, rid: str, config: dict[str, Any]) -> None:
+    host.ok("prepare", stdin=release_request(host, rid, config))
+    host.ok("switch", "--release", rid, "--deploy", f"d-{rid}", "--restart", "--health")
+    host.ok("confirm", "--release", rid, "--deploy", f"d-{rid}")
+
+
+def test_a_rollback_checks_the_release_it_goes_to_with_that_release_s_own_checks(
+    host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each release's check names what it should run, like `contains: "3.13.5"` would
+    restarts = tmp_path / "restarts"
+
+    def config(rid: str, token: str) -> dict[str, Any]:
+        return {"env_keys": ["APP_TOKEN"], "services": [],
+                "restart_command": f"echo {rid} $APP_TOKEN >> {restarts}",
+                "health": {"checks": [
+                    {"command": f'test "$(readlink {{root}}/current)" = releases/{rid}'},
+                    {"command": f'test "$APP_TOKEN" = {token}'}], "retries": 1, "interval": 0.01}}
+
+    monkeypatch.setenv("APP_TOKEN", "token-of-r1")
+    deploy_prepared(host, "r1", config("r1", "token-of-r1"))
+    monkeypatch.setenv("APP_TOKEN", "token-of-r2")
+    deploy_prepared(host, "r2", config("r2", "token-of-r2"))
+    doc = host.ok("rollback")  # the controller passes the newest spec's env: r1's own wins
+    assert doc["to"] == "r1" and doc["health"]["ok"], doc
+    assert next(c["check"] for c in doc["health"]["checks"]).endswith("= releases/r1")
+    assert restarts.read_text().splitlines()[-1] == "r1 token-of-r1"
+    monkeypatch.delenv("APP_TOKEN")  # `rollback` from another controller: no spec, no env
+    host.ok("rollback", "--to", "r2")
+    assert host.state["current"] == "r2"
+    assert restarts.read_text().splitlines()[-1] == "r2 token-of-r2"
+    state = host.state
+    assert state["releases"]["r1"]["config"]["restart_command"].startswith("echo r1")
+
+
+def test_the_dead_man_restarts_the_release_it_reverts_to_with_that_release_s_command(
+    host: Host, tmp_path: Path
+) -> None:
+    restarts = tmp_path / "restarts"
+
+    def config(rid: str) -> dict[str, Any]:
+        return {"services": [], "restart_command": f"echo {rid} >> {restarts}",
+                "health": {"checks": [{"command": f'test "$(readlink {{root}}/current)" = releases/{rid}'}]}}
+
+    deploy_prepared(host, "r1", config("r1"))
+    host.ok("prepare", stdin=release_request(host, "r2", config("r2")))
+    proc = host.process("switch", "--release", "r2", "--deploy", "d-r2", "--deadman", "1",
+                        "--deadman-mode", "process", "--restart")
+    assert proc.returncode == 0, proc.stdout
+    assert wait_for(lambda: host.link() == "releases/r1", 15), "the dead-man did not fire"
+    assert wait_for(lambda: restarts.read_text().splitlines() == ["r1", "r2", "r1"], 5), \
+        restarts.read_text()
+
+
+def test_an_adopted_release_is_not_checked_with_the_first_spec_s_checks(host: Host) -> None:
+    names_the_new = {"services": [], "health": {"checks": [
+        {"command": 'test "$(readlink {root}/current)" = releases/r1'}], "retries": 1}}
+    deploy_prepared(host, "r1", names_the_new)
+    doc = host.ok("rollback")
+    assert doc["to"] == "initial" and doc["health"]["ok"], doc
+    assert "no health checks of its own" in doc["health"]["unchecked"]
+    assert host.state["releases"]["initial"]["status"] == "good"
+
+
+# -- first adoption: the app had no `current` before oxzep7's first switch ----------------------
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Host:
+    """A host where the app has a root but no `current` at all (nothing to adopt)."""
+    return Host(tmp_path)
+
+
+def test_a_first_release_that_fails_health_leaves_no_current_as_before(bare: Host) -> None:
+    config = {"services": [], "health": {"checks": [{"command": "false"}], "retries": 1}}
+    bare.ok("prepare", stdin=release_request(bare, "r1", config))
+    rc, doc = bare.call("switch", "--release", "r1", "--deploy", "d1", "--restart", "--health",
+                        "--lock-ttl", "60")
+    assert rc == 1 and doc["code"] == "health-failed"
+    assert doc["switched"] and doc["revert_ok"], doc
+    assert "back to no current release" in doc["error"], doc["error"]
+    assert not os.path.lexists(bare.root / "current")
+    state = bare.state
+    assert state["current"] is None and state["releases"]["r1"]["status"] == "bad"
+    bare.ok("unlock", "--deploy", "d1")
+
+
+def test_rolling_back_a_confirmed_first_release_removes_current(bare: Host) -> None:
+    config = {"services": [], "health": {"checks": [{"command": "true"}], "retries": 1}}
+    deploy_prepared(bare, "r1", config)
+    doc = bare.ok("rollback", "--only-from", "r1", "--deploy", "d1", "--lock-ttl", "60", "--unlock")
+    assert doc["changed"] and doc["from"] == "r1" and doc["to"] is None
+    assert not os.path.lexists(bare.root / "current")
+    assert not (bare.state_dir / "demo" / "lock").exists()
+    rc, doc = bare.call("rollback")
+    assert rc == 1 and doc["code"] == "nothing-to-roll-back"
+
+
+def test_the_dead_man_of_a_first_release_removes_current(bare: Host) -> None:
+    config = {"services": [], "health": {"checks": []}}
+    bare.ok("prepare", stdin=release_request(bare, "r1", config))
+    proc = bare.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "1",
+                        "--deadman-mode", "process")
+    assert proc.returncode == 0, proc.stdout
+    assert wait_for(lambda: not os.path.lexists(bare.root / "current"), 15), "dead-man did not fire"
+    assert wait_for(lambda: bare.state["deadman"] is None, 5)
+    assert bare.state["releases"]["r1"]["status"] == "bad"
+
+
+def test_a_hand_made_current_outside_releases_is_put_back_when_the_first_release_fails(
+    bare: Host, tmp_path: Path
+) -> None:
+    by_hand = tmp_path / "opt" / "demo-v1"  # no venv/ under it: the app's venv is elsewhere
+    by_hand.mkdir(parents=True)
+    os.symlink(str(by_hand), bare.root / "current")
+    config = {"services": [], "health": {"checks": [{"command": "false"}], "retries": 1}}
+    bare.ok("prepare", stdin=release_request(bare, "r1", config))
+    rc, doc = bare.call("switch", "--release", "r1", "--deploy", "d1", "--restart", "--health")
+    assert rc == 1 and doc["revert_ok"], doc
+    assert os.path.realpath(bare.root / "current") == str(by_hand)
+    assert bare.state["current"] == "adopted-demo-v1"

@@ -44,6 +44,8 @@ class AnsweringRunner:
     def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
         self.requests.append(request)
         doc = probe_doc() if request.playbook == "audit.yml" else {"ok": True}
+        if request.playbook == "release_preflight.yml":  # what runs now is healthy
+            doc = {"ok": True, "healthy": True, "current": "initial"}
         hosts = {h: HostResult(h, HostStatus.OK, result=MappingProxyType(doc)) for h in request.limit}
         return RunResult(rc=0, status="successful", hosts=MappingProxyType(hosts))
 
