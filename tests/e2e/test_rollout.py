@@ -210,7 +210,7 @@ def test_blue_green_abort_then_promote(ctl: Controller, fleet4: Fleet,
     assert all(h["state"] == "prepared" for h in report["hosts"].values()), "every host prestaged"
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2"), "nothing switched before promote"
     code, report = ctl.json("abort", "sample-bg", "--yes")
-    assert code == 1 and report["outcome"] == "rolled-back"
+    assert code == 1 and report["outcome"] == "failed", "nothing was switched: no rollback to report"
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2")
     _, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
     assert all(s["lock"] is None for s in status["hosts"].values())
