@@ -347,8 +347,9 @@ class Engine:
             record.state = "unreachable" if unreachable else on_fail_state
             if res is not None and res.result.get("switched") and res.result.get("revert_ok") is False:
                 record.state = "rollback-failed"  # switched, failed, and could not be put back
-            if raised and name in ("switch", "confirm"):  # switched or not, armed or not:
-                record.state = "switch-unknown"  # a rollback (only from this release) finds out
+            if (raised or res is None) and name in ("switch", "confirm"):  # switched or not,
+                record.state = "switch-unknown"  # armed or not: a rollback (only from this release)
+                # finds out
                 if host not in self.progress.switched:
                     self.progress.switched.append(host)
             record.failed_step = name

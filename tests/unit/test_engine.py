@@ -365,3 +365,16 @@ def test_a_bug_in_a_step_is_logged_and_contained() -> None:
     assert p.error == ("prepare: internal error: KeyError: 'platform' (traceback in "
                        "/records/error-prepare.txt; please report it)")
     assert steps.locked == set()
+
+
+def test_a_switch_that_reports_nothing_for_a_host_is_not_called_unreachable_or_rolled_back() -> None:
+    class Silent(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            return {h: r for h, r in super().switch(hosts).items() if h != "h1"}
+
+    steps = Silent()
+    p = run(steps)
+    assert p.hosts["h1"].state == "rolled-back" and steps.hosts_of("rollback") == ["h1"], \
+        "nobody knows what h1 runs: it is put back, not reported as unreachable"
+    assert p.hosts["h1"].message == "no result from switch for this host"
+    assert p.outcome is Outcome.ROLLED_BACK
