@@ -6,6 +6,8 @@ The CLI's `apply`, `promote` and `abort` are thin wrappers over these functions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 from oxzep7_deploy.artifacts import sha256_file
 from oxzep7_deploy.engine import Engine
 from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressEvent, ProgressHandler
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import ExitCode, Oxzep7Error, UsageError
 from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
@@ -23,7 +25,7 @@ from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
-_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
+_FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
            Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
 LiveReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, str | None]]
@@ -114,7 +116,7 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     """Run (or resume, or promote, or abort) the deploy the record describes."""
     progress = record.load_progress() if record.exists() else Progress(plan.name, plan.release)
     if progress.outcome in (Outcome.SUCCEEDED, Outcome.SUCCEEDED_WITHIN_BUDGET, Outcome.ROLLED_BACK,
-                            Outcome.STOPPED) and not abort:
+                            Outcome.FAILED, Outcome.STOPPED) and not abort:
         if ctx.on_event is not None:  # finished before: re-applying changes nothing
             state = progress.outcome.value if progress.outcome else "unknown"
             ctx.on_event(ProgressEvent("done", f"already applied: release {plan.release}, {state}"))
@@ -123,10 +125,26 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
         progress.promoted.append(promote_wave)
     steps = ctx.make_steps(spec, plan, tuple(record.meta()["inventories"]), record)
     engine = Engine(plan, steps, progress, record.save_progress, ctx.on_event,
-                    health_interval=spec.health.interval)
+                    health_interval=spec.health.interval,
+                    log_error=functools.partial(_log_traceback, record))
     result = engine.abort() if abort else engine.run()
     record.save_report(build_report(plan, result))
+    error = engine.error
+    if (isinstance(error, Oxzep7Error) and error.exit_code is ExitCode.USAGE
+            and result.outcome is Outcome.FAILED):
+        raise error  # e.g. a lock held by another deploy: exit 2, as before any host changed
     return result
+
+
+def _log_traceback(record: DeployRecord, step: str, exc: Exception) -> str | None:
+    """Keep the traceback of an unexpected error beside the deploy's records; its path."""
+    path = record.dir / f"error-{step}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:
+        return None
+    return str(path)
 
 
 def paused_deploy(records_root: Path, name: str) -> DeployRecord:
@@ -154,6 +172,7 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
         "paused_at": (plan.waves[progress.paused_at].name
                       if progress.paused_at is not None else None),
         "waves_done": [w.name for w in plan.waves[: progress.waves_done]],
+        "error": progress.error,
         "hosts": {
             host: {
                 "state": r.state,

@@ -14,13 +14,21 @@ from oxzep7_deploy.engine_model import (
     ProgressHandler,
     Results,
 )
+from oxzep7_deploy.errors import Oxzep7Error
 from oxzep7_deploy.plan.model import Plan, Wave
-from oxzep7_deploy.runner.request import HostStatus
+from oxzep7_deploy.runner.request import HostResult, HostStatus
 from oxzep7_deploy.spec.model import OnFailure, Promote
+
+# a host in these states may run this deploy's release: a rollback is owed to it, not a "nothing
+# switched"
+_TOUCHED = ("switched", "live", "rolled-back", "rollback-failed", "switch-unknown")
+# where a switch was tried: the host may have switched (and reverted itself) even if it failed
+_SWITCH_STEPS = ("switch", "confirm", "bake")
+ErrorLog = Callable[[str, Exception], str | None]
 
 
 class DeployStopped(Exception):
-    """Raised inside the engine when the failure budget is spent."""
+    """Raised inside the engine when the failure budget is spent, or a step raised."""
 
 
 class Engine:
@@ -35,6 +43,7 @@ class Engine:
         on_event: ProgressHandler | None = None,
         health_interval: int = 2,
         sleep: Callable[[float], None] = time.sleep,
+        log_error: ErrorLog | None = None,
     ) -> None:
         self.plan = plan
         self.steps = steps
@@ -43,6 +52,9 @@ class Engine:
         self._emit = on_event or (lambda _e: None)
         self._interval = max(1, health_interval)
         self._sleep = sleep
+        self._log_error = log_error
+        self.error: Exception | None = None  # the first exception a step raised, if any
+        self._stopping = False  # failure handling: a step that raises now stops nothing more
         for host in plan.targets:
             progress.hosts.setdefault(host, HostRecord())
 
@@ -69,6 +81,14 @@ class Engine:
                 self._save(p)
         except DeployStopped:
             return self._fail()
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
+                where = self._log_error("engine", exc) if self._log_error else None
+                p.error = (f"internal error: {type(exc).__name__}: {exc}"
+                           + (f" (traceback in {where}; please report it)" if where else ""))
+            self._emit(ProgressEvent("phase", f"stopped by an error: {p.error}", ok=False))
+            return self._fail()
         failed = self.failed_hosts()
         p.outcome = Outcome.SUCCEEDED if not failed else Outcome.SUCCEEDED_WITHIN_BUDGET
         self._release_locks()
@@ -89,7 +109,8 @@ class Engine:
     def abort(self) -> Progress:
         """Stop a paused deploy: roll back what it switched, release the locks."""
         self._emit(ProgressEvent("phase", "abort: rolling back what this deploy switched"))
-        return self._undo(self.plan.targets)
+        self._stopping = True
+        return self._undo(self.plan.targets, verb="aborted")
 
     # -- phases --------------------------------------------------------------------------------
 
@@ -175,16 +196,30 @@ class Engine:
     def _fail(self) -> Progress:
         policy = self.plan.on_failure
         p = self.progress
+        self._stopping = True
         if policy is OnFailure.STOP:
-            p.outcome = Outcome.STOPPED
             # hosts of the stopped batch that passed health stay on the release: confirm them, or
             # their dead-man would revert them after we exit
             unconfirmed = [h for h in p.switched if p.hosts[h].state == "switched"]
             for host in self._step("confirm", self.steps.confirm, unconfirmed):
                 p.hosts[host].state = "live"
+            # a switch that raised left its hosts in a state nobody knows: put them back
+            self._roll_back([h for h in p.switched if p.hosts[h].state == "switch-unknown"])
             self._release_locks()
             if self._rollback_failed():
                 p.outcome = Outcome.ROLLBACK_INCOMPLETE
+                message = f"ROLLBACK INCOMPLETE on {', '.join(self._rollback_failed())}: manual " \
+                          "action needed there"
+            elif not self._any_switched():
+                p.outcome = Outcome.FAILED
+                message = "failed: nothing switched; every target runs what it ran before"
+            else:
+                p.outcome = Outcome.STOPPED
+                live = [h for h in p.switched if p.hosts[h].state == "live"]
+                message = (f"stopped: {', '.join(live)} run release {self.plan.release}; the other "
+                           "targets run what they ran before") if live else \
+                          "stopped: every target runs what it ran before"
+            self._emit(ProgressEvent("done", message, ok=False))
             self._save(p)
             return p
         if policy is OnFailure.ROLLBACK_WAVE and p.waves_done < len(self.plan.waves):
@@ -193,50 +228,97 @@ class Engine:
             scope = self.plan.targets
         return self._undo(scope)
 
-    def _undo(self, scope: Sequence[str]) -> Progress:
+    def _undo(self, scope: Sequence[str], verb: str = "failed") -> Progress:
         """Roll back this deploy's switched hosts within `scope`; unlock the rest."""
         p = self.progress
         targets = [h for h in p.switched if h in scope]
-        complete = True
-        if targets:
-            self._emit(ProgressEvent("rollback", f"rolling back {', '.join(targets)}",
-                                     hosts=tuple(targets), ok=False))
-            results = self.steps.rollback(targets)
-            for host in targets:
-                res = results.get(host)
-                record = p.hosts[host]
-                if res is not None and res.ok:
-                    record.state = "rolled-back"
-                    p.switched.remove(host)
-                else:
-                    complete = False
-                    record.state = "rollback-failed"
-                    record.message = (res.message if res else None) or "no answer from the host"
+        complete = self._roll_back(targets)
         self._release_locks()
         broken = self._rollback_failed()
-        p.outcome = Outcome.ROLLED_BACK if complete and not broken else Outcome.ROLLBACK_INCOMPLETE
-        if broken:
+        if broken or not complete:
+            p.outcome = Outcome.ROLLBACK_INCOMPLETE
             message = f"ROLLBACK INCOMPLETE on {', '.join(broken)}: manual action needed there"
-        elif targets:
-            message = f"rolled back {', '.join(targets)} to the release they ran before"
+        elif not self._any_switched():
+            p.outcome = Outcome.FAILED
+            message = f"{verb}: nothing switched; every target runs what it ran before"
         else:
-            message = "stopped before any host of this deploy was switched: nothing live changed"
+            p.outcome = Outcome.ROLLED_BACK
+            message = (f"rolled back {', '.join(targets)} to the release they ran before"
+                       if targets else "rolled back: every target runs what it ran before")
         self._emit(ProgressEvent("done", message, ok=False))
         self._save(p)
         return p
+
+    def _roll_back(self, targets: Sequence[str]) -> bool:
+        """Put `targets` back on the release they ran before; False if any is not back."""
+        if not targets:
+            return True
+        p = self.progress
+        self._emit(ProgressEvent("rollback", f"rolling back {', '.join(targets)}",
+                                 hosts=tuple(targets), ok=False))
+        results = self._call("rollback", self.steps.rollback, targets)
+        complete = True
+        for host in targets:
+            res = results.get(host)
+            record = p.hosts[host]
+            if res is not None and res.ok:
+                record.state = "rolled-back"
+                p.switched.remove(host)
+            else:
+                complete = False
+                record.state = "rollback-failed"
+                record.message = (res.message if res else None) or "no answer from the host"
+        self._save(p)
+        return complete
 
     def _release_locks(self) -> None:
         """The deploy is over: let go of every target's lock, but where a rollback failed (the
         lock keeps other deploys off a host that needs a person first)."""
         hosts = [h for h in self.plan.targets
                  if self.progress.hosts[h].state not in ("unreachable", "rollback-failed")]
-        if hosts:
-            self.steps.unlock(hosts)
+        if not hosts:
+            return
+        results = self._call("unlock", self.steps.unlock, hosts)
+        # refused with code `locked`: another deploy's lock, which is not ours to release
+        kept = [h for h in hosts if (r := results.get(h)) is None
+                or (not r.ok and r.result.get("code") != "locked")]
+        if kept:
+            why = next((r.message for h in kept if (r := results.get(h)) and r.message), None)
+            self._emit(ProgressEvent(
+                "host", f"the lock could not be released on {_names(kept)}"
+                + (f": {why}" if why else "") + f"; `oxzep7-deploy unlock -i INVENTORY --app "
+                f"{self.plan.app}` releases it", hosts=tuple(kept), ok=False))
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _rollback_failed(self) -> list[str]:
         return [h for h, r in self.progress.hosts.items() if r.state == "rollback-failed"]
+
+    def _any_switched(self) -> bool:
+        """Did this deploy switch (or try to switch) any host?"""
+        return any(r.state in _TOUCHED or r.failed_step in _SWITCH_STEPS
+                   for r in self.progress.hosts.values())
+
+    def _call(self, name: str, step: Callable[[Sequence[str]], Results], hosts: Sequence[str]
+              ) -> Results:
+        """Run a step; an exception it raises becomes a failure of each of its hosts."""
+        try:
+            return step(hosts)
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
+            if isinstance(exc, Oxzep7Error):
+                message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            else:
+                where = self._log_error(name, exc) if self._log_error else None
+                message = (f"internal error: {type(exc).__name__}: {exc}"
+                           + (f" (traceback in {where}; please report it)" if where else ""))
+            if self.progress.error is None:
+                self.progress.error = f"{name}: {message}"
+            self._emit(ProgressEvent("phase", f"{name} on {_names(hosts)} stopped with an error: "
+                                     f"{message}", hosts=tuple(hosts), ok=False))
+            return {h: HostResult(h, HostStatus.FAILED, failed_task="(raised)", message=message,
+                                  result={"raised": type(exc).__name__}) for h in hosts}
 
     def _alive(self, hosts: Sequence[str]) -> list[str]:
         return [h for h in hosts if not self.progress.hosts[h].failed_step]
@@ -251,7 +333,9 @@ class Engine:
         """Run one step on hosts; record failures; return the hosts that passed."""
         if not hosts:
             return []
-        results = step(hosts)
+        raised_before = self.error
+        results = self._call(name, step, hosts)
+        raised = self.error is not raised_before
         passed = []
         for host in hosts:
             res = results.get(host)
@@ -259,16 +343,24 @@ class Engine:
             if res is not None and res.ok:
                 passed.append(host)
                 continue
-            unreachable = res is None or res.status is HostStatus.UNREACHABLE
+            unreachable = res is not None and res.status is HostStatus.UNREACHABLE
             record.state = "unreachable" if unreachable else on_fail_state
             if res is not None and res.result.get("switched") and res.result.get("revert_ok") is False:
                 record.state = "rollback-failed"  # switched, failed, and could not be put back
+            if (raised or res is None) and name in ("switch", "confirm"):  # switched or not,
+                record.state = "switch-unknown"  # armed or not: a rollback (only from this release)
+                # finds out
+                if host not in self.progress.switched:
+                    self.progress.switched.append(host)
             record.failed_step = name
             record.failed_task = res.failed_task if res else None
-            record.message = (res.message if res else None) or "the host did not answer"
-            self._emit(ProgressEvent("host", f"{host}: {name} failed: {record.message}",
-                                     hosts=(host,), ok=False))
+            record.message = (res.message if res else None) or f"no result from {name} for this host"
+            if not raised:
+                self._emit(ProgressEvent("host", f"{host}: {name} failed: {record.message}",
+                                         hosts=(host,), ok=False))
         self._save(self.progress)
+        if raised and not self._stopping:
+            raise DeployStopped  # an error is not a host's failure: no budget absorbs it
         return passed
 
 

@@ -56,6 +56,7 @@ class Outcome(str, Enum):
     SUCCEEDED_WITHIN_BUDGET = "succeeded-within-budget"
     PAUSED = "paused"  # waiting at a manual gate: `promote` or `abort`
     ROLLED_BACK = "rolled-back"  # failed; what it switched is back on the previous release
+    FAILED = "failed"  # failed before it switched any host: every target runs what it ran before
     STOPPED = "stopped"  # failed with on_failure: stop; switched hosts were left as they are
     ROLLBACK_INCOMPLETE = "rollback-incomplete"
 
@@ -66,6 +67,7 @@ class Outcome(str, Enum):
             Outcome.SUCCEEDED_WITHIN_BUDGET: ExitCode.OK,
             Outcome.PAUSED: ExitCode.OK,
             Outcome.ROLLED_BACK: ExitCode.DEPLOY_FAILED,
+            Outcome.FAILED: ExitCode.DEPLOY_FAILED,
             Outcome.STOPPED: ExitCode.DEPLOY_FAILED,
             Outcome.ROLLBACK_INCOMPLETE: ExitCode.ROLLBACK_INCOMPLETE,
         }[self]
@@ -75,7 +77,9 @@ class Outcome(str, Enum):
 class HostRecord:
     """One host's part in a deploy, as the report tells it."""
 
-    state: str = "pending"  # pending, prepared, switched, live, rolled-back, failed, unreachable
+    # pending, prepared, switched, live, rolled-back, failed, unreachable (SSH could not reach
+    # it), rollback-failed, switch-unknown (its switch or confirm raised: a rollback finds out)
+    state: str = "pending"
     failed_step: str | None = None
     failed_task: str | None = None
     message: str | None = None
@@ -95,6 +99,7 @@ class Progress:
     paused_at: int | None = None
     outcome: Outcome | None = None
     hosts: dict[str, HostRecord] = field(default_factory=dict)
+    error: str | None = None  # what stopped the deploy when a step raised (step: message)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -106,7 +111,7 @@ class Progress:
         hosts = {h: HostRecord(**r) for h, r in dict(doc.get("hosts") or {}).items()}
         outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
         fields = {k: doc[k] for k in ("prestaged", "locked", "switched", "waves_done", "promoted",
-                                            "paused_at")
+                                            "paused_at", "error")
                   if k in doc}
         return cls(name=doc["name"], release=doc["release"], outcome=outcome, hosts=hosts, **fields)
 

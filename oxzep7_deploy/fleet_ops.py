@@ -53,11 +53,11 @@ def read_states(target: Target) -> dict[str, HostState]:
 
 
 def summary_line(states: dict[str, HostState]) -> str:
-    """`12 hosts: 3 on 3.13.5, 9 on 3.11.2, 1 unreachable`."""
+    """`12 hosts: 3 on 3.13.5, 8 on 3.11.2, 1 unreachable` (`unreadable`: reached, state unknown)."""
     versions: Counter[str] = Counter()
     for state in states.values():
-        if not state.ok:
-            versions["unreachable"] += 1
+        if state.not_read:
+            versions[state.not_read] += 1
         elif not state.managed and not state.current_link:
             versions["without the app"] += 1
         else:
@@ -158,6 +158,12 @@ def history_of(states: dict[str, HostState]) -> dict[str, Any]:
         "deploys": sorted(deploys.values(), key=lambda d: d["first"]),
         "events": sorted(events.values(), key=lambda e: e["at"]),
     }
+
+
+def not_read(states: dict[str, HostState]) -> dict[str, dict[str, str]]:
+    """The hosts whose state could not be read: `{host: {"reason", "error"}}`."""
+    return {h: {"reason": s.not_read, "error": s.error or ""}
+            for h, s in states.items() if s.not_read}
 
 
 def ordered(states: dict[str, HostState], hosts: Sequence[str]) -> dict[str, HostState]:

@@ -11,6 +11,7 @@ from oxzep7_deploy.cli.progress import ProgressPrinter
 from oxzep7_deploy.errors import ExitCode
 from oxzep7_deploy.fleet_ops import (
     history_of,
+    not_read,
     ordered,
     read_states,
     rollback_app,
@@ -34,27 +35,39 @@ def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json:
     target = select_target(inventory, app, limit, records_root(), "status")
     states = ordered(read_states(target), target.hosts)
     summary = summary_line(states)
+    missing = not_read(states)
     if as_json:
-        emit_json({"app": app, "summary": summary,
+        emit_json({"app": app, "summary": summary, "complete": not missing, "not_read": missing,
                    "hosts": {h: s.to_json() for h, s in states.items()}})
+        _exit_if_not_read(missing)
         return
     printer = ProgressPrinter()
     rows = []
     for host, s in states.items():
-        if not s.ok:
-            rows.append([host, "unreachable", "", "", "", "", s.error])
+        if s.not_read:
+            rows.append([host, s.not_read, "", "", "", "", "", s.error])
             continue
         lock = s.lock.describe() if s.lock else ""
         bad = ", ".join(s.with_status(ReleaseStatus.BAD)) if s.releases else ""
         current = s.current or (f"{s.current_link} (not managed yet)" if s.current_link else "-")
         rows.append([host, current, s.interpreter_version or "", s.previous or "", s.last_good or "",
-                     bad, lock])
+                     bad, lock, ""])
     printer.table(f"{app}: {summary}", ["host", "current", "python", "previous", "last good",
-                                        "bad", "lock"], rows)
+                                        "bad", "lock", "not read because"], rows)
     say(summary)
     if states and all(s.ok and not s.managed and not s.current_link for s in states.values()):
         say(f"hint: oxzep7 has deployed no app named {app!r} on these hosts; --app takes the "
             "spec's application.name", err=True)
+    _exit_if_not_read(missing)
+
+
+def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
+    """Exit 1 when any host could not be read: what was shown is not the whole fleet."""
+    if not missing:
+        return
+    say(f"could not read {len(missing)} host(s): {', '.join(missing)} (the reason is in the "
+        "table); check them with `ansible HOST -m ping` and run the command again", err=True)
+    raise SystemExit(int(ExitCode.DEPLOY_FAILED))
 
 
 @click.command("history", cls=JsonCommand)
@@ -68,9 +81,12 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
     target = select_target(inventory, app, limit, records_root(), "history")
     states = ordered(read_states(target), target.hosts)
     doc = history_of(states)
-    unreachable = [h for h, s in states.items() if not s.ok]
+    missing = not_read(states)
+    unreachable = [h for h, s in states.items() if s.unreachable]
     if as_json:
-        emit_json({"app": app, **doc, "unreachable": unreachable})
+        emit_json({"app": app, **doc, "complete": not missing, "unreachable": unreachable,
+                   "not_read": missing})
+        _exit_if_not_read(missing)
         return
     printer = ProgressPrinter()
     printer.table(f"{app}: releases", ["release", "python", "created", "hosts"], [
@@ -85,8 +101,11 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
         [e["at"] if e["last"] == e["at"] else f"{e['at']} … {e['last']}", e["event"],
          e["release"], e["deploy"], ", ".join(sorted(e["hosts"]))]
         for e in doc["events"]])
-    if unreachable:
-        say(f"unreachable: {', '.join(unreachable)}")
+    if missing:
+        printer.table(f"{app}: hosts not read (their history is missing above)",
+                      ["host", "not read because", "error"],
+                      [[h, m["reason"], m["error"]] for h, m in missing.items()])
+    _exit_if_not_read(missing)
 
 
 @click.command("rollback", cls=JsonCommand)

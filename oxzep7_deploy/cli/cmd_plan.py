@@ -49,7 +49,7 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
             say(note)
 
 
-_FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
+_FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
            Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 
 

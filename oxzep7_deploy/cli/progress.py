@@ -64,7 +64,7 @@ class ProgressPrinter:
             return
         table = Table(title=title, title_justify="left")
         for col in columns:
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # a long path or error is kept whole
         for row in rows:
             table.add_row(*("" if c is None else str(c) for c in row))
         self.out.print(table)

@@ -13,6 +13,7 @@ from oxzep7_deploy.state.host import (
     parse_host_state,
     parse_lock,
     unreachable_state,
+    unreadable_state,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "parse_host_state",
     "parse_lock",
     "unreachable_state",
+    "unreadable_state",
 ]

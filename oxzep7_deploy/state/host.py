@@ -123,10 +123,18 @@ class HostState:
     live_version: str | None = None
     current_link: str | None = None  # the release <root>/current points to right now
     error: str | None = None  # the host could not be read: unreachable, or the agent failed
+    unreachable: bool = False  # SSH could not reach it (else an error is an unreadable state)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def not_read(self) -> str | None:
+        """Why the host's state is unknown: `unreachable` (SSH), `unreadable` (the rest), or None."""
+        if self.error is None:
+            return None
+        return "unreachable" if self.unreachable else "unreadable"
 
     @property
     def current_release(self) -> ReleaseRecord | None:
@@ -161,6 +169,12 @@ class HostState:
 
 
 def unreachable_state(host: str, app: str, message: str) -> HostState:
+    """SSH could not reach the host."""
+    return HostState(host=host, app=app, managed=False, error=message, unreachable=True)
+
+
+def unreadable_state(host: str, app: str, message: str) -> HostState:
+    """The host answered, but its state could not be read (the agent failed, a corrupt file)."""
     return HostState(host=host, app=app, managed=False, error=message)
 
 

@@ -27,7 +27,14 @@ from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest
 from oxzep7_deploy.runner.request import InventorySources, inventory_sources
 from oxzep7_deploy.spec.model import CommandCheck, HttpCheck, PrebuiltInstall, SourceInstall, Spec
 from oxzep7_deploy.spec.placeholders import PlaceholderError, substitute
-from oxzep7_deploy.state.host import HostState, LockRecord, parse_host_state, parse_lock, unreachable_state
+from oxzep7_deploy.state.host import (
+    HostState,
+    LockRecord,
+    parse_host_state,
+    parse_lock,
+    unreachable_state,
+    unreadable_state,
+)
 
 Results = Mapping[str, HostResult]
 
@@ -355,11 +362,17 @@ def read_status(
     states: dict[str, HostState] = {}
     for host in hosts:
         res = results.get(host)
-        if res is None or not res.ok or not res.result:
-            message = (res.message if res else None) or "no answer"
-            states[host] = unreachable_state(host, app, message)
-            continue
-        states[host] = parse_host_state(host, res.result)
+        if res is not None and res.status is HostStatus.UNREACHABLE:
+            states[host] = unreachable_state(host, app, res.message or "SSH could not reach it")
+        elif res is None or not res.ok or not res.result:
+            message = (res.message if res else None) or "Ansible reported nothing for this host"
+            states[host] = unreadable_state(host, app, message)
+        else:
+            try:
+                states[host] = parse_host_state(host, res.result)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one host's bad file
+                states[host] = unreadable_state(
+                    host, app, f"its state of {app} cannot be read: {exc}".replace(f"{host}: ", ""))
     return states
 
 

@@ -119,6 +119,11 @@ def read_json(path):
         if exc.errno == errno.ENOENT:
             return None
         raise
+    except ValueError as exc:  # a torn or hand-edited file: say which, not a bare decode error
+        raise AgentError(
+            "unreadable", f"{path} is not valid JSON ({exc}): restore it from a copy, or move it away "
+            "if oxzep7 should start afresh here"
+        ) from None
 
 
 def _alive(pid):

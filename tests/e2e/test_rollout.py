@@ -212,7 +212,7 @@ def test_blue_green_abort_then_promote(ctl: Controller, fleet4: Fleet,
     assert all(h["state"] == "prepared" for h in report["hosts"].values()), "every host prestaged"
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2"), "nothing switched before promote"
     code, report = ctl.json("abort", "sample-bg", "--yes")
-    assert code == 1 and report["outcome"] == "rolled-back"
+    assert code == 1 and report["outcome"] == "failed", "nothing was switched: no rollback to report"
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2")
     _, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
     assert all(s["lock"] is None for s in status["hosts"].values())
@@ -287,3 +287,45 @@ def test_interrupted_controller_resumes_then_rolls_back(ctl: Controller, fleet4:
     assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2")
     _, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
     assert all(s["lock"] is None for s in status["hosts"].values()), "nothing left locked"
+
+
+# the tool's own `apply`, with the install of the second wave failing as an unreadable archive
+# does (ArtifactError): monkeypatched in the subprocess, so everything else is the real thing
+_APPLY_WITH_BROKEN_INSTALL = """\
+import sys
+from oxzep7_deploy.artifacts import ArtifactError
+from oxzep7_deploy.cli.main import cli
+from oxzep7_deploy.steps import host_steps
+
+real = host_steps.AnsibleHostSteps.install
+calls = []
+
+def install(self, hosts):
+    calls.append(tuple(hosts))
+    if len(calls) > 1:
+        raise ArtifactError("/srv/cpython.tar.xz is not a readable tar archive: truncated",
+                            hint="fetch the archive again")
+    return real(self, hosts)
+
+host_steps.AnsibleHostSteps.install = install
+cli.main(args=sys.argv[1:], prog_name="oxzep7-deploy")
+"""
+
+
+def test_an_error_inside_install_in_wave_2_rolls_back_the_canary_and_unlocks(
+        ctl: Controller, fleet4: Fleet, source: tuple[Path, str]) -> None:
+    rollout = CANARY_50_100.replace("  batch_size: 1\n", "  batch_size: 1\n  prestage: false\n")
+    spec = write(ctl.work, "broken.yaml", spec_text(source, "sample-broken", rollout))
+    proc = subprocess.run([str(CLI.with_name("python")), "-c", _APPLY_WITH_BROKEN_INSTALL,
+                           "apply", str(spec), "-i", ctl.inventory(), "--yes", "--json"],
+                          cwd=ctl.work, env=ctl.env(), capture_output=True, text=True, timeout=1200)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["outcome"] == "rolled-back", (report, proc.stderr[-2000:])
+    assert "not a readable tar archive" in report["error"] and report["error"].startswith("install")
+    assert report["hosts"]["h1"]["state"] == "rolled-back", "the canary was switched, then put back"
+    assert report["hosts"]["h2"]["failed_step"] == "install"
+    assert "Traceback" not in proc.stderr
+    assert versions(fleet4) == dict.fromkeys(HOSTS, "3.11.2"), "every host runs what it ran before"
+    code, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
+    assert code == 0 and all(s["lock"] is None for s in status["hosts"].values()), \
+        "no lock is left behind"

@@ -3,6 +3,7 @@ hosts still run its release. Host steps are the engine tests' fake; the fleet te
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from oxzep7_deploy.deploy import DeployContext, prepare_deploy, run_deploy
 from oxzep7_deploy.engine_model import Outcome
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import LockHeldError, UsageError
 from oxzep7_deploy.spec import load_spec
 from tests.unit.test_engine import FakeSteps
 
@@ -200,3 +201,35 @@ def test_a_build_host_the_inventory_does_not_have_stops_apply(tmp_path: Path) ->
     with pytest.raises(UsageError, match="build_host 'box' is not a host of the inventory"):
         prepare_deploy(str(spec), ("h1,h2,",), box_context(tmp_path, {}, probed))
     assert probed == []
+
+
+def test_a_step_that_raises_leaves_a_report_and_the_next_apply_is_a_new_attempt(
+        tmp_path: Path, spec: str) -> None:
+    from tests.unit.test_engine import Crashing
+
+    steps = Crashing("switch", "h1", KeyError("boom"))
+    ctx = context(tmp_path, steps)
+    loaded, plan, record = prepare_deploy(spec, ("h1,h2,",), ctx)
+    progress = run_deploy(loaded, plan, record, ctx)  # no exception: the engine contained it
+    assert progress.outcome is Outcome.ROLLED_BACK and steps.on_new == set()
+    assert steps.locked == set()
+    report = json.loads((record.dir / "report.json").read_text())
+    assert report["outcome"] == "rolled-back" and report["exit_code"] == 1
+    assert report["error"].startswith("switch: internal error: KeyError: 'boom' (traceback in ")
+    assert "Traceback" in (record.dir / "error-switch.txt").read_text()
+    again, outcome = apply(spec, context(tmp_path, FakeSteps()))
+    assert again == f"{plan.release}.2" and outcome is Outcome.SUCCEEDED
+
+
+def test_a_lock_held_elsewhere_still_exits_2_and_releases_our_locks(tmp_path: Path,
+                                                                     spec: str) -> None:
+    from tests.unit.test_engine import Crashing
+
+    held = LockHeldError("h2: locked by deploy other/r9", hint="wait for it")
+    steps = Crashing("prepare", "h2", held)
+    ctx = context(tmp_path, steps)
+    loaded, plan, record = prepare_deploy(spec, ("h1,h2,",), ctx)
+    with pytest.raises(LockHeldError):
+        run_deploy(loaded, plan, record, ctx)
+    assert steps.locked == set() and steps.hosts_of("switch") == []
+    assert json.loads((record.dir / "report.json").read_text())["outcome"] == "failed"

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import pytest
+
 from oxzep7_deploy.engine import Engine
 from oxzep7_deploy.engine_model import Outcome, Progress, Results
 from oxzep7_deploy.errors import ExitCode
@@ -136,7 +138,8 @@ def test_unreachable_host_counts_against_the_budget() -> None:
     p = run(steps)
     assert p.hosts["h3"].state == "unreachable"
     assert steps.hosts_of("switch") == [], "budget 0: stopped during prestage, before any switch"
-    assert p.outcome is Outcome.ROLLED_BACK
+    assert p.outcome is Outcome.FAILED, "nothing was switched, so nothing was rolled back"
+    assert p.outcome.exit_code is ExitCode.DEPLOY_FAILED
 
 
 def test_manual_gate_pauses_then_promote_continues() -> None:
@@ -162,7 +165,7 @@ def test_blue_green_abort_before_promote_leaves_every_host_on_the_old_release() 
     engine = Engine(plan, steps, p, lambda _p: None, sleep=lambda s: None)
     assert engine.run().outcome is Outcome.PAUSED
     assert steps.hosts_of("prepare") == list(HOSTS) and steps.hosts_of("switch") == []
-    assert engine.abort().outcome is Outcome.ROLLED_BACK
+    assert engine.abort().outcome is Outcome.FAILED, "nothing was switched: no rollback to report"
     assert steps.hosts_of("rollback") == [] and sorted(steps.hosts_of("unlock")) == list(HOSTS)
 
 
@@ -199,7 +202,7 @@ def test_without_prestage_every_target_is_locked_before_the_first_switch() -> No
 def test_without_prestage_a_lock_refused_anywhere_stops_before_any_switch() -> None:
     steps = FakeSteps(fail={"lock": {"h4"}})
     p = run(steps, prestage=False)
-    assert p.outcome is Outcome.ROLLED_BACK and steps.hosts_of("switch") == []
+    assert p.outcome is Outcome.FAILED and steps.hosts_of("switch") == []
     assert p.hosts["h4"].failed_step == "lock"
 
 
@@ -245,6 +248,133 @@ def test_the_last_word_says_what_the_hosts_run_after_a_failure() -> None:
         return events[-1]
 
     assert last_words(FakeSteps(fail={"prepare": {"h2"}})) == (
-        "stopped before any host of this deploy was switched: nothing live changed")
+        "failed: nothing switched; every target runs what it ran before")
     assert last_words(FakeSteps(fail={"switch": {"h2"}})) == (
         "rolled back h1 to the release they ran before")
+
+
+# -- a step that raises goes through the engine like a failure ----------------------------------
+
+
+class Crashing(FakeSteps):
+    """Raises in `step` when `host` is in its batch; tracks what each host runs and holds."""
+
+    def __init__(self, step: str, host: str, exc: Exception | None = None,
+                 fail: dict[str, set[str]] | None = None) -> None:
+        super().__init__(fail=fail)
+        self.crash = (step, host)
+        self.exc = exc or RuntimeError("boom")
+        self.on_new: set[str] = set()  # hosts whose `current` is this deploy's release
+        self.locked: set[str] = set()
+
+    def _run(self, step: str, hosts: Sequence[str]) -> Results:
+        crashes = step == self.crash[0] and self.crash[1] in hosts
+        if step in ("lock", "prepare"):  # the worst case: it took the lock, then raised
+            self.locked |= set(hosts)
+        if step == "switch" and crashes:  # switched, then raised
+            self.on_new |= set(hosts)
+        if crashes:
+            self.calls.append((step, tuple(hosts)))
+            raise self.exc
+        out = super()._run(step, hosts)
+        ok = {h for h, r in out.items() if r.ok}
+        if step == "switch":
+            self.on_new |= ok
+        elif step == "rollback":
+            self.on_new -= ok
+        elif step == "unlock":
+            self.locked -= ok
+        return out
+
+
+BAKED = tuple(replace(s, bake=10) for s in STAGES)
+CRASHES = [(step, host, prestage) for prestage in (True, False)
+           for step in ("install", "prepare", "switch", "confirm", "health") for host in HOSTS[:3]]
+CRASHES += [("lock", "h2", False)]
+
+
+@pytest.mark.parametrize(("step", "host", "prestage"), CRASHES)
+def test_a_step_that_raises_rolls_back_what_was_switched_and_releases_every_lock(
+        step: str, host: str, prestage: bool) -> None:
+    steps = Crashing(step, host)
+    p = run(steps, prestage=prestage, stages=BAKED)  # no exception gets out of the engine
+    switched_before = any(s == "switch" for s, _ in steps.calls)
+    assert steps.on_new == set(), "every host runs what it ran before"
+    assert steps.locked == set(), "no lock is left behind"
+    assert p.outcome is (Outcome.ROLLED_BACK if switched_before else Outcome.FAILED)
+    assert p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    named = "bake" if step == "health" else step
+    assert p.error is not None and p.error.startswith(f"{named}: ") and "boom" in p.error
+    assert p.hosts[host].failed_step == named
+
+
+def test_an_artifact_error_in_wave_2_without_prestage_rolls_back_the_canary() -> None:
+    from oxzep7_deploy.artifacts import ArtifactError
+
+    steps = Crashing("install", "h2", ArtifactError("/srv/py.tar.xz is not a readable tar archive"))
+    events: list[str] = []
+    spec = replace(make_spec(stages=STAGES), rollout=replace(make_spec(stages=STAGES).rollout,
+                                                             prestage=False))
+    plan = build_plan(spec, HOSTS, "r1")
+    p = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+               on_event=lambda e: events.append(e.message), sleep=lambda s: None).run()
+    assert p.outcome is Outcome.ROLLED_BACK and steps.hosts_of("rollback") == ["h1"]
+    assert steps.on_new == set() and steps.locked == set()
+    assert p.hosts["h2"].message and "not a readable tar archive" in p.hosts["h2"].message
+    assert any("install on h2 stopped with an error" in e for e in events)
+    assert events[-1] == "rolled back h1 to the release they ran before"
+
+
+def test_a_rollback_that_raises_is_incomplete_and_keeps_that_lock() -> None:
+    steps = Crashing("rollback", "h1", fail={"switch": {"h2"}})
+    p = run(steps)
+    assert p.outcome is Outcome.ROLLBACK_INCOMPLETE
+    assert p.outcome.exit_code is ExitCode.ROLLBACK_INCOMPLETE
+    assert p.hosts["h1"].state == "rollback-failed" and "boom" in (p.hosts["h1"].message or "")
+    assert steps.locked == {"h1"}, "only the host that is not back stays locked"
+
+
+def test_stop_puts_back_the_hosts_of_a_switch_that_raised() -> None:
+    steps = Crashing("switch", "h3")
+    p = run(steps, on_failure=OnFailure.STOP)
+    assert p.outcome is Outcome.STOPPED and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    assert steps.on_new == {"h1", "h2"}, "stop keeps what passed; the unknown batch goes back"
+    assert p.hosts["h3"].state == "rolled-back" and p.hosts["h4"].state == "rolled-back"
+    assert steps.locked == set()
+
+
+def test_an_unlock_that_raises_is_said_and_the_outcome_stands() -> None:
+    steps = Crashing("unlock", "h1")
+    events: list[str] = []
+    plan = build_plan(make_spec(stages=STAGES), HOSTS, "r1")
+    p = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+               on_event=lambda e: events.append(e.message), sleep=lambda s: None).run()
+    assert p.outcome is Outcome.SUCCEEDED, "every host runs the release"
+    assert any("the lock could not be released on h1, h2, h3, h4" in e and "unlock" in e
+               for e in events)
+
+
+def test_a_bug_in_a_step_is_logged_and_contained() -> None:
+    steps = Crashing("prepare", "h1", KeyError("platform"))
+    logged: list[str] = []
+    plan = build_plan(make_spec(stages=STAGES), HOSTS, "r1")
+    p = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+               sleep=lambda s: None,
+               log_error=lambda step, exc: logged.append(step) or "/records/error-prepare.txt").run()
+    assert p.outcome is Outcome.FAILED and logged == ["prepare"]
+    assert p.error == ("prepare: internal error: KeyError: 'platform' (traceback in "
+                       "/records/error-prepare.txt; please report it)")
+    assert steps.locked == set()
+
+
+def test_a_switch_that_reports_nothing_for_a_host_is_not_called_unreachable_or_rolled_back() -> None:
+    class Silent(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            return {h: r for h, r in super().switch(hosts).items() if h != "h1"}
+
+    steps = Silent()
+    p = run(steps)
+    assert p.hosts["h1"].state == "rolled-back" and steps.hosts_of("rollback") == ["h1"], \
+        "nobody knows what h1 runs: it is put back, not reported as unreachable"
+    assert p.hosts["h1"].message == "no result from switch for this host"
+    assert p.outcome is Outcome.ROLLED_BACK
