@@ -359,12 +359,12 @@ class _SourceJob:
             builder = step.build_host or host
             platform = step.platform
             if platform == UNKNOWN_PLATFORM:  # facts were not read when the plan was made
-                platform = facts.get(builder, UNKNOWN_PLATFORM)
+                platform = facts.get(builder) or UNKNOWN_PLATFORM
             if platform == UNKNOWN_PLATFORM:
                 self.fail(host, f"not installed: its build host {builder} did not answer the "
                                 f"probe: {self.probe_message(builder)}")
                 continue
-            if facts.get(host, platform) != platform:
+            if (facts.get(host) or platform) != platform:
                 self.fail(host, f"not installed: the plan builds this host's interpreter for "
                                 f"{platform} on {builder}, and this host is {facts[host]}; "
                                 "plan the deploy again (abort it, then apply)")
