@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,8 @@ from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
 from oxzep7_deploy.runner.request import absolute_sources
-from oxzep7_deploy.spec import load_spec
+from oxzep7_deploy.spec import load_spec, parse_spec
+from oxzep7_deploy.spec.loader import YamlError, load_document
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
 _FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
@@ -47,9 +50,12 @@ class DeployContext:
 
 def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext
                    ) -> tuple[Spec, Plan, DeployRecord]:
-    """Load and plan; reuse the records of an unfinished deploy of the same release."""
+    """Load and plan; reuse the records (and the stored plan) of an unfinished deploy of the
+    same release. A different spec of the same name while one waits at a manual gate is refused."""
     spec = load_spec(spec_path)
+    data = _spec_bytes(spec, spec_path)
     check_world(spec, spec_path)
+    refuse_while_paused(spec, data, spec_path, ctx.records_root)
     inventory = load_inventory(*inventories)
     targets = inventory.select(spec.targets)
     release = release_id(spec)
@@ -75,9 +81,9 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
                                            "before): this deploy is a new attempt"))
         attempt += 1
         record = DeployRecord(ctx.records_root, spec.name, f"{release}.{attempt}")
-    if record.exists():  # resume: the same plan as before, platforms included
-        plan_doc = record.meta().get("platforms") or {}
-        return spec, build_plan(spec, targets, record.release, plan_doc), record
+    if record.exists():  # resume: the stored plan, as it was made (platforms, builds, waves)
+        stored, plan = stored_deploy(record)
+        return stored, plan, record
     platforms: dict[str, str] = {}
     sources = absolute_sources(inventories)  # host lists ('h1,h2,') as written
     if ctx.probe_platforms is not None and _needs_platforms(spec):
@@ -100,8 +106,129 @@ def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployCont
             "platforms": platforms,
         },
         plan=plan.to_json(),
+        spec=data,
     )
     return spec, plan, record
+
+
+def _spec_bytes(spec: Spec, spec_path: str) -> bytes:
+    """The bytes `spec` was read from, for the records (resume, promote and abort run them)."""
+    try:
+        data = Path(spec_path).read_bytes()
+    except OSError as exc:
+        data, why = b"", exc.strerror or str(exc)
+    else:
+        why = "it was changed while being read"
+    if hashlib.sha256(data).hexdigest() != spec.digest:
+        raise UsageError(f"{spec_path}: the spec could not be read again for the records: {why}; "
+                         "nothing was changed", hint="run the command again")
+    return data
+
+
+def stored_deploy(record: DeployRecord, abort: bool = False,
+                  on_event: ProgressHandler | None = None) -> tuple[Spec, Plan]:
+    """The spec and plan a recorded deploy runs: the copies in its records, never the spec file
+    as it is now (it may have been edited since)."""
+    plan_file = record.dir / "plan.json"
+    try:
+        plan = Plan.from_json(record.plan_document())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{plan_file}: the stored plan of deploy {record.name} (release {record.release}) "
+            f"cannot be read: {exc}",
+            hint="the records of this deploy are damaged; check the file, or look at the hosts "
+                 "with `oxzep7-deploy status` and `oxzep7-deploy rollback` by hand",
+        ) from exc
+    data = record.spec_bytes()
+    if data is not None:
+        return parse_spec(data, str(record.dir / "spec.yaml")), plan
+    # written before the spec was kept beside the plan: the file, if it is still the same spec
+    path = str(record.meta().get("spec", ""))
+    spec = load_spec(path)
+    if release_id(spec) == release_base(record.release):
+        return spec, plan
+    if not abort:
+        raise UsageError(
+            f"{path} was edited after deploy {record.name} (release {record.release}) started, "
+            "and its records keep no copy of the spec it runs: it cannot continue",
+            hint=f"`oxzep7-deploy abort {record.name}` rolls it back; then apply the spec",
+        )
+    if on_event is not None:
+        on_event(ProgressEvent("phase", f"{path} was edited since release {record.release} "
+                               "started: the abort runs the stored plan with the spec as it is now"))
+    return spec, plan
+
+
+def release_base(release: str) -> str:
+    """The release id without its attempt number: `3.13.5-1a2b3c4d5e.2` -> `3.13.5-1a2b3c4d5e`."""
+    head, _, attempt = release.rpartition(".")
+    return head if head and attempt.isdigit() and "-" in head else release
+
+
+def refuse_while_paused(spec: Spec, data: bytes, spec_path: str, records_root: Path) -> None:
+    """Refuse (exit 2) a spec other than the one a paused deploy of the same name runs."""
+    wanted = release_id(spec)
+    for record in find_deploys(records_root, spec.name):
+        try:
+            progress = record.load_progress()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if progress.outcome is not Outcome.PAUSED or release_base(record.release) == wanted:
+            continue
+        try:
+            waves = record.plan_document()["waves"]
+            gate = f"before wave {waves[progress.paused_at or 0]['name']}"
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            gate = "at a manual gate"
+        old = record.spec_bytes()
+        changes = spec_changes(old, data) if old is not None else [
+            f"its digest (release {release_base(record.release)} -> {wanted})"]
+        raise UsageError(
+            f"{spec_path}: deploy {spec.name} is paused {gate} (release {record.release}), and "
+            f"this spec is not the one it runs; changed: {'; '.join(changes)}; nothing was changed",
+            hint=f"finish the paused deploy first: `oxzep7-deploy promote {spec.name}` continues "
+                 f"it, `oxzep7-deploy abort {spec.name}` rolls it back; then apply this spec",
+        )
+
+
+def spec_changes(old: bytes, new: bytes, most: int = 8) -> list[str]:
+    """What differs between two spec files, key by key: `rollout.stages[1].bake: 30 -> 60`."""
+    try:
+        before, after = _flatten(load_document(old).data), _flatten(load_document(new).data)
+    except YamlError:
+        return ["the file (one of them is not YAML)"]
+    lines = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        if key not in before:
+            lines.append(f"{key}: added ({_show(after[key])})")
+        elif key not in after:
+            lines.append(f"{key}: removed (was {_show(before[key])})")
+        elif before[key] != after[key]:
+            lines.append(f"{key}: {_show(before[key])} -> {_show(after[key])}")
+    if not lines:
+        return ["only comments or layout (the release id follows the file's bytes)"]
+    if len(lines) > most:
+        lines = [*lines[:most], f"and {len(lines) - most} more"]
+    return lines
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{path}.{key}" if path else str(key)))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for index, item in enumerate(value):
+            out.update(_flatten(item, f"{path}[{index}]"))
+        return out
+    return {path or "(the document)": value}
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _last_attempt(records_root: Path, name: str, release: str) -> int:

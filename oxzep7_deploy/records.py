@@ -1,7 +1,8 @@
 """The controller's records of each deploy: `.oxzep7/deploys/<name>/<release>/`.
 
     meta.json      spec and inventory paths, owner, started
-    plan.json      the plan, exactly as `plan --json` prints it
+    plan.json      the plan, exactly as `plan --json` prints it; resume, promote and abort run it
+    spec.yaml      the spec file's bytes as applied (its digest is in the release id)
     progress.json  how far the deploy came (rewritten atomically after every step)
     events.jsonl   every Ansible event of every batch
     runs/NNN-step/ one ansible-runner private data directory per batch, kept for replay
@@ -34,12 +35,16 @@ def owner() -> str:
 
 def write_json_atomic(path: Path, document: Any) -> None:
     """Write JSON so a reader never sees half a file: temp file, fsync, rename."""
+    write_bytes_atomic(path, (json.dumps(document, indent=2, default=str) + "\n").encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so a reader never sees half of it: temp file, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2, default=str)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -60,8 +65,10 @@ class DeployRecord:
     def exists(self) -> bool:
         return (self.dir / "progress.json").exists()
 
-    def start(self, meta: dict[str, Any], plan: dict[str, Any]) -> None:
+    def start(self, meta: dict[str, Any], plan: dict[str, Any], spec: bytes | None = None) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        if spec is not None:
+            write_bytes_atomic(self.dir / "spec.yaml", spec)
         write_json_atomic(self.dir / "meta.json", meta)
         write_json_atomic(self.dir / "plan.json", plan)
 
@@ -74,6 +81,17 @@ class DeployRecord:
         with contextlib.suppress(OSError):  # other releases or deploys are there
             self.dir.parent.rmdir()  # deploys/<name>
             self.dir.parent.parent.rmdir()  # deploys
+
+    def plan_document(self) -> Any:
+        """plan.json as written (`Plan.from_json` reads it)."""
+        return json.loads((self.dir / "plan.json").read_text())
+
+    def spec_bytes(self) -> bytes | None:
+        """The spec as applied, or None for a record written before the copy was kept."""
+        try:
+            return (self.dir / "spec.yaml").read_bytes()
+        except FileNotFoundError:
+            return None
 
     def meta(self) -> dict[str, Any]:
         return dict(json.loads((self.dir / "meta.json").read_text()))

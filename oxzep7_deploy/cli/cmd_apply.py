@@ -23,6 +23,7 @@ from oxzep7_deploy.deploy import (
     paused_deploy,
     prepare_deploy,
     run_deploy,
+    stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, Progress
 from oxzep7_deploy.errors import UsageError
@@ -116,8 +117,7 @@ def _resume(name: str, yes: bool, as_json: bool, abort: bool) -> None:
     printer = ProgressPrinter(quiet=as_json)
     ctx = _context(printer)
     record = paused_deploy(ctx.records_root, name)
-    meta = record.meta()
-    spec, plan, record = prepare_deploy(meta["spec"], tuple(meta["inventories"]), ctx)
+    spec, plan = stored_deploy(record, abort=abort, on_event=printer)  # not the file as it is now
     progress = record.load_progress()
     wave = plan.waves[progress.paused_at or 0].name
     verb = "roll back" if abort else f"continue with wave {wave} of"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,10 @@ class Gate:
     def to_json(self) -> dict[str, Any]:
         return {"promote": self.promote.value, "health_checks": self.health_checks, "bake": self.bake}
 
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Gate:
+        return cls(Promote(doc["promote"]), int(doc["health_checks"]), int(doc["bake"]))
+
 
 @dataclass(frozen=True)
 class Wave:
@@ -36,6 +41,11 @@ class Wave:
             "batches": [list(b) for b in self.batches],
             "gate": self.gate.to_json(),
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Wave:
+        return cls(str(doc["name"]), _names(doc["hosts"]),
+                   tuple(_names(b) for b in doc["batches"]), Gate.from_json(doc["gate"]))
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,12 @@ class BuildStep:
             "hosts": list(self.hosts),
             "action": self.action,
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> BuildStep:
+        build_host = doc["build_host"]
+        return cls(str(doc["platform"]), None if build_host is None else str(build_host),
+                   _names(doc["hosts"]), str(doc["action"]))
 
 
 @dataclass(frozen=True)
@@ -90,3 +106,34 @@ class Plan:
             "lock_ttl": self.lock_ttl,
             "forks": self.forks,
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Plan:
+        """The plan `to_json` wrote (a deploy's `plan.json`): `from_json(p.to_json()) == p`.
+
+        A document that is not such a plan raises KeyError, TypeError or ValueError.
+        """
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"a plan is a JSON object, not {type(doc).__name__}")
+        return cls(
+            name=str(doc["name"]),
+            app=str(doc["app"]),
+            release=str(doc["release"]),
+            strategy=Strategy(doc["strategy"]),
+            targets=_names(doc["targets"]),
+            interpreter=dict(doc["interpreter"]),
+            build=tuple(BuildStep.from_json(b) for b in doc["build"]),
+            prestage=_names(doc["prestage"]),
+            waves=tuple(Wave.from_json(w) for w in doc["waves"]),
+            max_failed=int(doc["max_failed"]),
+            on_failure=OnFailure(doc["on_failure"]),
+            dead_man=int(doc["dead_man"]),
+            lock_ttl=int(doc["lock_ttl"]),
+            forks=int(doc["forks"]),
+        )
+
+
+def _names(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise TypeError(f"expected a list of host names, not {type(values).__name__}")
+    return tuple(str(v) for v in values)

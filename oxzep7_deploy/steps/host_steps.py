@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from oxzep7_deploy.engine_model import Results
@@ -27,14 +27,13 @@ class AnsibleHostSteps(ReleaseSteps):
     """HostSteps for one deploy: `install` builds once per platform, the rest are release steps."""
 
     def __init__(self, spec: Spec, plan: Plan, inventory: InventorySources, record: DeployRecord,
-                 runner: Runner | None = None, platforms: Mapping[str, str] | None = None,
-                 verbose: int = 0) -> None:
+                 runner: Runner | None = None, verbose: int = 0) -> None:
         runner = runner or AnsibleRunner(become=spec.ansible.become, echo=verbose > 0)
         super().__init__(spec, inventory, runner,
                          record.run_dir,
                          plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
         self.record = record
-        self.platforms = {h: p for h, p in (platforms or {}).items() if p != "unknown"} or None
+        self.build = plan.build  # which host compiles for which platform: the install runs it
 
     def prepare(self, hosts: Sequence[str]) -> Results:
         """Prepare; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
@@ -52,19 +51,14 @@ class AnsibleHostSteps(ReleaseSteps):
 
     def install(self, hosts: Sequence[str]) -> Results:
         outcome = install_interpreter(self.spec, self.inventory, hosts, self.runner,
-                                      self.run_dir("install"), cache_dir(), self.platforms)
+                                      self.run_dir("install"), cache_dir(), self.build)
         return outcome.hosts
 
 
 def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
                     record: DeployRecord, verbose: int = 0) -> AnsibleHostSteps:
     """The DeployContext factory for real runs."""
-    platforms = {h: step.platform for step in plan.build for h in step.hosts}
-    for step in plan.build:  # a build host outside the targets: its platform, for the install
-        if step.build_host and step.build_host not in platforms:
-            platforms[step.build_host] = step.platform
-    return AnsibleHostSteps(spec, plan, inventories, record, platforms=platforms,
-                            verbose=verbose)
+    return AnsibleHostSteps(spec, plan, inventories, record, verbose=verbose)
 
 
 def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],

@@ -23,6 +23,8 @@ from oxzep7_deploy.artifacts import (
     prebuilt_key,
 )
 from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM, plan_builds
+from oxzep7_deploy.plan.model import BuildStep as PlanBuildStep
 from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest, RunResult
 from oxzep7_deploy.runner.request import InventorySources, inventory_sources
 from oxzep7_deploy.spec.model import (
@@ -47,15 +49,6 @@ class HostAction:
     INSTALLED = "installed"  # package method
     VERIFIED = "verified"  # existing method
     FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    """One compile: on `host`, for `platform`; its artifact then goes to `ship_to`."""
-
-    platform: str
-    host: str
-    ship_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,48 +131,6 @@ def prefix_problem(prefix: str) -> str | None:
     if norm.count("/") < 2:
         return "the prefix must be a dedicated directory at least two levels deep"
     return None
-
-
-def choose_build_hosts(
-    hosts: Sequence[str], platforms: Mapping[str, str], build_host: str | None = None
-) -> dict[str, str]:
-    """platform -> the one host that compiles for it, for the platforms of `hosts`.
-
-    `build_host` compiles for its own platform, whether it is one of `hosts` or a build host
-    outside them (its platform must then be in `platforms`); the other platforms get the first
-    of `hosts` on each (in `hosts` order). A build host whose platform none of `hosts` has is not
-    used: `plan` refuses one that no target of the whole deploy matches.
-    """
-    missing = [h for h in hosts if h not in platforms]
-    if missing:
-        raise UsageError(f"no platform facts for {', '.join(missing)}")
-    chosen: dict[str, str] = {}
-    if build_host is not None:
-        if build_host not in platforms:
-            raise UsageError(
-                f"no platform facts for build_host {build_host}",
-                hint="the build host must answer the probe, as the targets do",
-            )
-        chosen[platforms[build_host]] = build_host
-    for host in hosts:
-        chosen.setdefault(platforms[host], host)
-    return {p: chosen[p] for p in dict.fromkeys(platforms[h] for h in hosts)}
-
-
-def plan_builds(
-    spec: Spec, hosts: Sequence[str], platforms: Mapping[str, str]
-) -> tuple[BuildStep, ...]:
-    """The compiles a source install of `hosts` needs (before looking at the cache or hosts)."""
-    install = spec.interpreter.install
-    if not isinstance(install, SourceInstall):
-        return ()
-    if install.build is BuildMode.ON_EACH_HOST:
-        return tuple(BuildStep(platforms[h], h) for h in hosts)
-    builders = choose_build_hosts(hosts, platforms, install.build_host)
-    return tuple(
-        BuildStep(p, b, tuple(h for h in hosts if platforms[h] == p and h != b))
-        for p, b in builders.items()
-    )
 
 
 def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, ...]:
@@ -287,13 +238,16 @@ def install_interpreter(
     runner: Runner,
     run_dir: Path,
     cache_dir: Path,
-    platforms: Mapping[str, str] | None = None,
+    build: Sequence[PlanBuildStep] | None = None,
 ) -> InterpreterOutcome:
-    """Install and verify `spec.interpreter` on `hosts`.
+    """Install and verify `spec.interpreter` on `hosts`, carrying out `build` (the plan's build
+    steps: which host compiles for which platform).
 
     Archives are fetched and checked on the controller before any host is touched (an
-    `ArtifactError` says why one cannot be used). A host that already has the same tree does
-    nothing. Per-host failures are in the outcome, not raised.
+    `ArtifactError` says why one cannot be used). The probe reads each host's marker: a host
+    that already has the same tree does nothing. Without `build` (a caller outside a deploy),
+    the probe's platforms are planned as `plan` would. Per-host failures are in the outcome, not
+    raised.
     """
     if not hosts:
         raise ValueError("install_interpreter needs at least one host")
@@ -313,33 +267,38 @@ def install_interpreter(
     else:
         check_prebuilt_archive(archive, spec.interpreter.minor)
     session.timings["fetch"] = time.monotonic() - started
-    builder = outside_build_host(install, hosts, platforms or {})  # probed for its platform
-    probed = session.run("probe", [*hosts, *builder], {})
+    probed = session.run("probe", [*hosts, *_builders_to_probe(install, hosts, build)], {})
     facts = {h: str(r.result.get("platform", "")) for h, r in probed.hosts.items() if r.ok}
-    found = {**facts, **(platforms or {})}  # the caller's facts win; the probe fills gaps
     for result in probed.hosts.values():
-        if not result.ok and result.host in hosts:  # the build host is no target: not recorded
+        if not result.ok and result.host in hosts:  # a build host outside them: not recorded
             session.record(result, HostAction.FAILED)
     reachable = [h for h in hosts if h not in session.results]
     if isinstance(install, PrebuiltInstall):
         key = prebuilt_key(archive.sha256, spec.interpreter.prefix)
         _install_prebuilt(session, session.triage(probed, reachable, lambda h: key), archive, key)
-        return session.outcome(hosts, found)
-    job = _SourceJob(session, install, archive, configure, found, ArtifactCache(cache_dir))
-    job.builder_probe = probed.hosts.get(builder[0]) if builder else None
-    need = session.triage(probed, reachable, lambda h: job.keys[found[h]])
-    return session.outcome(hosts, found, job.run(reachable, need))
+        return session.outcome(hosts, facts)
+    if build is None:  # no plan: the probe's platforms, planned as `plan` plans them
+        build = plan_builds(spec, tuple(reachable), facts) if reachable else ()
+    job = _SourceJob(session, install, archive, configure, ArtifactCache(cache_dir))
+    reachable = job.follow(build, reachable, facts, probed)
+    need = session.triage(probed, reachable, lambda h: job.keys[job.platforms[h]])
+    return session.outcome(hosts, {**facts, **job.platforms}, job.run(need))
 
 
-def outside_build_host(install: SourceInstall | PrebuiltInstall, hosts: Sequence[str],
-                       platforms: Mapping[str, str]) -> tuple[str, ...]:
-    """`(build_host,)` when it is a build host outside `hosts` whose platform `platforms` lacks
-    (the probe asks it; it is never recorded as one of `hosts`), else `()`."""
-    if (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM
-            and install.build_host and install.build_host not in hosts
-            and install.build_host not in platforms):
-        return (install.build_host,)
-    return ()
+def _builders_to_probe(install: SourceInstall | PrebuiltInstall, hosts: Sequence[str],
+                       build: Sequence[PlanBuildStep] | None) -> tuple[str, ...]:
+    """Build hosts outside `hosts` that the probe must ask for their platform: without a plan,
+    the spec's build_host; with one, the builder of a step whose platform the plan does not know."""
+    if not isinstance(install, SourceInstall) or install.build is not BuildMode.ONCE_PER_PLATFORM:
+        return ()
+    if build is None:
+        builder = install.build_host
+        return (builder,) if builder and builder not in hosts else ()
+    wanted = set(hosts)
+    return tuple(dict.fromkeys(
+        s.build_host for s in build
+        if s.build_host and s.build_host not in wanted and wanted & set(s.hosts)
+        and s.platform == UNKNOWN_PLATFORM))
 
 
 def _install_simple(
@@ -370,24 +329,65 @@ def _install_prebuilt(session: _Session, todo: Sequence[str], archive: LocalArch
 
 
 class _SourceJob:
-    """A source install: compile where no artifact exists yet, ship the artifacts to the rest."""
+    """A source install that carries out the plan's build steps: compile on each step's build
+    host where the cache has no artifact yet, ship the artifacts to the rest."""
 
     def __init__(self, session: _Session, install: SourceInstall, archive: LocalArchive,
-                 configure: tuple[str, ...], platforms: Mapping[str, str],
-                 cache: ArtifactCache) -> None:
-        interp = session.spec.interpreter
+                 configure: tuple[str, ...], cache: ArtifactCache) -> None:
         self.session, self.install, self.archive = session, install, archive
-        self.configure, self.platforms, self.cache = configure, platforms, cache
-        self.keys = {p: artifact_key(interp.version, install.configure, p, archive.sha256,
-                                     interp.prefix) for p in set(platforms.values())}
+        self.configure, self.cache = configure, cache
+        self.platforms: dict[str, str] = {}  # host -> the platform its tree is built for
+        self.builder: dict[str, str] = {}  # host -> the host that compiles its tree
+        self.keys: dict[str, str] = {}  # platform -> artifact key
         self.marker = {"source_url": archive.url, "source_sha256": archive.sha256,
                        "configure": list(install.configure)}
         self.artifacts: dict[str, Artifact | None] = {}
-        self.builder_probe: HostResult | None = None  # of a build host outside the targets
+        self.probe: RunResult | None = None
 
-    def run(self, hosts: Sequence[str], need: Sequence[str]) -> tuple[BuildRecord, ...]:
-        """Install on `need` (a subset of `hosts`); the build hosts are the install's build_host
-        for its platform (a target or not) and the first of `hosts` for the others."""
+    def follow(self, build: Sequence[PlanBuildStep], hosts: Sequence[str], facts: Mapping[str, str],
+               probed: RunResult) -> list[str]:
+        """Take each host's platform and build host from the plan's steps; a host the plan
+        cannot be carried out on fails here with the reason. The others are returned."""
+        self.probe = probed
+        step_of = {h: step for step in build for h in step.hosts}
+        interp = self.session.spec.interpreter
+        remaining = []
+        for host in hosts:
+            step = step_of.get(host)
+            if step is None:
+                self.fail(host, "not installed: the plan has no build step for this host")
+                continue
+            builder = step.build_host or host
+            platform = step.platform
+            if platform == UNKNOWN_PLATFORM:  # facts were not read when the plan was made
+                platform = facts.get(builder) or UNKNOWN_PLATFORM
+            if platform == UNKNOWN_PLATFORM:
+                self.fail(host, f"not installed: its build host {builder} did not answer the "
+                                f"probe: {self.probe_message(builder)}")
+                continue
+            if (facts.get(host) or platform) != platform:
+                self.fail(host, f"not installed: the plan builds this host's interpreter for "
+                                f"{platform} on {builder}, and this host is {facts[host]}; "
+                                "plan the deploy again (abort it, then apply)")
+                continue
+            self.platforms[host], self.builder[host] = platform, builder
+            self.keys.setdefault(platform, artifact_key(
+                interp.version, self.install.configure, platform, self.archive.sha256,
+                interp.prefix))
+            remaining.append(host)
+        return remaining
+
+    def fail(self, host: str, message: str) -> None:
+        self.session.record(HostResult(host, HostStatus.FAILED, 0, "build", message),
+                            HostAction.FAILED)
+
+    def probe_message(self, host: str) -> str:
+        result = self.probe.hosts.get(host) if self.probe is not None else None
+        return (result.message if result is not None else None) or "no platform facts"
+
+    def run(self, need: Sequence[str]) -> tuple[BuildRecord, ...]:
+        """Install on `need`: each plan step's build host compiles for its platform (a target
+        or not) where the cache lacks the artifact; on each host when the plan says so."""
         if not need:
             return ()
         if self.install.build is BuildMode.ON_EACH_HOST:
@@ -395,35 +395,31 @@ class _SourceJob:
         else:
             wanted = dict.fromkeys(self.platforms[h] for h in need)
             self.artifacts = {p: self.cache.lookup(self.keys[p]) for p in wanted}
-            missing = [p for p in wanted if self.artifacts[p] is None]
-            if missing and not self.builder_known(hosts):
-                need = self.refuse_unprobed(need, missing)
-                missing = []
-            chosen = choose_build_hosts(hosts, self.platforms, self.install.build_host) \
-                if missing else {}
-            builders = {chosen[p]: p for p in missing}
+            chosen: dict[str, str] = {}  # platform -> its build host, from the plan
+            for host in need:
+                if self.artifacts[self.platforms[host]] is None:
+                    chosen.setdefault(self.platforms[host], self.builder[host])
+            need = self.refuse_unprobed(need, chosen)
+            builders = {b: p for p, b in chosen.items() if self.answered(b)}
         builds = self.build(builders, need)
         self.ship([h for h in need if h not in builders], builds)
         return builds
 
-    def builder_known(self, hosts: Sequence[str]) -> bool:
-        """Whether the build_host, if it is outside `hosts`, has a platform to build for."""
-        build_host = self.install.build_host
-        return build_host is None or build_host in hosts or build_host in self.platforms
+    def answered(self, host: str) -> bool:
+        """False when `host` was probed and did not answer (it cannot build)."""
+        result = self.probe.hosts.get(host) if self.probe is not None else None
+        return result is None or result.ok
 
-    def refuse_unprobed(self, need: Sequence[str], missing: Sequence[str]) -> list[str]:
-        """A build host outside the targets did not answer and a platform has no artifact yet:
-        its hosts fail (which platform it builds for is unknown); the rest of `need` remains."""
-        probe = self.builder_probe
-        why = (probe.message if probe is not None else None) or "no platform facts"
+    def refuse_unprobed(self, need: Sequence[str], chosen: Mapping[str, str]) -> list[str]:
+        """A build host that did not answer the probe cannot build: the hosts that need its
+        artifact fail with the reason; the rest of `need` remains."""
         remaining = []
         for host in need:
-            if self.platforms[host] in missing:
-                self.session.record(HostResult(
-                    host, HostStatus.FAILED, 0, "build",
-                    f"not installed: no artifact for {self.platforms[host]}, and build_host "
-                    f"{self.install.build_host} did not answer the probe: {why}"),
-                    HostAction.FAILED)
+            platform = self.platforms[host]
+            builder = chosen.get(platform)
+            if builder is not None and builder != host and not self.answered(builder):
+                self.fail(host, f"not installed: no artifact for {platform}, and build_host "
+                                f"{builder} did not answer the probe: {self.probe_message(builder)}")
             else:
                 remaining.append(host)
         return remaining

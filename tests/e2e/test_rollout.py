@@ -225,6 +225,40 @@ def test_blue_green_abort_then_promote(ctl: Controller, fleet4: Fleet,
     assert versions(fleet4) == dict.fromkeys(HOSTS, VERSION)
 
 
+CANARY_GATE = """\
+rollout:
+  strategy: canary
+  stages:
+    - {name: canary, hosts: 1}
+    - {name: all, hosts: "100%", promote: manual}
+  dead_man: 120s
+"""
+
+
+def test_a_paused_deploy_runs_its_stored_plan_after_the_spec_was_edited(
+        ctl: Controller, fleet4: Fleet, source: tuple[Path, str]) -> None:
+    """Issue 12, item 2: promote continues the plan apply made; apply of the edited spec is
+    refused while the deploy is paused, naming the change and promote/abort."""
+    text = spec_text(source, "sample-gate", CANARY_GATE)
+    spec = write(ctl.work, "gate.yaml", text)
+    code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+    assert code == 0 and report["outcome"] == "paused" and report["paused_at"] == "all", report
+    assert versions(fleet4) == {"h1": VERSION, **dict.fromkeys(HOSTS[1:], "3.11.2")}
+    write(ctl.work, "gate.yaml", text.replace("{name: canary, hosts: 1}",
+                                              "{name: canary, hosts: 2}"))
+    code, refused = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+    assert code == 2, refused
+    assert "deploy sample-gate is paused before wave all" in refused["error"]
+    assert "rollout.stages[0].hosts: 1 -> 2" in refused["error"]
+    assert "oxzep7-deploy promote sample-gate" in refused["hint"]
+    assert "oxzep7-deploy abort sample-gate" in refused["hint"]
+    assert versions(fleet4) == {"h1": VERSION, **dict.fromkeys(HOSTS[1:], "3.11.2")}
+    code, report = ctl.json("promote", "sample-gate", "--yes")
+    assert code == 0 and report["outcome"] == "succeeded", report
+    assert report["waves_done"] == ["canary", "all"] and set(report["hosts"]) == set(HOSTS)
+    assert versions(fleet4) == dict.fromkeys(HOSTS, VERSION)
+
+
 def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

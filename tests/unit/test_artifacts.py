@@ -27,6 +27,7 @@ from oxzep7_deploy.artifacts import (
     sha256_file,
 )
 from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.plan.model import BuildStep
 from oxzep7_deploy.runner import HostResult, HostStatus, RunRequest, RunResult
 from oxzep7_deploy.spec.model import (
     Application,
@@ -37,12 +38,9 @@ from oxzep7_deploy.spec.model import (
 )
 from oxzep7_deploy.steps.interpreter import (
     BuildRecord,
-    BuildStep,
     InterpreterOutcome,
-    choose_build_hosts,
     configure_args,
     install_interpreter,
-    plan_builds,
     prefix_problem,
 )
 
@@ -235,55 +233,10 @@ PLATFORMS = {"h1": "debian-12-x86_64", "h2": "debian-12-x86_64", "h3": "rocky-9-
              "h4": "debian-12-x86_64", "h5": "rocky-9-x86_64"}
 
 
-def test_one_build_host_per_platform_first_host_by_default() -> None:
-    assert choose_build_hosts(["h1", "h2", "h3", "h4", "h5"], PLATFORMS) == {
-        "debian-12-x86_64": "h1", "rocky-9-x86_64": "h3"}
-
-
-def test_build_host_is_used_for_its_own_platform_only() -> None:
-    assert choose_build_hosts(["h1", "h2", "h3"], PLATFORMS, "h2") == {
-        "debian-12-x86_64": "h2", "rocky-9-x86_64": "h3"}
-
-
-def test_a_build_host_without_platform_facts_is_refused() -> None:
-    with pytest.raises(UsageError, match="no platform facts for build_host h9"):
-        choose_build_hosts(["h1"], PLATFORMS, "h9")
-
-
-def test_a_build_host_outside_the_hosts_builds_for_its_platform_only() -> None:
-    platforms = {**PLATFORMS, "box": "rocky-9-x86_64"}
-    assert choose_build_hosts(["h1", "h2", "h3", "h5"], platforms, "box") == {
-        "debian-12-x86_64": "h1", "rocky-9-x86_64": "box"}
-    # a batch without its platform (a later one has it): the box is not used
-    assert choose_build_hosts(["h2", "h4"], platforms, "box") == {"debian-12-x86_64": "h2"}
-
-
-def test_plan_builds_ships_a_build_box_artifact_to_every_host_of_its_platform() -> None:
-    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64, build_host="box"))
-    platforms = {**PLATFORMS, "box": "debian-12-x86_64"}
-    assert plan_builds(spec, ["h1", "h2", "h3"], platforms) == (
-        BuildStep("debian-12-x86_64", "box", ("h1", "h2")),
-        BuildStep("rocky-9-x86_64", "h3", ()),
-    )
-
-
 def spec_with(install: SourceInstall, prefix: str = "/opt/oxzep7/python/3.13.5") -> Spec:
     return Spec(name="t", targets="all",
                 interpreter=Interpreter(version="3.13.5", prefix=prefix, install=install),
                 application=Application(name="a", root="/srv/a"))
-
-
-def test_plan_builds_once_per_platform_and_ships_to_the_rest() -> None:
-    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64))
-    assert plan_builds(spec, ["h1", "h2", "h3", "h4", "h5"], PLATFORMS) == (
-        BuildStep("debian-12-x86_64", "h1", ("h2", "h4")),
-        BuildStep("rocky-9-x86_64", "h3", ("h5",)),
-    )
-
-
-def test_plan_builds_on_each_host_compiles_everywhere() -> None:
-    spec = spec_with(SourceInstall(url="/x", sha256="0" * 64, build=BuildMode.ON_EACH_HOST))
-    assert [b.host for b in plan_builds(spec, ["h1", "h2"], PLATFORMS)] == ["h1", "h2"]
 
 
 def test_configure_gets_the_prefix_and_an_rpath_for_a_shared_build() -> None:
@@ -374,12 +327,12 @@ class ScriptedRunner:
 
 def source_run(tmp_path: Path, runner: ScriptedRunner, hosts: list[str],
                build: BuildMode = BuildMode.ONCE_PER_PLATFORM, build_host: str | None = None,
-               platforms: dict[str, str] | None = None) -> InterpreterOutcome:
+               plan: tuple[BuildStep, ...] | None = None) -> InterpreterOutcome:
     src = cpython_tarball(tmp_path / "Python-3.13.5.tar.xz")
     spec = spec_with(SourceInstall(url=str(src), sha256=sha(src), build=build,
                                    build_host=build_host))
     return install_interpreter(spec, "inv", hosts, runner, tmp_path / "run", tmp_path / "cache",
-                               platforms)
+                               plan)
 
 
 def actions_of(runner: ScriptedRunner) -> list[tuple[str, tuple[str, ...]]]:
@@ -467,8 +420,9 @@ def test_a_later_batch_ships_from_the_cache_without_touching_the_build_box(
         tmp_path: Path) -> None:
     source_run(tmp_path, ScriptedRunner(BOX_PLATFORMS), ["h1"], build_host="box")
     later = ScriptedRunner(BOX_PLATFORMS, unreachable=("box",))  # the cache has the artifact
-    out = source_run(tmp_path, later, ["h2", "h4"], build_host="box", platforms=BOX_PLATFORMS)
-    assert actions_of(later) == [("probe", ("h2", "h4")), ("ship", ("h2", "h4"))]  # its facts given
+    plan = (BuildStep(DEBIAN, "box", ("h1", "h2", "h4"), "build-and-ship"),)
+    out = source_run(tmp_path, later, ["h2", "h4"], build_host="box", plan=plan)
+    assert actions_of(later) == [("probe", ("h2", "h4")), ("ship", ("h2", "h4"))]  # plan's platform
     assert dict(out.actions) == {"h2": "shipped", "h4": "shipped"} and out.ok
 
 
@@ -483,9 +437,56 @@ def test_a_build_box_that_does_not_answer_fails_the_hosts_that_need_a_build(
         "probe: ssh: connect to host box port 22: No route to host")
 
 
-def test_a_build_box_of_another_platform_leaves_a_batch_to_its_first_host(tmp_path: Path) -> None:
+def test_without_a_plan_a_build_box_of_no_host_platform_is_refused_as_plan_does(
+        tmp_path: Path) -> None:
     runner = ScriptedRunner({**PLATFORMS, "box": "rocky-9-x86_64"})
-    out = source_run(tmp_path, runner, ["h1", "h2"], build_host="box")
-    assert actions_of(runner) == [("probe", ("h1", "h2", "box")), ("build", ("h1",)),
-                                  ("ship", ("h2",))]
-    assert dict(out.actions) == {"h1": "built", "h2": "shipped"}
+    with pytest.raises(UsageError, match="build_host 'box' is rocky-9-x86_64, and no target host "
+                                         "is: the targets are debian-12-x86_64"):
+        source_run(tmp_path, runner, ["h1", "h2"], build_host="box")
+    assert actions_of(runner) == [("probe", ("h1", "h2", "box"))]
+
+
+# ---- the plan's build steps: the install carries them out, it does not choose again ----
+
+DEBIAN, ROCKY = "debian-12-x86_64", "rocky-9-x86_64"
+PLAN = (BuildStep(DEBIAN, "h1", ("h1", "h2", "h4"), "build-and-ship"),
+        BuildStep(ROCKY, "h3", ("h3", "h5"), "build-and-ship"))
+
+
+def test_a_later_wave_is_built_on_the_plans_build_hosts_not_on_its_own_first_hosts(
+        tmp_path: Path) -> None:
+    runner = ScriptedRunner(PLATFORMS)  # an empty cache: the artifacts must be built
+    out = source_run(tmp_path, runner, ["h4", "h5"], plan=PLAN)
+    assert actions_of(runner) == [("probe", ("h4", "h5")), ("build", ("h1", "h3")),
+                                  ("ship", ("h4", "h5"))]
+    assert dict(out.actions) == {"h4": "shipped", "h5": "shipped"} and out.ok
+    assert [(b.platform, b.host) for b in out.builds] == [(DEBIAN, "h1"), (ROCKY, "h3")]
+
+
+def test_the_plans_build_host_outside_the_batch_is_not_probed_again(tmp_path: Path) -> None:
+    plan = (BuildStep(DEBIAN, "box", ("h1", "h2"), "build-and-ship"),)
+    runner = ScriptedRunner(BOX_PLATFORMS)
+    out = source_run(tmp_path, runner, ["h1", "h2"], build_host="box", plan=plan)
+    assert actions_of(runner) == [("probe", ("h1", "h2")), ("build", ("box",)),
+                                  ("ship", ("h1", "h2"))]
+    assert dict(out.actions) == {"h1": "shipped", "h2": "shipped"}
+
+
+def test_a_host_whose_platform_is_not_the_planned_one_gets_no_tree(tmp_path: Path) -> None:
+    runner = ScriptedRunner({**PLATFORMS, "h2": ROCKY})  # reinstalled since the plan was made
+    out = source_run(tmp_path, runner, ["h1", "h2"], plan=PLAN)
+    assert actions_of(runner) == [("probe", ("h1", "h2")), ("build", ("h1",))]
+    assert dict(out.actions) == {"h1": "built", "h2": "failed"}
+    assert out.hosts["h2"].message == (
+        f"not installed: the plan builds this host's interpreter for {DEBIAN} on h1, and this "
+        f"host is {ROCKY}; plan the deploy again (abort it, then apply)")
+
+
+def test_a_group_planned_without_facts_builds_on_its_planned_host_for_that_hosts_platform(
+        tmp_path: Path) -> None:
+    plan = (BuildStep("unknown", "box", ("h1", "h2"), "build-and-ship"),)
+    runner = ScriptedRunner(BOX_PLATFORMS)
+    out = source_run(tmp_path, runner, ["h1", "h2"], build_host="box", plan=plan)
+    assert actions_of(runner) == [("probe", ("h1", "h2", "box")), ("build", ("box",)),
+                                  ("ship", ("h1", "h2"))]
+    assert dict(out.platforms) == {"h1": DEBIAN, "h2": DEBIAN, "box": DEBIAN} and out.ok
