@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -58,7 +59,7 @@ def controller_env(fleet: Fleet, work: Path) -> dict[str, str]:
     return env
 
 
-def measure(fleet: Fleet, work: Path, repeat: int) -> dict[str, object]:
+def measure(fleet: Fleet, work: Path, repeat: int) -> dict[str, Any]:
     env = controller_env(fleet, work)
     inv = str(fleet.inventory)
     (work / "spec.yaml").write_text(SPEC)

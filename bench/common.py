@@ -30,10 +30,10 @@ if str(REPO) not in sys.path:  # `python bench/x.py` as well as `python -m bench
     sys.path.insert(0, str(REPO))
 
 from bench.plot import row as table_row  # noqa: E402
+from tests.fleet.build import tool_cache  # noqa: E402
 from tests.fleet.harness import Fleet, FleetError  # noqa: E402
 from tests.fleet.sample_app import SampleApp, install_sample_app  # noqa: E402
 from tests.fleet.scenario import (  # noqa: E402
-    TOOL_CACHE,
     VERSION,
     Controller,
     cpython_source,
@@ -109,8 +109,9 @@ def private_cache(work: Path) -> Path:
     """A copy of the tool's artifact cache for this run: a concurrent test that drops the shared
     cache's build (tests/e2e/test_interpreter.py does) cannot make one of our applies compile."""
     dest = work / "tool-cache"
-    if TOOL_CACHE.exists():
-        shutil.copytree(TOOL_CACHE, dest, ignore=shutil.ignore_patterns("incoming"))
+    shared = tool_cache()
+    if shared.exists():
+        shutil.copytree(shared, dest, ignore=shutil.ignore_patterns("incoming"))
     dest.mkdir(parents=True, exist_ok=True)
     return dest
 

@@ -22,7 +22,7 @@ from typing import Any
 try:
     from bench import common as c
 except ImportError:  # run as `python bench/noop_reapply.py`
-    import common as c  # type: ignore[no-redef]
+    import common as c  # type: ignore[no-redef,import-not-found]
 
 NAME = "noop_reapply"
 GOAL = 0.10  # the second apply under 10% of the first

@@ -30,7 +30,7 @@ from typing import Any
 try:
     from bench import common as c
 except ImportError:  # run as `python bench/orchestration_overhead.py`
-    import common as c  # type: ignore[no-redef]
+    import common as c  # type: ignore[no-redef,import-not-found]
 
 NAME = "orchestration_overhead"
 VARIANTS = ("ours", "ansible_defaults", "ansible_tuned")

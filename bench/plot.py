@@ -257,7 +257,8 @@ def render_plots() -> list[Path]:
     written = []
     for path in sorted(RESULTS.glob("*.json")):
         doc = json.loads(path.read_text())
-        fig = RENDERERS.get(path.stem, plot_generic)(doc, plt)
+        render: Callable[[dict[str, Any], Any], Any] = RENDERERS.get(path.stem, plot_generic)
+        fig = render(doc, plt)
         if fig is None:
             print(f"{path.name}: nothing to plot", file=sys.stderr)
             continue

@@ -26,7 +26,7 @@ from typing import Any
 try:
     from bench import common as c
 except ImportError:  # run as `python bench/rollback_vs_redeploy.py`
-    import common as c  # type: ignore[no-redef]
+    import common as c  # type: ignore[no-redef,import-not-found]
 
 NAME = "rollback_vs_redeploy"
 GOAL = 10.0  # ours at least 10x faster

@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The exit codes of SPEC.md."""
+    """The exit codes of the CLI contract (README.md, "Commands"; docs/spec.md, "Errors")."""
 
     OK = 0
     DEPLOY_FAILED = 1  # the deploy failed and what it switched was rolled back
@@ -45,12 +45,6 @@ class InventoryError(Oxzep7Error):
 
 
 class LockHeldError(Oxzep7Error):
-    exit_code = ExitCode.USAGE
-
-
-class NotBuiltYetError(Oxzep7Error):
-    """A command of the contract that this version does not carry out yet."""
-
     exit_code = ExitCode.USAGE
 
 

@@ -4,8 +4,8 @@
     plan.json      the plan, exactly as `plan --json` prints it; resume, promote and abort run it
     spec.yaml      the spec file's bytes as applied (its digest is in the release id)
     progress.json  how far the deploy came (rewritten atomically after every step)
-    events.jsonl   every Ansible event of every batch
-    runs/NNN-step/ one ansible-runner private data directory per batch, kept for replay
+    runs/NNN-step/ one ansible-runner private data directory per batch, kept for replay; its
+                   artifacts/<ident>/job_events/ hold every Ansible event of that batch
     report.json    the final report
 """
 
@@ -111,10 +111,6 @@ class DeployRecord:
         path = self.dir / "runs" / f"{self._counter:03d}-{step}"
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def log_event(self, event: dict[str, Any]) -> None:
-        with (self.dir / "events.jsonl").open("a") as handle:
-            handle.write(json.dumps(event, default=str) + "\n")
 
 
 def find_deploys(root: Path, name: str) -> list[DeployRecord]:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 log() { printf '[setup %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 PY=${OXZ_PYTHON:-python3}
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import oxzep7_deploy, ansible_runner, pytest, molecule' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import oxzep7_deploy, ansible_runner, packaging, pytest, molecule' 2>/dev/null; then
   log "controller venv (.venv)"
   "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip

@@ -9,7 +9,6 @@ from oxzep7_deploy.cli.cmd_apply import abort_cmd, apply_cmd, promote_cmd
 from oxzep7_deploy.cli.cmd_audit import audit_cmd
 from oxzep7_deploy.cli.cmd_hosts import history_cmd, rollback_cmd, status_cmd, unlock_cmd
 from oxzep7_deploy.cli.cmd_init import init_cmd, schema_cmd
-from oxzep7_deploy.cli.cmd_pending import pending_commands
 from oxzep7_deploy.cli.cmd_plan import plan_cmd
 from oxzep7_deploy.cli.cmd_validate import validate_cmd
 
@@ -26,7 +25,7 @@ def cli() -> None:
 
 
 for command in (validate_cmd, plan_cmd, apply_cmd, promote_cmd, abort_cmd, audit_cmd, init_cmd,
-                schema_cmd, rollback_cmd, status_cmd, history_cmd, unlock_cmd, *pending_commands()):
+                schema_cmd, rollback_cmd, status_cmd, history_cmd, unlock_cmd):
     cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""The rules of SPEC.md that a JSON Schema cannot say: stages, placeholders, safe paths.
+"""The rules of docs/spec.md that a JSON Schema cannot say: stages, placeholders, safe paths.
 
 Each check reads the raw document defensively: a value of the wrong type is the schema's to
 report, so a check skips what it cannot read rather than report it twice.

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-# mypy: ignore-errors
 # (stdlib-only and Python 3.6-compatible: it runs on hosts' system python3; tested by
-#  tests/unit/audit/test_probe.py, which imports this file, rather than typed)
+#  tests/unit/audit/test_probe.py, which imports this file; mypy checks its bodies, see pyproject.toml)
 """oxzep7-audit: the read-only host probe of `oxzep7-deploy audit`.
 
 Copied to a temporary path by Ansible's `script` module and run as root with the host's system
@@ -558,7 +557,7 @@ def resolve_python(named, venvs, via):
 
 def parse_unit(texts):
     """Exec lines of a unit from its file then its drop-ins, in order; an empty value resets."""
-    execs = {key: [] for key in EXEC_KEYS}
+    execs = {key: [] for key in EXEC_KEYS}  # type: dict[str, list[str]]
     for text in texts:
         section = None
         lines = (text or "").replace("\\\n", " ").splitlines()
@@ -611,7 +610,7 @@ def enabled_units():
     A service started by an enabled timer counts as enabled through it ("enabled by x.timer"):
     between two runs it is inactive, yet it runs Python every day.
     """
-    out = {}
+    out = {}  # type: dict[str, dict[str, str]]
     for folder in ("/etc/systemd/system", "/run/systemd/system"):
         state = "enabled" if folder.startswith("/etc") else "enabled-runtime"
         for kind in ("wants", "requires"):
@@ -720,7 +719,7 @@ def parse_crontab(text, with_user):
 
 def crontab_files():
     """(path, owner if it is a user's crontab else None, has a user field)."""
-    files = [(p, None, True) for p in SYSTEM_CRONTABS if os.path.isfile(p)]
+    files = [(p, None, True) for p in SYSTEM_CRONTABS if os.path.isfile(p)]  # type: list[tuple[str, str | None, bool]]
     files += [(p, None, True) for p in sorted(glob.glob(os.path.join(CRON_D, "*")))
               if os.path.isfile(p) and not os.path.basename(p).startswith(".")]
     for folder in USER_CRONTABS:
@@ -822,7 +821,7 @@ def metadata_headers(text):
 
 
 def site_packages(venv):
-    dirs = []
+    dirs = []  # type: list[str]
     for lib in ("lib", "lib64"):
         for path in sorted(glob.glob(os.path.join(venv, lib, "python*", "site-packages"))):
             real = os.path.realpath(path)
@@ -846,7 +845,7 @@ def inspect_packages(venv, deadline, max_files=100):
             name = "METADATA" if meta_dir.endswith(".dist-info") else "PKG-INFO"
             meta = os.path.join(meta_dir, name) if os.path.isdir(meta_dir) else meta_dir
             headers = metadata_headers(read_text(meta, 262144))
-            dist = {"name": headers.get("name") or os.path.basename(meta_dir).split("-")[0],
+            dist = {"name": headers.get("name") or os.path.basename(meta_dir).split("-")[0],  # type: dict | None
                     "version": headers.get("version"),
                     "requires_python": headers.get("requires-python"),
                     "extensions": [], "extension_count": 0}
@@ -854,7 +853,7 @@ def inspect_packages(venv, deadline, max_files=100):
             if meta_dir.endswith(".dist-info"):
                 for rel in record_files(meta_dir):
                     owner[os.path.normpath(os.path.join(sp, rel))] = dist
-    unowned = []
+    unowned = []  # type: list[str]
     size = 0
     for sp in dirs:
         for folder, subdirs, files in os.walk(sp):

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -47,7 +48,7 @@ MARKER = ".oxzep7-artifact.json"
 VERSION_CODE = "import platform; print(platform.python_version())"
 
 
-def prefix_problem(prefix):
+def prefix_problem(prefix: str) -> str | None:
     """Why this prefix is refused, or None."""
     if not prefix.startswith("/"):
         return "the prefix must be an absolute path"
@@ -63,20 +64,21 @@ def prefix_problem(prefix):
     return None
 
 
-def last_line(text, rc):
+def last_line(text: str, rc: int) -> str:
     lines = text.strip().splitlines()
     return lines[-1] if lines else f"rc {rc}"
 
 
-def read_marker(prefix):
+def read_marker(prefix: str) -> dict[str, Any] | None:
     try:
         with open(os.path.join(prefix, MARKER)) as fh:
-            return json.load(fh)
+            marker: dict[str, Any] | None = json.load(fh)
+            return marker
     except (OSError, ValueError):
         return None
 
 
-def starts(module, prefix):
+def starts(module: AnsibleModule, prefix: str) -> bool:
     """Whether the interpreter under `prefix` starts (a marker alone proves nothing: the tree
     may have been removed or damaged by hand since)."""
     exe = module.params["executable"]
@@ -85,16 +87,18 @@ def starts(module, prefix):
     path = os.path.join(prefix, "bin", exe)
     if not os.path.exists(path):
         return False
+    rc: int
     rc, _out, _err = module.run_command([path, "-c", "pass"], environ_update={"LD_LIBRARY_PATH": ""})
     return rc == 0
 
 
-def installed(module, prefix, key, marker):
+def installed(module: AnsibleModule, prefix: str, key: str | None,
+              marker: dict[str, Any] | None) -> bool:
     """The tree with `key` is in place and its interpreter starts: nothing to do."""
     return bool(marker and key and marker.get("key") == key and starts(module, prefix))
 
 
-def sha256_of(path):
+def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -102,19 +106,19 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def stage_path(prefix, key):
+def stage_path(prefix: str, key: str | None) -> str:
     parent, name = os.path.split(os.path.normpath(prefix))
     return os.path.join(parent, f".{name}.oxzep7-stage-{(key or 'nokey')[:16]}")
 
 
-def remove_tree(path):
+def remove_tree(path: str) -> None:
     if os.path.islink(path) or os.path.isfile(path):
         os.unlink(path)
     elif os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def probe(module, prefix, key):
+def probe(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]:
     marker = read_marker(prefix)
     exists = os.path.lexists(prefix)
     exe = module.params["executable"]
@@ -129,7 +133,7 @@ def probe(module, prefix, key):
     )
 
 
-def make_parents(path):
+def make_parents(path: str) -> list[str]:
     """Create the missing parents of `path`; return the ones created, outermost first."""
     created = []
     parent = os.path.dirname(path)
@@ -141,7 +145,7 @@ def make_parents(path):
     return list(reversed(created))
 
 
-def unwrap(unpacked, executable):
+def unwrap(unpacked: str, executable: str | None) -> str | None:
     """The tree's root: the unpacked dir, or its one top-level dir (python-build-standalone)."""
     if os.path.isdir(os.path.join(unpacked, "bin")):
         return unpacked
@@ -151,7 +155,8 @@ def unwrap(unpacked, executable):
     return None
 
 
-def fail_unpack(module, stage, created, msg, **extra):
+def fail_unpack(  # type: ignore[misc]  # fail_json exits; mypy sees AnsibleModule as Any
+        module: AnsibleModule, stage: str, created: list[str], msg: str, **extra: Any) -> NoReturn:
     remove_tree(stage)
     remove_tree(stage + ".unpack")
     for directory in reversed(created):
@@ -160,7 +165,7 @@ def fail_unpack(module, stage, created, msg, **extra):
     module.fail_json(msg=msg, stage=stage, **extra)
 
 
-def staged(module, prefix, key):
+def staged(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]:
     params = module.params
     marker = read_marker(prefix)
     if installed(module, prefix, key, marker):
@@ -213,7 +218,7 @@ def staged(module, prefix, key):
     return dict(changed=True, current=False, stage=stage, created_parents=created)
 
 
-def final_check(module, prefix):
+def final_check(module: AnsibleModule, prefix: str) -> str | None:
     """None if the interpreter starts at its final path and resolves its libraries, else why not."""
     exe = os.path.join(prefix, "bin", module.params["executable"])
     rc, out, err = module.run_command([exe, "-c", VERSION_CODE], environ_update={"LD_LIBRARY_PATH": ""})
@@ -228,7 +233,7 @@ def final_check(module, prefix):
     return None
 
 
-def present(module, prefix, key):
+def present(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]:
     marker = read_marker(prefix)
     if installed(module, prefix, key, marker):
         return dict(changed=False, current=True)
@@ -264,7 +269,7 @@ def present(module, prefix, key):
     return dict(changed=True, replaced=previous is not None, marker=record)
 
 
-def discarded(module, prefix, key):
+def discarded(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]:
     stage = stage_path(prefix, key)
     found = [p for p in (stage, stage + ".unpack") if os.path.lexists(p)]
     if found and not module.check_mode:
@@ -273,7 +278,7 @@ def discarded(module, prefix, key):
     return dict(changed=bool(found))
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", required=True, choices=["probe", "staged", "present", "discarded"]),

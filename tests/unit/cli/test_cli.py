@@ -1,4 +1,4 @@
-"""The CLI contract of SPEC.md: outputs, --json documents, exit codes, no tracebacks."""
+"""The CLI contract (README.md "Commands"): outputs, --json documents, exit codes, no tracebacks."""
 
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ Regenerate after an intended change with:  pytest tests/unit/plan/test_golden.py
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -25,10 +27,24 @@ def test_plan_matches_golden(case: str, request: pytest.FixtureRequest) -> None:
     plan = json.loads(result.stdout)
     plan["release"] = plan["release"].split("-")[0] + "-<digest>"  # the digest follows file bytes
     expected_file = GOLDEN / f"{case}.plan.json"
-    if request.config.getoption("--regen-golden") or not expected_file.exists():
+    if request.config.getoption("--regen-golden"):
         expected_file.write_text(json.dumps(plan, indent=2) + "\n")
+    if not expected_file.exists():
+        pytest.fail(f"{expected_file}: no golden plan for {case}.yaml; write it with "
+                    "`pytest tests/unit/plan/test_golden.py --regen-golden` and review it")
     assert plan == json.loads(expected_file.read_text())
 
 
 def test_golden_cases_exist() -> None:
     assert len(CASES) >= 3
+
+
+def test_a_missing_golden_plan_fails_and_is_not_written(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for suffix in (".yaml", ".ini"):
+        (tmp_path / f"canary-source{suffix}").write_bytes((GOLDEN / f"canary-source{suffix}").read_bytes())
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    no_regen = SimpleNamespace(config=SimpleNamespace(getoption=lambda name: False))
+    with pytest.raises(pytest.fail.Exception, match=r"no golden plan for canary-source\.yaml"):
+        test_plan_matches_golden("canary-source", no_regen)  # type: ignore[arg-type]
+    assert not (tmp_path / "canary-source.plan.json").exists()
