@@ -6,7 +6,7 @@ fail, loudly, instead.
 
 Fixtures:
     fleet            a fresh 3-host fleet for the module, torn down after it
-    fleet_factory    fleet_factory(n=3, build_hosts=()) -> Fleet: more fleets for the module
+    fleet_factory    fleet_factory(n=3, build_hosts=(), noisy_hosts=()) -> Fleet: more fleets for the module
     cpython_tarball  CPythonTarball(path, sha256, version) of Python-3.13.5 (cached, session)
 
 OXZ_REVERSE_MODULES=1 runs the test modules in reverse order.
@@ -108,10 +108,10 @@ def fleet_factory(fleet_ready: None) -> Iterator[Callable[..., Fleet]]:
     """Makes fleets for this module, each with its own name and net; all go down after it."""
     made: list[Fleet] = []
 
-    def make(n: int = 3, build_hosts: Sequence[str] = ()) -> Fleet:
+    def make(n: int = 3, build_hosts: Sequence[str] = (), noisy_hosts: Sequence[str] = ()) -> Fleet:
         fleet = Fleet.allocate()
         made.append(fleet)
-        return fleet.up(n, build_hosts=build_hosts)
+        return fleet.up(n, build_hosts=build_hosts, noisy_hosts=noisy_hosts)
 
     yield make
     errors = []

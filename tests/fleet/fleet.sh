@@ -20,7 +20,10 @@
 # Several fleets can coexist: OXZ_FLEET names one (default "oxz"; letters/digits, <= 8 chars) and
 # OXZ_FLEET_NET picks its /24 (198.18.<OXZ_FLEET_NET>.0, default 0; once a fleet is up, later
 # commands on it read its net from $FLEET_HOME/net). OXZ_FLEET_BUILD_HOSTS=h1,h2 gives those hosts
-# the -build image at `up`.
+# the -build image at `up`. OXZ_FLEET_NOISY_HOSTS=h1,h2 makes those hosts noisy at `up`, as many
+# real ones are: their name missing from /etc/hosts (sudo warns "unable to resolve host" on every
+# call), a ~/.bashrc and an /etc/profile.d script that echo, an sshd Banner and a MOTD; the
+# inventory then lets ssh print what it says (no LogLevel=ERROR).
 #
 # fill works without privileges in the container: the tmpfs is mounted from outside, inside the
 # container's mount namespace (nsenter -m -p), so it never shows on the machine and dies with the
@@ -183,11 +186,36 @@ cmd_up() {
   done
   write_inventory "$n"
   for i in $(seq 1 "$n"); do wait_ssh "h$i" || return 1; done
+  for i in $(seq 1 "$n"); do
+    if [ -n "${OXZ_FLEET_NOISY_HOSTS:-}" ] && [[ ",$OXZ_FLEET_NOISY_HOSTS," == *",h$i,"* ]]; then
+      make_noisy "h$i"
+    fi
+  done
   log "fleet of $n up; inventory $FLEET_HOME/inventory.ini"
 }
 
+make_noisy() {  # make_noisy HOST: what a cloud image or a hand-kept server prints around a command
+  local h=$1
+  podman exec -i "$FLEET-$h" bash -euc '
+    printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" > /etc/hosts
+    for rc in /root/.bashrc /home/deploy/.bashrc; do
+      { echo "echo \"bashrc: welcome to \$(hostname), \$USER\""; cat "$rc"; } > "$rc.new"
+      cat "$rc.new" > "$rc"; rm "$rc.new"
+    done
+    echo "echo \"profile.d: this host is managed by hand; mind the change freeze\"" > /etc/profile.d/zz-noise.sh
+    printf "*** Authorized use only. %s is monitored. ***\n" "$1" > /etc/issue.net
+    printf "MOTD: %s: last patched in the previous century\n" "$1" > /etc/motd
+    printf "Banner /etc/issue.net\nPrintMotd yes\n" > /etc/ssh/sshd_config.d/noise.conf
+    systemctl reload ssh
+  ' noisy "$h" || die "$h: could not be made noisy"
+  [[ $(podman exec "$FLEET-$h" sudo -u deploy sudo true 2>&1) == *"unable to resolve host"* ]] \
+    || die "$h: sudo does not warn about its host name"
+  printf '%s\n' "$h" >> "$FLEET_HOME/noisy"
+}
+
 write_inventory() {
-  local n=$1 i
+  local n=$1 i log=" -o LogLevel=ERROR"
+  [ -n "${OXZ_FLEET_NOISY_HOSTS:-}" ] && log=""
   {
     echo "[fleet]"
     for i in $(seq 1 "$n"); do echo "h$i ansible_host=$(host_ip "h$i")"; done
@@ -196,7 +224,7 @@ write_inventory() {
     echo "ansible_user=deploy"
     echo "ansible_become=true"
     echo "ansible_ssh_private_key_file=$W/ssh/id_ed25519"
-    echo "ansible_ssh_common_args='-o ProxyCommand=\"ip netns exec $FLEET-net nc %h %p\" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'"
+    echo "ansible_ssh_common_args='-o ProxyCommand=\"ip netns exec $FLEET-net nc %h %p\" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null$log'"
     echo "ansible_python_interpreter=/usr/bin/python3"
   } > "$FLEET_HOME/inventory.ini"
 }

@@ -212,9 +212,17 @@ class Fleet:
                     **(env or {})}
         return _run(["bash", str(FLEET_SH), *args], timeout=timeout, env=full_env)
 
-    def up(self, n: int = 3, build_hosts: Sequence[str] = ()) -> Fleet:
-        """Start hosts h1..hN and wait for their sshd; on failure nothing is left running."""
+    def up(self, n: int = 3, build_hosts: Sequence[str] = (),
+           noisy_hosts: Sequence[str] = ()) -> Fleet:
+        """Start hosts h1..hN and wait for their sshd; on failure nothing is left running.
+
+        `build_hosts` get the image with a compiler; `noisy_hosts` print around every command
+        what untidy real hosts do: sudo's "unable to resolve host", a ~/.bashrc that echoes, an
+        sshd Banner and a MOTD (see fleet.sh, OXZ_FLEET_NOISY_HOSTS).
+        """
         env = {"OXZ_FLEET_BUILD_HOSTS": ",".join(build_hosts)} if build_hosts else {}
+        if noisy_hosts:
+            env["OXZ_FLEET_NOISY_HOSTS"] = ",".join(noisy_hosts)
         self.size = n
         STARTED.append(self)
         try:
