@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -40,7 +42,49 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("ANSIBLE_FORCE_COLOR", "False")
     env.setdefault("ANSIBLE_NOCOLOR", "True")
     env.setdefault("ANSIBLE_TIMEOUT", "15")
+    # ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False when the variable is absent: a tool
+    # that becomes root must keep Ansible's default (on) unless the user's config turns it off
+    if "ANSIBLE_HOST_KEY_CHECKING" not in env and "ANSIBLE_SSH_HOST_KEY_CHECKING" not in env:
+        env["ANSIBLE_HOST_KEY_CHECKING"] = configured_host_key_checking(env) or "True"
     return env
+
+
+def ansible_config_file(env: Mapping[str, str]) -> Path | None:
+    """The ansible.cfg `ansible-playbook` run from here would read: ANSIBLE_CONFIG, ./ansible.cfg
+    (unless the directory is world-writable), ~/.ansible.cfg, /etc/ansible/ansible.cfg."""
+    candidates: list[Path] = []
+    if "ANSIBLE_CONFIG" in env:
+        path = Path(env["ANSIBLE_CONFIG"]).expanduser()
+        candidates.append(path / "ansible.cfg" if path.is_dir() else path)
+    try:
+        cwd = Path.cwd()
+        if not cwd.stat().st_mode & stat.S_IWOTH:
+            candidates.append(cwd / "ansible.cfg")
+    except OSError:
+        pass
+    home = env.get("HOME")
+    if home:
+        candidates.append(Path(home) / ".ansible.cfg")
+    candidates.append(Path("/etc/ansible/ansible.cfg"))
+    return next((p for p in candidates if p.is_file() and os.access(p, os.R_OK)), None)
+
+
+def configured_host_key_checking(env: Mapping[str, str]) -> str | None:
+    """`host_key_checking` as the user's ansible.cfg sets it ([ssh_connection] over [defaults],
+    as Ansible reads it), or None when it says nothing (or cannot be read: Ansible will say why)."""
+    path = ansible_config_file(env)
+    if path is None:
+        return None
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    value = None
+    for section in ("defaults", "ssh_connection"):
+        if parser.has_option(section, "host_key_checking"):
+            value = parser.get(section, "host_key_checking").strip()
+    return value
 
 
 class AnsibleRunner:

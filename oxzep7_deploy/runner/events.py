@@ -21,6 +21,23 @@ def _message(res: Mapping[str, Any]) -> str:
     return "failed (no message)"
 
 
+def _unreachable_message(host: str, res: Mapping[str, Any]) -> str:
+    """Why `host` could not be reached; with what to do when ssh refused its host key."""
+    msg = _message(res)
+    text = " ".join(str(res.get(k) or "") for k in ("msg", "stderr", "stdout"))
+    if "IDENTIFICATION HAS CHANGED" in text:
+        return (f"{msg} {host}'s SSH host key differs from the one in known_hosts: if the host "
+                f"was rebuilt, remove the old key with `ssh-keygen -R ADDRESS` and add the new "
+                f"one with `ssh-keyscan ADDRESS >> ~/.ssh/known_hosts` (ADDRESS: {host}'s "
+                f"ansible_host), after checking its fingerprint; otherwise find out why it changed")
+    if "Host key verification failed" in text or "No matching host key" in text:
+        return (f"{msg} {host}'s SSH host key is not in known_hosts, and Ansible checks host "
+                f"keys (host_key_checking, on by default): check its fingerprint, then add it "
+                f"with `ssh-keyscan ADDRESS >> ~/.ssh/known_hosts` (ADDRESS: {host}'s "
+                f"ansible_host) or by answering `yes` to a first `ssh` to it")
+    return msg
+
+
 class HostResultCollector:
     """Feeds on events; `results()` then says what happened on each host of the batch."""
 
@@ -44,7 +61,7 @@ class HostResultCollector:
         res = data.get("res") or {}
         task = str(data.get("task") or "")
         if kind == "runner_on_unreachable":
-            self._unreachable[host] = (task, _message(res))
+            self._unreachable[host] = (task, _unreachable_message(host, res))
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             self._failed[host] = (task, _message(res))
         elif kind == "runner_on_ok":
