@@ -358,5 +358,5 @@ case "${1:-}" in
   fill) [ $# -eq 4 ] || die "usage: $0 fill HOST PATH SIZE_MB"; cmd_fill "$2" "$3" "$4" ;;
   unfill) [ $# -eq 3 ] || die "usage: $0 unfill HOST PATH"; cmd_unfill "$2" "$3" ;;
   destroy) cmd_destroy ;;
-  *) sed -n '2,27p' "$0"; exit 2 ;;
+  *) sed -n '2,30p' "$0"; exit 2 ;;
 esac
