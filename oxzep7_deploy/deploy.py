@@ -22,6 +22,7 @@ from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
+INTERRUPTED = 130  # the exit code of a deploy stopped by SIGINT or SIGTERM: run it again to resume
 _FAILED = (Outcome.ROLLED_BACK, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
            Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
@@ -123,7 +124,14 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     steps = ctx.make_steps(spec, plan, tuple(record.meta()["inventories"]), record)
     engine = Engine(plan, steps, progress, record.save_progress, ctx.on_event,
                     health_interval=spec.health.interval)
-    result = engine.abort() if abort else engine.run()
+    try:
+        result = engine.abort() if abort else engine.run()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: record how far it came, then stop
+        record.save_progress(progress)
+        report = build_report(plan, progress)
+        report.update(outcome="interrupted", exit_code=INTERRUPTED)
+        record.save_report(report)
+        raise
     record.save_report(build_report(plan, result))
     return result
 
