@@ -225,3 +225,26 @@ def test_sigterm_outside_a_run_stops_apply_like_ctrl_c(tmp_path: Path, sig: str,
     else:
         assert "error: interrupted" in done.stderr
         assert "hint: run the same command again to resume it, or `rollback`" in done.stderr
+
+
+def test_an_interrupt_between_runs_stops_what_earlier_runs_left(monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Like an ssh ControlPersist master an earlier Ansible run of this command left: a process
+    of its own session that carries the run's mark. Nothing of Ansible outlives an interrupt."""
+    from oxzep7_deploy.runner.procs import MARK_VAR, mark
+
+    master = subprocess.Popen(["sleep", "60"], env={**os.environ, MARK_VAR: mark()},
+                              start_new_session=True)
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare_deploy", interrupted)
+    try:
+        code, _, _ = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
+        assert code == 130
+        assert master.wait(timeout=5) is not None, "still running after the command ended"
+    finally:
+        if master.poll() is None:
+            master.kill()
+            master.wait()
