@@ -28,6 +28,7 @@ from oxzep7_deploy.spec import load_spec, parse_spec
 from oxzep7_deploy.spec.loader import YamlError, load_document
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
+INTERRUPTED = 130  # the exit code of a deploy stopped by SIGINT or SIGTERM: run it again to resume
 _FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.STOPPED, Outcome.ROLLBACK_INCOMPLETE,
            Outcome.SUCCEEDED_WITHIN_BUDGET)  # over: a re-apply starts a new attempt
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
@@ -254,7 +255,14 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     engine = Engine(plan, steps, progress, record.save_progress, ctx.on_event,
                     health_interval=spec.health.interval,
                     log_error=functools.partial(_log_traceback, record))
-    result = engine.abort() if abort else engine.run()
+    try:
+        result = engine.abort() if abort else engine.run()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: record how far it came, then stop
+        record.save_progress(progress)
+        report = build_report(plan, progress)
+        report.update(outcome="interrupted", exit_code=INTERRUPTED)
+        record.save_report(report)
+        raise
     record.save_report(build_report(plan, result))
     error = engine.error
     if (isinstance(error, Oxzep7Error) and error.exit_code is ExitCode.USAGE

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, overload
 
@@ -16,12 +19,13 @@ import click
 
 from oxzep7_deploy.cli.output import emit_json, fail_line, silence
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, SpecError
+from oxzep7_deploy.runner.procs import stop_marked
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # What a shell reports for a command stopped by a signal (128 + the signal's number).
 BROKEN_PIPE = 141  # SIGPIPE: the reader of stdout closed the pipe
-INTERRUPTED = 130  # SIGINT: Ctrl-C in a command that changes nothing
+INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM: stopped; run the same command again to resume
 
 
 def records_root() -> Path:
@@ -63,12 +67,31 @@ def error_boundary(func: F | None = None, *, read_only: bool = False) -> Any:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return _run(func, args, kwargs, read_only)
+            with _sigterm_interrupts():
+                return _run(func, args, kwargs, read_only)
         except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing is wrong
             silence(sys.stdout)
             raise SystemExit(BROKEN_PIPE) from None
 
     return wrapper
+
+
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM stops it as Ctrl-C does (by default Python would die at
+    once: no record, Ansible's processes left running, exit 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only: bool) -> Any:
@@ -88,15 +111,41 @@ def _run(func: Callable[..., Any], args: Any, kwargs: dict[str, Any], read_only:
         report(exc, as_json)
         raise SystemExit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        if read_only:
-            fail_line("interrupted", None)
-            raise SystemExit(INTERRUPTED) from None
-        # not exit 1: nothing was rolled back. Hosts switched and confirmed stay so; a switch
-        # not yet confirmed is reverted by that host's dead-man
-        fail_line("interrupted", "run the same command again to resume it, or `rollback`")
-        raise SystemExit(INTERRUPTED) from None
+        _interrupted(as_json, read_only)
     except Exception as exc:
         _internal_error(exc, as_json)
+
+
+def _interrupted(as_json: bool, read_only: bool) -> NoReturn:
+    """Ctrl-C or SIGTERM: stop whatever Ansible still runs for us, say so, exit 130."""
+    with _signals_ignored():  # a second Ctrl-C must not cut the cleanup short
+        # a run cancelled inside the runner is stopped already; this catches the ssh masters
+        # of earlier runs, and anything left when the signal came between two runs
+        stop_marked()
+        # not exit 1: nothing was rolled back. Hosts switched and confirmed stay so; a switch
+        # not yet confirmed is reverted by that host's dead-man
+        hint = None if read_only else "run the same command again to resume it, or `rollback`"
+        try:
+            if as_json:
+                emit_json({"ok": False, "error": "interrupted", "hint": hint, "exit_code": INTERRUPTED})
+            else:
+                fail_line("interrupted", hint)
+        except BrokenPipeError:
+            silence(sys.stdout)
+    raise SystemExit(INTERRUPTED) from None
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _internal_error(exc: BaseException, as_json: bool) -> NoReturn:

@@ -18,6 +18,7 @@ import ansible_runner
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
+from oxzep7_deploy.runner.procs import MARK_VAR, mark, stop_marked
 from oxzep7_deploy.runner.request import RunRequest, RunResult, absolute_sources
 
 
@@ -46,6 +47,7 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     # that becomes root must keep Ansible's default (on) unless the user's config turns it off
     if "ANSIBLE_HOST_KEY_CHECKING" not in env and "ANSIBLE_SSH_HOST_KEY_CHECKING" not in env:
         env["ANSIBLE_HOST_KEY_CHECKING"] = configured_host_key_checking(env) or "True"
+    env[MARK_VAR] = mark()  # every process of the run carries it: an interrupt stops them all
     return env
 
 
@@ -87,6 +89,10 @@ def configured_host_key_checking(env: Mapping[str, str]) -> str | None:
     return value
 
 
+# how often (seconds) ansible-runner asks whether to cancel, while the playbook prints nothing
+_CANCEL_POLL = 0.5
+
+
 class AnsibleRunner:
     """Runs playbooks with ansible-runner; each batch keeps its private data directory."""
 
@@ -114,8 +120,17 @@ class AnsibleRunner:
 
         env = ansible_env()
         env.update(self._extra_env)
+        env[MARK_VAR] = mark()
+        _write_settings(data_dir)
         with _interruptible() as interrupted:
-            return self._run(request, data_dir, handle, collector, env, interrupted)
+            try:
+                return self._run(request, data_dir, handle, collector, env, interrupted)
+            except BaseException:
+                # cancelled, or ansible-runner failed midway: ansible-runner kills only
+                # ansible-playbook's process group; its workers and their ssh (sessions of
+                # their own) would go on changing hosts after we are gone
+                stop_marked()
+                raise
 
     def _run(self, request: RunRequest, data_dir: Path, handle: Callable[[dict[str, Any]], bool],
              collector: HostResultCollector, env: dict[str, str],
@@ -154,10 +169,17 @@ class AnsibleRunner:
         )
 
 
+def _write_settings(data_dir: Path) -> None:
+    """ansible-runner's own settings (it reads them from the data directory only)."""
+    folder = data_dir / "env"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings").write_text(f"pexpect_timeout: {_CANCEL_POLL}\n")
+
+
 @contextmanager
 def _interruptible() -> Iterator[Callable[[], bool]]:
-    """SIGINT and SIGTERM during a run cancel the playbook (ansible-runner stops its process
-    group) and then raise KeyboardInterrupt, instead of leaving ansible-playbook running."""
+    """SIGINT and SIGTERM during a run cancel the playbook and then raise KeyboardInterrupt;
+    `run` stops every process of the run before the exception leaves it."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return

@@ -233,3 +233,28 @@ def test_a_lock_held_elsewhere_still_exits_2_and_releases_our_locks(tmp_path: Pa
         run_deploy(loaded, plan, record, ctx)
     assert steps.locked == set() and steps.hosts_of("switch") == []
     assert json.loads((record.dir / "report.json").read_text())["outcome"] == "failed"
+
+
+class _Interrupted(FakeSteps):
+    """Ctrl-C or SIGTERM while the second batch is switched (the boundary makes both
+    KeyboardInterrupt)."""
+
+    def switch(self, hosts: Sequence[str]) -> dict[str, object]:  # type: ignore[override]
+        if "h2" in hosts:
+            raise KeyboardInterrupt
+        return dict(super().switch(hosts))
+
+
+def test_an_interrupt_is_recorded_and_the_same_apply_resumes(tmp_path: Path, spec: str) -> None:
+    ctx = context(tmp_path, _Interrupted())  # waves: canary h1, then all (h2)
+    loaded, plan, record = prepare_deploy(spec, ("h1,h2,",), ctx)
+    with pytest.raises(KeyboardInterrupt):
+        run_deploy(loaded, plan, record, ctx)
+    report = json.loads((record.dir / "report.json").read_text())
+    assert report["outcome"] == "interrupted" and report["exit_code"] == 130
+    assert report["waves_done"] == ["canary"] and report["hosts"]["h1"]["state"] == "live"
+    assert report["hosts"]["h2"]["state"] == "prepared", "not said to be switched, nor rolled back"
+    steps = FakeSteps()
+    release, outcome = apply(spec, context(tmp_path, steps))
+    assert release == plan.release and outcome is Outcome.SUCCEEDED
+    assert steps.hosts_of("switch") == ["h2"], "wave canary is not done again"

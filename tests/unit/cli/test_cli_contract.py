@@ -193,3 +193,60 @@ def test_ctrl_c_in_apply_exits_130_and_says_how_to_resume(monkeypatch: pytest.Mo
     code, _, err = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
     assert code == 130, "not 1: nothing was rolled back"
     assert "run the same command again to resume it, or `rollback`" in err
+
+
+_STOP_IN_PLANNING = """\
+import os, signal, sys, time
+import oxzep7_deploy.cli.cmd_apply as apply
+
+def planning(*_a, **_k):  # SIGTERM while the deploy is planned, outside any Ansible run
+    os.kill(os.getpid(), signal.{sig})
+    time.sleep(30)
+
+apply.prepare_deploy = planning
+from oxzep7_deploy.cli.main import main
+sys.argv = ["oxzep7-deploy", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_sigterm_outside_a_run_stops_apply_like_ctrl_c(tmp_path: Path, sig: str, as_json: bool
+                                                       ) -> None:
+    """Not killed on the spot with 143 (no record, Ansible left running): 130, and what next."""
+    args = ["apply", str(SPEC), "-i", str(INVENTORY), "--yes", *(["--json"] if as_json else [])]
+    done = subprocess.run([sys.executable, "-c", _STOP_IN_PLANNING.format(sig=sig), *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    if as_json:
+        doc = json.loads(done.stdout)
+        assert doc["ok"] is False and doc["exit_code"] == 130 and doc["error"] == "interrupted"
+        assert "run the same command again to resume it" in doc["hint"]
+    else:
+        assert "error: interrupted" in done.stderr
+        assert "hint: run the same command again to resume it, or `rollback`" in done.stderr
+
+
+def test_an_interrupt_between_runs_stops_what_earlier_runs_left(monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Like an ssh ControlPersist master an earlier Ansible run of this command left: a process
+    of its own session that carries the run's mark. Nothing of Ansible outlives an interrupt."""
+    from oxzep7_deploy.runner.procs import MARK_VAR, mark
+
+    master = subprocess.Popen(["sleep", "60"], env={**os.environ, MARK_VAR: mark()},
+                              start_new_session=True)
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare_deploy", interrupted)
+    try:
+        code, _, _ = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
+        assert code == 130
+        assert master.wait(timeout=5) is not None, "still running after the command ended"
+    finally:
+        if master.poll() is None:
+            master.kill()
+            master.wait()

@@ -86,3 +86,42 @@ def test_an_interrupt_cancels_the_playbook_and_reaches_the_caller(inventory: str
         AnsibleRunner(become=False).run(request, tmp_path / "run")
     after = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert after == before, "the handlers in place before the run are put back"
+
+
+def _running(needle: str) -> list[str]:
+    """Command lines of live processes (not zombies) that contain `needle`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_leaves_nothing_of_the_playbook_running(inventory: str, tmp_path: Path,
+                                                             sig: str) -> None:
+    """ansible-runner kills ansible-playbook's process group only; the workers (each in a
+    session of its own) and what they run would go on changing hosts after the tool exits."""
+    import os
+    import signal
+    import threading
+
+    from oxzep7_deploy.runner.procs import marked_processes
+
+    play = tmp_path / "slow.yml"
+    play.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.command: sleep 37.25\n")
+    signum = getattr(signal, sig)
+    threading.Timer(4, lambda: os.kill(os.getpid(), signum)).start()
+    request = RunRequest(str(play), inventory, ("here",), become=False)
+    with pytest.raises(KeyboardInterrupt):
+        AnsibleRunner(become=False).run(request, tmp_path / "run")
+    assert _running("sleep 37.25") == [], "the task the playbook ran goes on"
+    assert _running(str(play)) == [], "ansible-playbook or a worker goes on"
+    assert marked_processes() == []
