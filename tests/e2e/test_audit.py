@@ -18,21 +18,19 @@ h2 is a plain host; h3 is frozen (`fleet.pause`) for the unreachable test.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fleet.harness import Fleet, missing_prerequisite
+from tests.fleet.harness import Fleet
 
 pytestmark = pytest.mark.e2e
 
-FLEET_NAME_NET = ("t7e", 71)  # this module's own fleet
 PLANT = r"""set -e
 # a venv built on an interpreter that was later removed
 mkdir -p /opt/tmpy/bin && cp /usr/bin/python3.11 /opt/tmpy/bin/python3.11
@@ -138,24 +136,13 @@ WATCHED = ("/srv/app/releases/r0/venv/pyvenv.cfg", "/srv/app/releases/r1/venv/py
 SEARCHED = "/etc /srv /opt /home /root /usr /var/spool /var/lib/oxzep7 /data"
 
 
-def unavailable(why: str) -> Any:
-    if os.environ.get("OXZ_REQUIRE_FLEET"):
-        pytest.fail(why)
-    pytest.skip(why)
-
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    why = missing_prerequisite()
-    if why:
-        unavailable(why)
-    fleet = Fleet(*FLEET_NAME_NET)
-    fleet.down()  # whatever a killed session left behind
-    fleet.up(3)
+def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    """This module's own 3 hosts, named apart from any other session's (parallel runs are safe)."""
+    fleet = fleet_factory(3)
     fleet.run_on("h1", ["sh", "-c", PLANT], check=True, timeout=300)
-    yield fleet
-    fleet.down()
-
+    return fleet
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -45,13 +45,12 @@ from oxzep7_deploy.state import ReleaseStatus
 from oxzep7_deploy.steps import release as steps
 from oxzep7_deploy.steps.interpreter import install_interpreter
 from tests.fleet import build
-from tests.fleet.harness import CACHE_DIR, Fleet, FleetError, missing_prerequisite
+from tests.fleet.harness import CACHE_DIR, Fleet, FleetError
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "tests" / "app"
-FLEET_NAME_NET = ("t5e", 55)  # this module's own fleet
 SECRET = "oxz-secret-7f3a9c1e"  # an application.env value: must never be written anywhere
 SECRET_SHA16 = hashlib.sha256(SECRET.encode()).hexdigest()[:16]
 OLD_VERSION = "3.11.2"  # Debian 12's python3
@@ -61,25 +60,15 @@ NEW_VERSION = build.VERSION
 TIMINGS: dict[str, float] = {}
 
 
-def unavailable(why: str) -> Any:
-    if os.environ.get("OXZ_REQUIRE_FLEET"):
-        pytest.fail(why)
-    pytest.skip(why)
-
 
 # -- the fleet, the controller, the new interpreter --------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    why = missing_prerequisite()
-    if why:
-        unavailable(why)
-    fleet = Fleet(*FLEET_NAME_NET)
-    fleet.down()  # whatever a killed session left behind
-    fleet.up(2, build_hosts=["h1"])
-    yield fleet
-    fleet.down()
+def fleet(fleet_factory: Callable[..., Fleet]) -> Iterator[Fleet]:
+    """This module's own hosts (h1 can compile, h2 cannot), named apart from any other
+    session's, so parallel runs never take down each other's fleet."""
+    yield fleet_factory(2, build_hosts=["h1"])
     if TIMINGS:
         print("\nrelease timings (s):", json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}))
 
