@@ -88,7 +88,11 @@ def starts(module: AnsibleModule, prefix: str) -> bool:
     if not os.path.exists(path):
         return False
     rc: int
-    rc, _out, _err = module.run_command([path, "-c", "pass"], environ_update={"LD_LIBRARY_PATH": ""})
+    try:  # a file that is no program (damaged, not executable) is no interpreter: not an error
+        rc, _out, _err = module.run_command([path, "-c", "pass"], handle_exceptions=False,
+                                            environ_update={"LD_LIBRARY_PATH": ""})
+    except OSError:
+        return False
     return rc == 0
 
 
@@ -129,7 +133,8 @@ def probe(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]
         foreign=exists and marker is None,
         current=installed(module, prefix, key, marker),
         executable_exists=bool(exe) and os.path.exists(os.path.join(prefix, "bin", exe)),
-        starts=exists and starts(module, prefix),
+        # only a tree of ours is run: never a program someone else put at the prefix
+        starts=exists and marker is not None and starts(module, prefix),
     )
 
 
