@@ -66,6 +66,10 @@ class Engine:
         p.paused_at = None
         try:
             if not (p.locked or p.prestaged):  # every target first: no other deploy comes between
+                # the first target alone first: of two deploys started at once, the one refused
+                # there holds no other host, so one of them goes on (not both refused halfway)
+                self._step("lock", self.steps.lock, self._alive(self.plan.targets[:1]))
+                self._check_budget()
                 if self.plan.prestage:
                     self._prestage(self.plan.prestage)  # prepare takes the lock
                 else:

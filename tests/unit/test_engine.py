@@ -89,7 +89,8 @@ def test_canary_switches_waves_in_order_and_every_host_ends_live() -> None:
     p = run(steps)
     assert p.outcome is Outcome.SUCCEEDED and p.outcome.exit_code is ExitCode.OK
     assert [h for s, h in steps.calls if s == "switch"] == [("h1",), ("h2",), ("h3", "h4")]
-    assert steps.calls[0] == ("install", HOSTS), "prestage installs on every target first"
+    assert steps.calls[0] == ("lock", ("h1",)), "the first target's lock before anything else"
+    assert steps.calls[1] == ("install", HOSTS), "prestage installs on every target first"
     assert all(r.state == "live" for r in p.hosts.values())
 
 
@@ -194,7 +195,7 @@ def test_without_prestage_every_target_is_locked_before_the_first_switch() -> No
     steps = FakeSteps()
     p = run(steps, prestage=False)
     assert p.outcome is Outcome.SUCCEEDED
-    assert steps.calls[0] == ("lock", HOSTS)
+    assert steps.calls[:2] == [("lock", ("h1",)), ("lock", HOSTS)]
     assert steps.hosts_of("prepare") == ["h1", "h2", "h3", "h4"], "prepared batch by batch"
     assert steps.calls[-1] == ("unlock", HOSTS)
 
@@ -204,6 +205,16 @@ def test_without_prestage_a_lock_refused_anywhere_stops_before_any_switch() -> N
     p = run(steps, prestage=False)
     assert p.outcome is Outcome.FAILED and steps.hosts_of("switch") == []
     assert p.hosts["h4"].failed_step == "lock"
+
+
+@pytest.mark.parametrize("prestage", [True, False])
+def test_a_lock_refused_on_the_first_target_touches_no_other_host(prestage: bool) -> None:
+    """Two deploys started at once: the one refused on the first target took no other host's
+    lock, so the other is not refused halfway too."""
+    steps = FakeSteps(fail={"lock": {"h1"}})
+    p = run(steps, prestage=prestage)
+    assert p.outcome is Outcome.FAILED and p.hosts["h1"].failed_step == "lock"
+    assert [s for s, _ in steps.calls if s != "unlock"] == ["lock"], steps.calls
 
 
 def test_a_stopped_deploy_lets_go_of_its_locks_too() -> None:
