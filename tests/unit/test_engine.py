@@ -389,3 +389,27 @@ def test_a_switch_that_reports_nothing_for_a_host_is_not_called_unreachable_or_r
         "nobody knows what h1 runs: it is put back, not reported as unreachable"
     assert p.hosts["h1"].message == "no result from switch for this host"
     assert p.outcome is Outcome.ROLLED_BACK
+
+
+def test_a_host_unreachable_during_its_switch_is_left_to_its_dead_man_and_said_so() -> None:
+    """The controller cannot roll back a host it cannot reach: it says so, and what protects it."""
+    events: list[str] = []
+    spec = make_spec(stages=STAGES)
+    plan = build_plan(spec, HOSTS, "r1")
+    steps = FakeSteps(down=set())
+    progress = Progress(plan.name, plan.release)
+
+    def switch(hosts: Sequence[str]) -> Results:
+        steps.down = {"h1"}  # the network goes while the canary switches
+        return steps._run("switch", hosts)
+
+    steps.switch = switch  # type: ignore[method-assign]
+    p = Engine(plan, steps, progress, lambda _p: None, lambda e: events.append(e.message),
+               sleep=lambda _s: None).run()
+    assert p.outcome is Outcome.ROLLED_BACK and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    h1 = p.hosts["h1"]
+    assert (h1.state, h1.failed_step) == ("unreachable", "switch")
+    assert "dead-man puts back" in (h1.message or "") and "not rolled back" in (h1.message or "")
+    assert "rollback" not in [s for s, _ in steps.calls], "nothing to roll back from here"
+    assert "every other target runs what it ran before; h1 unreachable during the switch" \
+        in events[-1], events[-1]
