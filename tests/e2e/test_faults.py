@@ -226,8 +226,10 @@ def test_controller_killed_mid_wave_hosts_revert_locks_are_diagnosed_and_apply_r
         lock = status["hosts"][host]["lock"]
         assert lock and lock["deploy"] == f"sample-kill/{release}", status["hosts"][host]
         assert owner_of(ctl.work) in lock["owner"] and lock["age_seconds"] >= 0, lock
-    text = other.run("status", "-i", other.inventory(), "--app", "sample").stdout
-    assert owner_of(ctl.work) in text and " ago" in text, text
+    text = subprocess.run([str(CLI), "status", "-i", other.inventory(), "--app", "sample"],
+                          cwd=other.work, env={**other.env(), "COLUMNS": "400"},
+                          capture_output=True, text=True, timeout=300).stdout
+    assert "(owner root@" in text and f":{owner_of(ctl.work)}, " in text and " ago, " in text, text
     proc2 = other.run("unlock", "-i", other.inventory(), "--app", "sample", "--yes")
     assert proc2.returncode == 2, proc2.stdout + proc2.stderr
     assert f"sample-kill/{release}" in proc2.stdout and owner_of(ctl.work) in proc2.stdout
@@ -282,7 +284,7 @@ def test_two_operators_one_apply_proceeds_the_other_and_a_rollback_are_refused_u
     assert f"sample-race/{release}" in doc["error"] and owner_of(holder.work) in doc["error"], doc
     assert "--force" in doc["hint"], doc
     assert on(app, "h1") == release
-    code, doc = carol.json("rollback", "-i", carol.inventory(), "--app", "sample", "--yes",
-                           "--force")
+    code, doc = carol.json("rollback", "-i", carol.inventory(), "--app", "sample", "--limit",
+                           "h1", "--yes", "--force")
     assert code == 0 and doc["complete"], doc
     assert {on(app, h) for h in HOSTS} == {INITIAL}
