@@ -66,6 +66,10 @@ class Engine:
         p.paused_at = None
         try:
             if not (p.locked or p.prestaged):  # every target first: no other deploy comes between
+                # the first target alone first: of two deploys started at once, the one refused
+                # there holds no other host, so one of them goes on (not both refused halfway)
+                self._step("lock", self.steps.lock, self._alive(self.plan.targets[:1]))
+                self._check_budget()
                 if self.plan.prestage:
                     self._prestage(self.plan.prestage)  # prepare takes the lock
                 else:
@@ -243,8 +247,14 @@ class Engine:
             message = f"{verb}: nothing switched; every target runs what it ran before"
         else:
             p.outcome = Outcome.ROLLED_BACK
+            cut_off = [h for h, r in p.hosts.items()
+                       if r.state == "unreachable" and r.failed_step in ("switch", "confirm")]
+            others = "every other target runs" if cut_off else "every target runs"
             message = (f"rolled back {', '.join(targets)} to the release they ran before"
-                       if targets else "rolled back: every target runs what it ran before")
+                       if targets else f"rolled back: {others} what it ran before")
+            if cut_off:
+                message += (f"; {', '.join(cut_off)} unreachable during the switch: "
+                            + self._left_to_dead_man())
         self._emit(ProgressEvent("done", message, ok=False))
         self._save(p)
         return p
@@ -290,6 +300,15 @@ class Engine:
                 f"{self.plan.app}` releases it", hosts=tuple(kept), ok=False))
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _left_to_dead_man(self) -> str:
+        """What becomes of a host lost during its switch: the controller cannot roll it back."""
+        if not self.plan.dead_man:
+            return ("not rolled back, and no dead-man is armed (dead_man 0): see what it runs with "
+                    f"`oxzep7-deploy status -i INVENTORY --app {self.plan.app}` once it answers")
+        return (f"not rolled back from here; if the switch reached it, its dead-man puts back the "
+                f"release it ran before {self.plan.dead_man}s after the switch; `oxzep7-deploy "
+                f"status -i INVENTORY --app {self.plan.app}` shows what it runs once it answers")
 
     def _rollback_failed(self) -> list[str]:
         return [h for h, r in self.progress.hosts.items() if r.state == "rollback-failed"]
@@ -355,6 +374,8 @@ class Engine:
             record.failed_step = name
             record.failed_task = res.failed_task if res else None
             record.message = (res.message if res else None) or f"no result from {name} for this host"
+            if unreachable and name in ("switch", "confirm"):
+                record.message += f"; {self._left_to_dead_man()}"
             if not raised:
                 self._emit(ProgressEvent("host", f"{host}: {name} failed: {record.message}",
                                          hosts=(host,), ok=False))

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oxzep7_deploy.errors import LockHeldError
 from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.records import owner
 from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.base import Runner
 from oxzep7_deploy.runner.request import HostResult
-from oxzep7_deploy.state.host import HostState
+from oxzep7_deploy.state.host import HostState, LockRecord
 from oxzep7_deploy.steps import release as steps
 
 
@@ -82,12 +83,15 @@ class RollbackOutcome:
 _UNTOUCHED = ("nothing-to-roll-back", "unknown-release", "already-current", "release-failed")
 
 
-def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
+def rollback_app(target: Target, to: str | None, force: bool = False) -> RollbackOutcome:
     """Back to the previous good release (or `to`) on every host that runs the app.
 
     One batch: the agent reads each host's state itself, so a host where oxzep7 never deployed
-    the app is skipped (code `no-state`), not failed.
+    the app is skipped (code `no-state`), not failed. A lock another deploy holds refuses the
+    rollback (LockHeldError, exit 2, naming it) unless `force` breaks it first.
     """
+    if force:
+        unlock_app(target, force=True)
     results = steps.rollback_release(
         target.inventory, target.app, target.hosts, target.runner, target.run_dir("rollback"),
         to, owner=owner(), reason="oxzep7-deploy rollback")
@@ -95,8 +99,22 @@ def rollback_app(target: Target, to: str | None) -> RollbackOutcome:
                if not r.ok and r.result.get("code") == "no-state"}
     stuck = {h: r.message or "nothing to roll back to" for h, r in results.items()
              if not r.ok and r.result.get("code") in _UNTOUCHED}
+    held = steps.lock_holders(results)  # refused before anything changed there
+    if held and set(held) | set(stuck) == {h for h in results if h not in skipped}:
+        _raise_held(held, target.app)  # no host was touched: the lock is the answer
+    stuck.update({h: f"locked by {lock.describe()}" for h, lock in held.items()})
     return RollbackOutcome({h: r for h, r in results.items() if h not in skipped and h not in stuck},
                            skipped, stuck)
+
+
+def _raise_held(held: dict[str, LockRecord], app: str) -> None:
+    first_host, first = next(iter(held.items()))
+    others = f" and {len(held) - 1} more host(s)" if len(held) > 1 else ""
+    raise LockHeldError(
+        f"{first_host}{others}: locked by {first.describe()}; nothing was rolled back",
+        hint=f"wait for that deploy to end (`oxzep7-deploy status -i INVENTORY --app {app}` shows "
+             "the lock), or run the rollback again with --force to break the lock and roll back",
+    )
 
 
 def unlock_app(target: Target, force: bool) -> dict[str, HostResult]:

@@ -24,13 +24,21 @@ from typing import Any
 from oxzep7_deploy.engine_model import Progress
 
 
+def default_root() -> Path:
+    """Where this controller keeps its records: `.oxzep7/` in the working directory, or
+    OXZEP7_RECORDS."""
+    return Path(os.environ.get("OXZEP7_RECORDS", ".oxzep7"))
+
+
 def owner() -> str:
-    """`user@controller`, for locks and history."""
+    """`user@controller:directory`, for locks and history: the directory whose records drive the
+    deploy (two operators on one controller, or one in two directories, are two owners)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    root = default_root().resolve()
+    return f"{user}@{socket.gethostname()}:{root.parent if root.name == '.oxzep7' else root}"
 
 
 def write_json_atomic(path: Path, document: Any) -> None:

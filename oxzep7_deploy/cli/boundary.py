@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import os
 import signal
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import click
 
 from oxzep7_deploy.cli.output import emit_json, fail_line, silence
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, SpecError
+from oxzep7_deploy.records import default_root
 from oxzep7_deploy.runner.procs import stop_marked
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,7 +30,7 @@ INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM: stopped; run the same command a
 
 def records_root() -> Path:
     """Where this controller keeps its records: `.oxzep7/` in the working directory."""
-    return Path(os.environ.get("OXZEP7_RECORDS", ".oxzep7"))
+    return default_root()
 
 
 def write_crash_log(exc: BaseException) -> Path:

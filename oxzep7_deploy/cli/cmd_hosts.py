@@ -112,17 +112,18 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
 @inventory_option
 @app_option
 @click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
+@click.option("--force", is_flag=True, help="Break a lock a running deploy holds, and roll back.")
 @limit_option
 @yes_option
 @json_option
 @error_boundary
-def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, limit: str | None,
-                 yes: bool, as_json: bool) -> None:
+def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
+                 limit: str | None, yes: bool, as_json: bool) -> None:
     """Back to the previous good release on every host of the app, from host state alone."""
     target = select_target(inventory, app, limit, records_root(), "rollback")
-    confirm(f"roll back {app} on {len(target.hosts)} host(s)"
+    confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
-    outcome = rollback_app(target, to_release)
+    outcome = rollback_app(target, to_release, force)
     if not outcome.complete:
         code = ExitCode.ROLLBACK_INCOMPLETE  # a host was touched and is not back: a person is needed
     elif outcome.nothing_to_do:

@@ -7,6 +7,7 @@ The host is the truth. `parse_host_state` reads what the host agent's `state` su
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -62,12 +63,32 @@ class LockRecord:
     expires: str
     ttl: int
     expired: bool
+    age_seconds: int | None = None  # since it was taken, by this controller's clock
 
     def describe(self) -> str:
-        """`deploy D (owner U, reason R) until T`: how messages name the holder."""
+        """`deploy D (owner U, reason R) taken 4m10s ago, until T`: how messages name the holder."""
         reason = f", reason {self.reason!r}" if self.reason else ""
         stale = " (expired)" if self.expired else ""
-        return f"deploy {self.deploy} (owner {self.owner}{reason}) until {self.expires}{stale}"
+        age = f" taken {_duration(self.age_seconds)} ago," if self.age_seconds is not None else ""
+        return f"deploy {self.deploy} (owner {self.owner}{reason}){age} until {self.expires}{stale}"
+
+
+def _duration(seconds: int) -> str:
+    """`45s`, `4m10s`, `2h05m`."""
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _age(created: str) -> int | None:
+    """Seconds since `created` (the agent's `2025-01-01T12:00:00Z`), or None if unreadable."""
+    try:
+        then = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+    return max(0, int((dt.datetime.now(dt.timezone.utc) - then).total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,7 @@ def _lock(doc: Mapping[str, Any] | None) -> LockRecord | None:
         expires=str(doc.get("expires")),
         ttl=int(doc.get("ttl") or 0),
         expired=bool(doc.get("expired")),
+        age_seconds=_age(str(doc.get("created"))),
     )
 
 

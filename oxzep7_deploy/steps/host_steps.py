@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from oxzep7_deploy.engine_model import Results
+from oxzep7_deploy.engine_model import Outcome, Results
 from oxzep7_deploy.plan.model import Plan
 from oxzep7_deploy.records import DeployRecord, owner
 from oxzep7_deploy.runner.ansible import AnsibleRunner
@@ -15,6 +15,7 @@ from oxzep7_deploy.runner.request import InventorySources, RunRequest
 from oxzep7_deploy.spec.model import Spec
 from oxzep7_deploy.steps.interpreter import install_interpreter
 from oxzep7_deploy.steps.release import ReleaseSteps, lock_holders, raise_if_locked
+from oxzep7_deploy.steps.release import unlock as release_unlock
 
 
 def cache_dir() -> Path:
@@ -37,17 +38,42 @@ class AnsibleHostSteps(ReleaseSteps):
 
     def prepare(self, hosts: Sequence[str]) -> Results:
         """Prepare; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
-        return self._stop_if_locked(super().prepare(hosts))
+        return self._stop_if_locked(super().prepare(hosts), super().prepare)
 
     def lock(self, hosts: Sequence[str]) -> Results:
         """Lock; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
-        return self._stop_if_locked(super().lock(hosts))
+        return self._stop_if_locked(super().lock(hosts), super().lock)
 
-    def _stop_if_locked(self, results: Results) -> Results:
+    def _stop_if_locked(self, results: Results, retry: Callable[[Sequence[str]], Results]
+                        ) -> Results:
+        stale = self._over_here(results)
+        if stale:  # locks this directory's earlier deploys of the spec kept (a host unreachable at
+            # their end): they are over, so the locks go, and the step runs again on those hosts
+            for deploy, hosts in stale.items():
+                release_unlock(self.inventory, self.spec.application.name, hosts, self.runner,
+                               self.run_dir("unlock"), deploy_id=deploy, owner=self.owner)
+            results = {**results, **retry([h for hosts in stale.values() for h in hosts])}
         if lock_holders(results):
             self.unlock([h for h, r in results.items() if r.ok])
             raise_if_locked(results, self.spec.application.name)
         return results
+
+    def _over_here(self, results: Results) -> dict[str, list[str]]:
+        """Deploy id -> hosts, of the locks refused that are ours (this owner: this user, controller
+        and directory) and belong to a deploy of this spec whose records here say it is over."""
+        stale: dict[str, list[str]] = {}
+        for host, held in lock_holders(results).items():
+            name, _, release = held.deploy.partition("/")
+            if held.owner != self.owner or name != self.record.name or held.deploy == self.deploy_id:
+                continue
+            earlier = DeployRecord(self.record.dir.parents[2], name, release)
+            try:
+                outcome = earlier.load_progress().outcome if earlier.exists() else None
+            except (OSError, ValueError, KeyError, TypeError):
+                outcome = None
+            if outcome is not None and outcome is not Outcome.PAUSED:
+                stale.setdefault(held.deploy, []).append(host)
+        return stale
 
     def install(self, hosts: Sequence[str]) -> Results:
         outcome = install_interpreter(self.spec, self.inventory, hosts, self.runner,

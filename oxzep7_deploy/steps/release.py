@@ -531,4 +531,5 @@ class ReleaseSteps:
 
     def unlock(self, hosts: Sequence[str]) -> Results:
         return unlock(self.inventory, self.spec.application.name, hosts, self.runner,
-                      self.run_dir("unlock"), deploy_id=self.deploy_id, forks=self.spec.ansible.forks)
+                      self.run_dir("unlock"), deploy_id=self.deploy_id, owner=self.owner,
+                      forks=self.spec.ansible.forks)

@@ -461,12 +461,13 @@ def acquire_lock(paths, deploy, owner, reason, ttl):
         raise AgentError("usage", "--ttl must be positive", 3)
     held = read_json(paths.lock)
     stale = None
-    if held is not None and held.get("deploy") != deploy:
+    # the same deploy run by another owner (another controller or directory) is someone else
+    if held is not None and (held.get("deploy") != deploy or held.get("owner") != owner):
         if not lock_view(held)["expired"]:
             view = lock_view(held)
             raise AgentError("locked", f"{paths.app} is locked by {holder_text(held)}", 2, holder=view)
         stale = held
-    created = held["created"] if held and held.get("deploy") == deploy else iso()
+    created = held["created"] if held and stale is None else iso()
     lock = {
         "app": paths.app,
         "deploy": deploy,
@@ -493,7 +494,10 @@ def release_lock(paths, deploy=None, owner=None, force=False):
     if held is None:
         return {"changed": False, "lock": None, "released": None}
     view = lock_view(held)
-    mine = (deploy and held.get("deploy") == deploy) or (owner and held.get("owner") == owner)
+    if deploy and owner:  # both given: both must match (one deploy id, two owners: see acquire)
+        mine = held.get("deploy") == deploy and held.get("owner") == owner
+    else:
+        mine = (deploy and held.get("deploy") == deploy) or (owner and held.get("owner") == owner)
     if not (force or mine or view["expired"]):
         raise AgentError(
             "locked",
@@ -1202,7 +1206,11 @@ def switch_locked(args, paths):
             "deadman": st["deadman"],
             "snapshot": None,
         }
-    if rel["status"] in ("failed", "bad"):
+    # a release the dead-man took back from this very deploy (its controller was lost) was never
+    # judged unhealthy: the deploy, resumed, may switch to it again
+    resumed = args.deploy and (rel.get("bad_reason") or "").startswith(
+        f"dead-man: deploy {args.deploy} was not confirmed")
+    if rel["status"] in ("failed", "bad") and not resumed:
         raise AgentError(
             "release-{}".format(rel["status"]),
             "release {} is {} on this host; it is not switched to".format(args.release, rel["status"]),

@@ -89,7 +89,8 @@ def test_canary_switches_waves_in_order_and_every_host_ends_live() -> None:
     p = run(steps)
     assert p.outcome is Outcome.SUCCEEDED and p.outcome.exit_code is ExitCode.OK
     assert [h for s, h in steps.calls if s == "switch"] == [("h1",), ("h2",), ("h3", "h4")]
-    assert steps.calls[0] == ("install", HOSTS), "prestage installs on every target first"
+    assert steps.calls[0] == ("lock", ("h1",)), "the first target's lock before anything else"
+    assert steps.calls[1] == ("install", HOSTS), "prestage installs on every target first"
     assert all(r.state == "live" for r in p.hosts.values())
 
 
@@ -194,7 +195,7 @@ def test_without_prestage_every_target_is_locked_before_the_first_switch() -> No
     steps = FakeSteps()
     p = run(steps, prestage=False)
     assert p.outcome is Outcome.SUCCEEDED
-    assert steps.calls[0] == ("lock", HOSTS)
+    assert steps.calls[:2] == [("lock", ("h1",)), ("lock", HOSTS)]
     assert steps.hosts_of("prepare") == ["h1", "h2", "h3", "h4"], "prepared batch by batch"
     assert steps.calls[-1] == ("unlock", HOSTS)
 
@@ -204,6 +205,16 @@ def test_without_prestage_a_lock_refused_anywhere_stops_before_any_switch() -> N
     p = run(steps, prestage=False)
     assert p.outcome is Outcome.FAILED and steps.hosts_of("switch") == []
     assert p.hosts["h4"].failed_step == "lock"
+
+
+@pytest.mark.parametrize("prestage", [True, False])
+def test_a_lock_refused_on_the_first_target_touches_no_other_host(prestage: bool) -> None:
+    """Two deploys started at once: the one refused on the first target took no other host's
+    lock, so the other is not refused halfway too."""
+    steps = FakeSteps(fail={"lock": {"h1"}})
+    p = run(steps, prestage=prestage)
+    assert p.outcome is Outcome.FAILED and p.hosts["h1"].failed_step == "lock"
+    assert [s for s, _ in steps.calls if s != "unlock"] == ["lock"], steps.calls
 
 
 def test_a_stopped_deploy_lets_go_of_its_locks_too() -> None:
@@ -378,3 +389,27 @@ def test_a_switch_that_reports_nothing_for_a_host_is_not_called_unreachable_or_r
         "nobody knows what h1 runs: it is put back, not reported as unreachable"
     assert p.hosts["h1"].message == "no result from switch for this host"
     assert p.outcome is Outcome.ROLLED_BACK
+
+
+def test_a_host_unreachable_during_its_switch_is_left_to_its_dead_man_and_said_so() -> None:
+    """The controller cannot roll back a host it cannot reach: it says so, and what protects it."""
+    events: list[str] = []
+    spec = make_spec(stages=STAGES)
+    plan = build_plan(spec, HOSTS, "r1")
+    steps = FakeSteps(down=set())
+    progress = Progress(plan.name, plan.release)
+
+    def switch(hosts: Sequence[str]) -> Results:
+        steps.down = {"h1"}  # the network goes while the canary switches
+        return steps._run("switch", hosts)
+
+    steps.switch = switch  # type: ignore[method-assign]
+    p = Engine(plan, steps, progress, lambda _p: None, lambda e: events.append(e.message),
+               sleep=lambda _s: None).run()
+    assert p.outcome is Outcome.ROLLED_BACK and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    h1 = p.hosts["h1"]
+    assert (h1.state, h1.failed_step) == ("unreachable", "switch")
+    assert "dead-man puts back" in (h1.message or "") and "not rolled back" in (h1.message or "")
+    assert "rollback" not in [s for s, _ in steps.calls], "nothing to roll back from here"
+    assert "every other target runs what it ran before; h1 unreachable during the switch" \
+        in events[-1], events[-1]

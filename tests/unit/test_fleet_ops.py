@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from oxzep7_deploy.errors import ExitCode, LockHeldError
 from oxzep7_deploy.fleet_ops import Target, rollback_app
 from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
 
@@ -93,3 +96,28 @@ def test_a_release_that_is_not_there_leaves_the_host_as_it_is(tmp_path: Path) ->
     outcome = rollback_app(target(tmp_path, runner), "r9")
     assert outcome.complete and outcome.results == {}, "nothing was touched: not incomplete"
     assert "known: r0, r1" in outcome.nothing_to_do["h1"]
+
+
+HOLDER = {"deploy": "sample-py313/r1", "owner": "alice@ctl:/srv/ops", "reason": "deploy",
+          "created": "2025-01-01T12:00:00Z", "expires": "2099-01-01T12:00:00Z", "ttl": 7200,
+          "expired": False}
+LOCKED = {"code": "locked", "error": "sample is locked by deploy sample-py313/r1",
+          "report": {"holder": HOLDER}}
+
+
+def test_a_rollback_refused_by_a_running_deploy_s_lock_exits_2_naming_it(tmp_path: Path) -> None:
+    runner = Answers({"h1": LOCKED, "h2": LOCKED})
+    with pytest.raises(LockHeldError) as caught:
+        rollback_app(target(tmp_path, runner), None)
+    assert caught.value.exit_code is ExitCode.USAGE
+    assert "locked by deploy sample-py313/r1 (owner alice@ctl:/srv/ops" in caught.value.message
+    assert "nothing was rolled back" in caught.value.message
+    assert "--force" in (caught.value.hint or "")
+
+
+def test_rollback_force_breaks_the_lock_first(tmp_path: Path) -> None:
+    runner = Answers({"h1": None, "h2": None})
+    outcome = rollback_app(target(tmp_path, runner), None, force=True)
+    assert [r.playbook for r in runner.requests] == ["release_unlock.yml", "release_rollback.yml"]
+    assert runner.requests[0].extravars["oxzep7_unlock_force"] is True
+    assert outcome.complete

@@ -213,6 +213,17 @@ def test_lock_is_reentrant_for_its_deploy(host: Host) -> None:
     assert again["lock"]["expires_epoch"] > first["expires_epoch"]
 
 
+def test_the_same_deploy_from_another_owner_is_refused_and_cannot_unlock_it(host: Host) -> None:
+    """Two directories (or controllers) applying the same spec share its deploy id: the owner
+    tells them apart, so the second neither takes nor releases the first's lock."""
+    host.ok("lock", "--deploy", "d1", "--owner", "root@ctl:/a", "--ttl", "600")
+    rc, doc = host.call("lock", "--deploy", "d1", "--owner", "root@ctl:/b", "--ttl", "600")
+    assert rc == 2 and doc["code"] == "locked" and "root@ctl:/a" in doc["error"]
+    rc, doc = host.call("unlock", "--deploy", "d1", "--owner", "root@ctl:/b")
+    assert rc == 2 and host.ok("state")["lock"]["owner"] == "root@ctl:/a"
+    assert host.ok("unlock", "--deploy", "d1", "--owner", "root@ctl:/a")["released"]
+
+
 def test_a_stale_lock_expires_and_is_taken_over(host: Host) -> None:
     host.ok("lock", "--deploy", "d1", "--owner", "a@c", "--ttl", "1")
     time.sleep(1.2)
@@ -599,6 +610,21 @@ def test_the_dead_man_puts_the_previous_release_back_unless_confirmed(host: Host
     assert tree_digest(etc) == before
     rc, doc = host.call("confirm", "--release", "r1", "--deploy", "d1")
     assert rc == 1 and "dead-man" in doc["error"]
+
+
+def test_a_deploy_resumed_after_its_dead_man_fired_may_switch_again_others_may_not(
+        host: Host) -> None:
+    """The dead-man marks the release bad because its controller was lost, not because it was
+    unhealthy: the same deploy, resumed, switches to it again; another deploy is refused."""
+    host.register("r1")
+    host.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "1",
+                 "--deadman-mode", "process")
+    assert wait_for(lambda: host.link() == "releases/initial", 15), "the dead-man did not fire"
+    assert wait_for(lambda: host.state["releases"]["r1"]["status"] == "bad", 5)
+    rc, doc = host.call("switch", "--release", "r1", "--deploy", "d2")
+    assert rc == 1 and doc["code"] == "release-bad", doc
+    host.ok("switch", "--release", "r1", "--deploy", "d1")
+    assert host.link() == "releases/r1"
 
 
 def test_confirm_disarms_the_dead_man(host: Host) -> None:

@@ -7,6 +7,7 @@ in the agent's state.json that the model cannot read fails here.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ def test_a_deployed_host_reads_releases_lock_deadman_and_history(host: Host, tmp
     assert state.releases["r1"].status is ReleaseStatus.GOOD
     assert state.releases["r2"].spec_digest == "x" and state.releases["r2"].deploy == "d2"
     assert state.lock is not None and state.lock.owner == "alice@ctl"
-    assert state.lock.describe().startswith("deploy d2 (owner alice@ctl, reason 'py313') until ")
+    assert re.match(r"deploy d2 \(owner alice@ctl, reason 'py313'\) taken \d+s ago, until ",
+                    state.lock.describe()), state.lock.describe()
+    assert state.lock.age_seconds is not None and 0 <= state.lock.age_seconds < 60
     assert state.deadman is not None and state.deadman.from_release == "r1"
     assert state.deadman.to_release == "r2" and state.deadman.mode == "process"
     assert state.snapshots[-1].release == "r1" and state.snapshots[-1].paths == (str(tmp_path / "etc"),)
