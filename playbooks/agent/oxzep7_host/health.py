@@ -21,24 +21,12 @@ def restart_services(ctx, st, rid):
     env = ctx.command_env(rid)
     if services and has_systemd():
         for unit in services:
-            rc, out = ctx.run(["systemctl", "restart", unit], env, timeout=300)
-            done.append({"unit": unit, "rc": rc})
-            if rc != 0:
-                raise AgentError(
-                    "restart-failed",
-                    f"systemctl restart {unit} exited {rc}: {last_line(out)}",
-                    restarted=done,
-                )
+            restart_one(ctx, done, {"unit": unit}, f"systemctl restart {unit}",
+                        ["systemctl", "restart", unit], env, timeout=300)
     elif cfg.get("restart_command"):
         command = substitute(cfg["restart_command"], subst_values(st, rid))
-        rc, out = ctx.run(command, env, cwd=st["root"], timeout=600, shell=True)
-        done.append({"command": command, "rc": rc})
-        if rc != 0:
-            raise AgentError(
-                "restart-failed",
-                f"restart command `{command}` exited {rc}: {last_line(out)}",
-                restarted=done,
-            )
+        restart_one(ctx, done, {"command": command}, f"restart command `{command}`",
+                    command, env, cwd=st["root"], timeout=600, shell=True)
     elif services:
         raise AgentError(
             "restart-failed",
@@ -47,6 +35,14 @@ def restart_services(ctx, st, rid):
             ),
         )
     return done
+
+
+def restart_one(ctx, done, record, what, argv, env, **options):
+    """Run one restart; `done` gets `record` with its rc; a failure raises restart-failed."""
+    rc, out = ctx.run(argv, env, **options)
+    done.append(dict(record, rc=rc))
+    if rc != 0:
+        raise AgentError("restart-failed", f"{what} exited {rc}: {last_line(out)}", restarted=done)
 
 
 def check_units(ctx, services):
