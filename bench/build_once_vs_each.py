@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oxzep7_deploy.artifacts import sha256_file  # noqa: E402
+from oxzep7_deploy.rules import sha256_file  # noqa: E402
 from oxzep7_deploy.runner.ansible import AnsibleRunner  # noqa: E402
 from oxzep7_deploy.spec.model import (  # noqa: E402
     Application,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from oxzep7_deploy.errors import DeployFailed
+from oxzep7_deploy.rules import sha256_file
 
 # Bump when the way a tree is built or packed changes: old artifacts then no longer match.
 RECIPE = 1
@@ -66,14 +67,6 @@ class Artifact:
     sha256: str
     size: int
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_archive(url: str, sha256: str, cache_dir: Path, timeout: float = 60.0) -> LocalArchive:

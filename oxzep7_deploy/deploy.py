@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oxzep7_deploy.artifacts import sha256_file
 from oxzep7_deploy.engine import Engine
 from oxzep7_deploy.engine_model import HostSteps, Outcome, Progress, ProgressEvent, ProgressHandler
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, UsageError
@@ -23,6 +22,7 @@ from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
+from oxzep7_deploy.rules import sha256_file
 from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec, parse_spec
 from oxzep7_deploy.spec.loader import YamlError, load_document

@@ -17,10 +17,10 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from oxzep7_deploy import rules
 from oxzep7_deploy.engine_model import Progress
 
 
@@ -47,18 +47,9 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a file so a reader never sees half of it: temp file, fsync, rename."""
+    """Write a file so a reader never sees half of it (the shared rule: oxzep7_deploy/rules.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    rules.write_bytes_atomic(path, data)
 
 
 class DeployRecord:

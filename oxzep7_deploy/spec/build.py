@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from oxzep7_deploy.rules import normalize_path
 from oxzep7_deploy.spec.durations import parse_duration
 from oxzep7_deploy.spec.model import (
     AnsibleOptions,
@@ -32,7 +33,6 @@ from oxzep7_deploy.spec.model import (
     Stage,
     Strategy,
 )
-from oxzep7_deploy.spec.semantics import normalize_path
 
 Data = Mapping[str, Any]
 

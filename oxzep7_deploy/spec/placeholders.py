@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Mapping
+
+from oxzep7_deploy.rules import PlaceholderError, fill_placeholders, find_placeholders
+
+__all__ = ["PLACEHOLDERS", "PlaceholderError", "describe_allowed", "find_placeholders", "substitute"]
 
 # What each placeholder means on a host; the names a command may use.
 PLACEHOLDERS: Mapping[str, str] = {
@@ -16,40 +18,8 @@ PLACEHOLDERS: Mapping[str, str] = {
     "version": "interpreter.version",
 }
 
-# `{{` and `}}` are literal braces; `{word}` is a placeholder unless a `$` comes right before it,
-# so `${HOME}` and `awk '{print $1}'` reach the shell as written.
-_TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z0-9_]+)\}")
-
-
-class PlaceholderError(ValueError):
-    """A template names a placeholder that has no value."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no value for placeholder {{{name}}}")
-        self.name = name
-
-
-def find_placeholders(template: str) -> list[str]:
-    """The placeholder names `template` uses, in order, repeats included."""
-    return [match.group(1) for match in _TOKEN.finditer(template) if match.group(1)]
-
-
-def substitute(template: str, values: Mapping[str, str], quote: bool = True) -> str:
-    """Fill `template`'s placeholders from `values`, each shell-quoted unless `quote` is false.
-
-    `{{` and `}}` become `{` and `}`; `${NAME}` and any other brace stay as written. A placeholder
-    missing from `values` raises `PlaceholderError`.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return match.group(0)[0]
-        if name not in values:
-            raise PlaceholderError(name)
-        return shlex.quote(values[name]) if quote else values[name]
-
-    return _TOKEN.sub(replace, template)
+# The substitution rules themselves are shared with the host agent: oxzep7_deploy/rules.py.
+substitute = fill_placeholders
 
 
 def describe_allowed() -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from oxzep7_deploy.rules import normalize_path, prefix_problem
 from oxzep7_deploy.spec.durations import parse_duration
 from oxzep7_deploy.spec.model import HostCount
 from oxzep7_deploy.spec.placeholders import PLACEHOLDERS, describe_allowed, find_placeholders
 from oxzep7_deploy.spec.problems import Issue, Path
 
 # Directories that are /usr on merged-/usr systems (Debian 12, RHEL 9, Ubuntu…).
-_USR_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-
 _ALL = HostCount(100, percent=True)
 
 
@@ -38,35 +37,6 @@ def _get(data: object, *keys: str) -> Any:
     return data
 
 
-def normalize_path(path: str) -> str:
-    """`path` with repeated slashes and `.` components removed: `//usr/./lib/` -> `/usr/lib`."""
-    return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
-
-
-def _is_under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + "/")
-
-
-def unsafe_prefix(prefix: str) -> str | None:
-    """Why an interpreter prefix is refused, or None if it is a safe place of its own."""
-    if ".." in prefix.split("/"):
-        return "must not contain '..': write the directory it means"
-    path = normalize_path(prefix)
-    if path == "/":
-        return "must not be /: the interpreter needs a directory of its own"
-    if _is_under(path, "/usr") and not _is_under(path, "/usr/local"):
-        return ("must not be under /usr, where the system's own Python lives; "
-                "use /opt/… or /usr/local/…")
-    for alias in _USR_ALIASES:
-        if _is_under(path, alias):
-            return f"must not be under {alias}, which is /usr{alias} on most systems; use /opt/…"
-    if path.count("/") < 2 or path == "/usr/local":
-        # the install step refuses these too: a shared directory is never the interpreter's own
-        return (f"must be a directory of the interpreter's own, not {path} itself: "
-                "e.g. /opt/python/{version} or /usr/local/python/{version}")
-    return None
-
-
 def _check_prefix(data: Mapping[str, Any]) -> Iterator[Issue]:
     prefix, version = _get(data, "interpreter", "prefix"), _get(data, "interpreter", "version")
     if not isinstance(prefix, str) or not prefix.startswith("/"):
@@ -79,7 +49,7 @@ def _check_prefix(data: Mapping[str, Any]) -> Iterator[Issue]:
         return
     if isinstance(version, str):
         prefix = prefix.replace("{version}", version)
-    reason = unsafe_prefix(prefix)
+    reason = prefix_problem(prefix)  # the one rule, shared with the hosts: oxzep7_deploy/rules.py
     if reason:
         yield Issue(where, reason)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from oxzep7_deploy.artifacts import (
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM, plan_builds
 from oxzep7_deploy.plan.model import BuildStep as PlanBuildStep
+from oxzep7_deploy.rules import prefix_problem
 from oxzep7_deploy.runner import HostResult, HostStatus, Runner, RunRequest, RunResult
 from oxzep7_deploy.runner.request import InventorySources, inventory_sources
 from oxzep7_deploy.spec.model import (
@@ -115,22 +115,6 @@ class InterpreterOutcome:
             for h, r in self.hosts.items()
             if not r.ok
         )
-
-
-def prefix_problem(prefix: str) -> str | None:
-    """Why an interpreter prefix is refused (the role asserts the same on the host), or None."""
-    if not prefix.startswith("/"):
-        return "the prefix must be an absolute path"
-    if ".." in prefix.split("/"):
-        return "the prefix must not contain '..'"
-    norm = posixpath.normpath(prefix)
-    if norm == "/":
-        return "the prefix must not be '/'"
-    if (norm == "/usr" or norm.startswith("/usr/")) and not norm.startswith("/usr/local/"):
-        return "a prefix under /usr is refused (the system Python lives there); use /usr/local/<dir> or /opt"
-    if norm.count("/") < 2:
-        return "the prefix must be a dedicated directory at least two levels deep"
-    return None
 
 
 def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, ...]:

@@ -1,15 +1,17 @@
-#!/usr/bin/env python3
+# GENERATED FILE, do not edit: `python -m oxzep7_deploy.agent_build` builds it from
+# playbooks/agent/oxzep7_host/*.py and oxzep7_deploy/rules.py; edit those, then rebuild.
 # mypy: ignore-errors
-# (stdlib-only and Python 3.6-compatible: it runs on hosts' system python3; tested by
-#  tests/unit/test_host_agent.py rather than typed)
 """oxzep7-host: the on-host half of oxzep7-deploy; owns state.json, locks, releases and the dead-man.
 
-Runs on the host's system python3 (3.6+, standard library only), as root, installed by the
+Runs on the host's system python3 (3.8+, standard library only), as root, installed by the
 playbooks at /var/lib/oxzep7/bin/oxzep7-host. Every subcommand prints one JSON document on
 stdout: {"ok": true, "changed": bool, ...} or {"ok": false, "code": "...", "error": "..."}.
 Exit status: 0 ok, 1 failed, 2 lock held by someone else, 3 usage.
 
-One file on purpose: it is copied to hosts as is and must not depend on anything there.
+Its source is this package (playbooks/agent/oxzep7_host/) and oxzep7_deploy/rules.py; hosts get
+ONE generated file, playbooks/files/oxzep7-host.py (`python -m oxzep7_deploy.agent_build`): it is
+copied to hosts as is and depends on nothing there. Hosts need Python 3.8 or newer (standard
+library only).
 
     state      --app A [--root R]               what the host runs (adopts a hand-made release)
     lock       --app A --deploy D --owner U --reason R --ttl S
@@ -37,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import stat
@@ -44,6 +47,161 @@ import subprocess
 import sys
 import tarfile
 import time
+from typing import List, Mapping, Optional, Union
+
+# ----------------------------------------------------------------------------------------------
+# oxzep7_deploy/rules.py
+
+
+# -- interpreter prefixes ------------------------------------------------------------------------
+
+# /bin, /lib* are /usr/bin, /usr/lib* on most systems (merged /usr): the system Python lives there.
+SYSTEM_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def normalize_path(path: str) -> str:
+    """`path` with repeated slashes and `.` components removed: `//usr/./lib/` -> `/usr/lib`."""
+    return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+def is_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def prefix_problem(prefix: str) -> Optional[str]:
+    """Why an interpreter prefix is refused, or None if it is a safe directory of its own.
+
+    The one rule for the spec check, the controller's install step, the host module that
+    installs a tree and the agent's prune (which removes trees): not /, nothing under /usr but
+    /usr/local/<dir>, nothing under /bin, /sbin, /lib*, no `..`, at least two levels deep.
+    """
+    if not prefix.startswith("/"):
+        return "must be an absolute path"
+    if ".." in prefix.split("/"):
+        return "must not contain '..': write the directory it means"
+    path = normalize_path(prefix)
+    if path == "/":
+        return "must not be /: the interpreter needs a directory of its own"
+    if is_under(path, "/usr") and not is_under(path, "/usr/local"):
+        return "must not be under /usr, where the system's own Python lives; use /opt/… or /usr/local/…"
+    for alias in SYSTEM_ALIASES:
+        if is_under(path, alias):
+            return f"must not be under {alias}, which is /usr{alias} on most systems; use /opt/…"
+    if path.count("/") < 2 or path == "/usr/local":
+        return (
+            f"must be a directory of the interpreter's own, not {path} itself: "
+            "e.g. /opt/python/{version} or /usr/local/python/{version}"
+        )
+    return None
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+def sha256_file(path: Union[str, "os.PathLike[str]"]) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: Union[str, "os.PathLike[str]"]) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def write_bytes_atomic(path: Union[str, "os.PathLike[str]"], data: bytes, mode: int = 0o600) -> None:
+    """A reader sees the old file or the new one, never half of one: a temp file in the same
+    directory, fsync, rename(2) over `path`, fsync the directory. Temp files of writers that
+    were killed are removed on the next write."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    base = os.path.basename(path)
+    for name in os.listdir(directory):
+        if name.startswith("." + base + ".tmp-"):
+            pid = name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or not _pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+    # random part: threads of one process may write the same file; the pid last (see above)
+    tmp = os.path.join(directory, f".{base}.tmp-{os.urandom(4).hex()}-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+# -- placeholders --------------------------------------------------------------------------------
+
+# `{{` and `}}` are literal braces; `{word}` is a placeholder unless a `$` comes right before it,
+# so `${HOME}` and `awk '{print $1}'` reach the shell as written.
+PLACEHOLDER_TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z0-9_]+)\}")
+
+
+class PlaceholderError(ValueError):
+    """A template names a placeholder that has no value."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no value for placeholder {{{name}}}")
+        self.name = name
+
+
+def find_placeholders(template: str) -> List[str]:
+    """The placeholder names `template` uses, in order, repeats included."""
+    return [match.group(1) for match in PLACEHOLDER_TOKEN.finditer(template) if match.group(1)]
+
+
+def shell_quote(value: str) -> str:
+    """`value` as one shell word (shlex.quote: a newline or `$` is quoted too)."""
+    return shlex.quote(value)
+
+
+def fill_placeholders(template: str, values: Mapping[str, Optional[str]], quote: bool = True) -> str:
+    """Fill `template`'s placeholders from `values`, each shell-quoted unless `quote` is false.
+
+    `{{` and `}}` become `{` and `}`; `${NAME}` and any other brace stay as written. A placeholder
+    missing from `values` (or None there) raises `PlaceholderError`.
+    """
+
+    def replace(match: "re.Match[str]") -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        value = values.get(name)
+        if value is None:
+            raise PlaceholderError(name)
+        return shell_quote(value) if quote else value
+
+    return PLACEHOLDER_TOKEN.sub(replace, template)
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/base.py
+
 
 AGENT_VERSION = 1
 STATE_FORMAT = 1
@@ -51,6 +209,9 @@ DEFAULT_STATE_DIR = "/var/lib/oxzep7"
 STATUSES = ("prepared", "live", "good", "bad", "failed")
 HISTORY_MAX = 500
 OUTPUT_TAIL = 4000
+DESCRIPTION = (
+    "oxzep7-host: the on-host half of oxzep7-deploy; owns state.json, locks, releases and the dead-man."
+)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _APP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -66,10 +227,6 @@ class AgentError(Exception):
         self.extra = extra
 
 
-# ---------------------------------------------------------------------------------------------
-# files: atomic JSON, private directories, the guard lock
-
-
 def now():
     return time.time()
 
@@ -78,37 +235,23 @@ def iso(ts=None):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now() if ts is None else ts))
 
 
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+def substitute(template, values, quote=True):
+    """The controller's placeholder rules (oxzep7_deploy/rules.py), failing as an AgentError."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return fill_placeholders(template, values, quote)
+    except PlaceholderError as exc:
+        raise AgentError(
+            "placeholder", f"no value for placeholder {{{exc.name}}} in {template!r}"
+        ) from None
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/files.py
 
 
 def write_json_atomic(path, document, mode=0o600):
     """Temp file in the same directory, fsync, rename(2) over `path`, fsync the directory."""
-    directory = os.path.dirname(path) or "."
-    base = os.path.basename(path)
-    for name in os.listdir(directory):  # leftovers of writers that were killed
-        if name.startswith("." + base + ".tmp-"):
-            pid = name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or not _alive(int(pid)):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(directory, name))
-    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
-    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    fsync_dir(directory)
+    write_bytes_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode)
 
 
 def read_json(path):
@@ -126,12 +269,6 @@ def read_json(path):
         ) from None
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 def private_dir(path):
@@ -174,32 +311,121 @@ def guarded(paths):
         os.close(fd)
 
 
-# ---------------------------------------------------------------------------------------------
-# placeholders: the same rules as oxzep7_deploy.spec.placeholders (a parity test holds them equal)
-
-_TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z0-9_]+)\}")
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/context.py
 
 
-def shell_quote(value):
-    if value and re.fullmatch(r"[\w@%+=:,./-]+", value, re.ASCII):  # `$` would pass "x\n"
-        return value
-    return "'" + value.replace("'", "'\"'\"'") + "'"
+ENV_FORMAT = 2  # env.json: {"format": 2, "releases": {rid: {name: value}}}; 1: one flat map
 
 
-def substitute(template, values, quote=True):
-    def replace(match):
-        name = match.group(1)
-        if name is None:
-            return match.group(0)[0]
-        if values.get(name) is None:
-            raise AgentError("placeholder", f"no value for placeholder {{{name}}} in {template!r}")
-        return shell_quote(values[name]) if quote else values[name]
+class Ctx:
+    """One call's context, made fresh by main() for every call (nothing is carried between
+    calls): `paths` of the app, `secret_keys` the application.env names to redact."""
 
-    return _TOKEN.sub(replace, template)
+    def __init__(self, paths):
+        self.paths = paths
+        self.secret_keys = []
+
+    def use_env_keys(self, keys):
+        """The application.env names of the spec or state this call works from."""
+        self.secret_keys = list(keys or [])
+
+    def run(self, argv, env, **options):
+        """run_logged with this call's secrets redacted from the output."""
+        return run_logged(argv, env, secrets=self.secret_keys, **options)
+
+    def command_env(self, rid=None):
+        """The environment for restart, health and verify commands of release `rid`: the env it
+        was deployed with, over what the controller passed in this call (the release's own wins:
+        a rollback to X runs with X's env, whatever the newest spec says); without a stored env
+        for it (an older agent's flat env.json), the stored env under what the controller
+        passed."""
+        releases, legacy = read_envs(self.paths.env)
+        for values in [*list(releases.values()), legacy]:
+            for key in values:
+                if key not in self.secret_keys:
+                    self.secret_keys.append(key)
+        if rid is not None and rid in releases:
+            env = {k: v for k, v in os.environ.items() if k not in self.secret_keys}
+            env.update({str(k): str(v) for k, v in releases[rid].items()})
+            return env
+        env = {str(k): str(v) for k, v in legacy.items()}
+        env.update(os.environ)
+        return env
 
 
-# ---------------------------------------------------------------------------------------------
-# state
+def run_logged(argv, env, cwd=None, timeout=3600, shell=False, secrets=()):
+    """(returncode, output tail) of a command; output is stdout+stderr, the values of `secrets`
+    (names of variables in `env`) redacted."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            shell=shell,
+            universal_newlines=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return 127, str(exc)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return 124, redact(out, env, secrets)[-OUTPUT_TAIL:] + f"\n(timed out after {timeout} s)"
+    return proc.returncode, redact(out, env, secrets)[-OUTPUT_TAIL:]
+
+
+def redact(text, env, secrets):
+    for key in secrets:
+        value = (env or {}).get(key)
+        if value and len(value) >= 3:
+            text = text.replace(value, "********")
+    return text
+
+
+def read_envs(path):
+    """(per-release envs, legacy flat env) from env.json."""
+    doc = read_json(path) if path else None
+    if not doc:
+        return {}, {}
+    if doc.get("format") == ENV_FORMAT and isinstance(doc.get("releases"), dict):
+        return doc["releases"], {}
+    return {}, doc
+
+
+def store_env(paths, keys, rids, keep=None):
+    """Keep application.env (given by the controller in our environment) root-only on the host,
+    per release: a rollback from host state alone and the dead-man run release X's commands
+    with X's env. `rids` get this call's env; `keep`: the releases whose entries stay."""
+    values = {k: os.environ[k] for k in keys if k in os.environ}
+    releases, legacy = read_envs(paths.env)
+    envs = dict(releases)
+    for rid in rids:
+        envs[rid] = values
+    if keep is not None:
+        envs = {r: v for r, v in envs.items() if r in keep}
+    if legacy:  # an env.json of an older agent: it was the env of every release known then
+        for rid in keep or ():
+            envs.setdefault(rid, legacy)
+    if envs:
+        write_json_atomic(paths.env, {"format": ENV_FORMAT, "releases": envs})
+    elif os.path.exists(paths.env):
+        os.unlink(paths.env)
+
+
+def last_line(text):
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/state.py
 
 
 def empty_state(app, root):
@@ -437,8 +663,18 @@ def subst_values(st, rid):
     return values
 
 
-# ---------------------------------------------------------------------------------------------
-# lock
+def next_seq(st):
+    """Releases are ordered by when they were recorded here (timestamps tie within a second)."""
+    return 1 + max([r.get("seq", 0) for r in st["releases"].values()] or [0])
+
+
+def age(st, rid):
+    rel = st["releases"][rid]
+    return (rel.get("seq", 0), rel.get("created") or "")
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/lock.py
 
 
 def lock_view(lock):
@@ -515,321 +751,19 @@ def release_lock(paths, deploy=None, owner=None, force=False):
     return {"changed": True, "lock": None, "released": view}
 
 
-def lock_if_asked(args, paths):
-    """`--lock-ttl` on switch, rollback: take the lock for --deploy in the same call (one SSH
-    round trip instead of two); the caller holds the guard."""
-    if not getattr(args, "lock_ttl", None):
+def lock_if_asked(paths, deploy, lock):
+    """`lock` = (ttl, owner, reason) from `--lock-ttl` on switch, rollback: take the lock for
+    `deploy` in the same call (one SSH round trip instead of two); the caller holds the guard."""
+    ttl, owner, reason = lock or (None, None, None)
+    if not ttl:
         return None
-    if not args.deploy:
+    if not deploy:
         raise AgentError("usage", "--lock-ttl needs --deploy", 3)
-    owner, reason = args.lock_owner or "oxzep7", args.lock_reason or ""
-    return acquire_lock(paths, args.deploy, owner, reason, args.lock_ttl)
+    return acquire_lock(paths, deploy, owner or "oxzep7", reason or "", ttl)
 
 
-def cmd_lock(args, paths):
-    with guarded(paths):
-        return acquire_lock(paths, args.deploy, args.owner, args.reason, args.ttl)
-
-
-def cmd_unlock(args, paths):
-    with guarded(paths):
-        return release_lock(paths, args.deploy, args.owner, args.force)
-
-
-# ---------------------------------------------------------------------------------------------
-# prepare: a release directory with a venv, requirements, release.json, verify
-
-
-def run_logged(argv, env, cwd=None, timeout=3600, shell=False):
-    """(returncode, output tail) of a command; output is stdout+stderr, secrets redacted."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            shell=shell,
-            universal_newlines=True,
-            errors="replace",
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return 127, str(exc)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return 124, redact(out, env)[-OUTPUT_TAIL:] + f"\n(timed out after {timeout} s)"
-    return proc.returncode, redact(out, env)[-OUTPUT_TAIL:]
-
-
-_SECRET_KEYS = []  # names of application.env variables, set from the request or the state
-_ENV_FILE = []  # [path] of the app's stored application.env (set in main)
-
-
-ENV_FORMAT = 2  # env.json: {"format": 2, "releases": {rid: {name: value}}}; 1: one flat map
-
-
-def read_envs(path):
-    """(per-release envs, legacy flat env) from env.json."""
-    doc = read_json(path) if path else None
-    if not doc:
-        return {}, {}
-    if doc.get("format") == ENV_FORMAT and isinstance(doc.get("releases"), dict):
-        return doc["releases"], {}
-    return {}, doc
-
-
-def store_env(paths, keys, rids, keep=None):
-    """Keep application.env (given by the controller in our environment) root-only on the host,
-    per release: a rollback from host state alone and the dead-man run release X's commands
-    with X's env. `rids` get this call's env; `keep`: the releases whose entries stay."""
-    values = {k: os.environ[k] for k in keys if k in os.environ}
-    releases, legacy = read_envs(paths.env)
-    envs = dict(releases)
-    for rid in rids:
-        envs[rid] = values
-    if keep is not None:
-        envs = {r: v for r, v in envs.items() if r in keep}
-    if legacy:  # an env.json of an older agent: it was the env of every release known then
-        for rid in keep or ():
-            envs.setdefault(rid, legacy)
-    if envs:
-        write_json_atomic(paths.env, {"format": ENV_FORMAT, "releases": envs})
-    elif os.path.exists(paths.env):
-        os.unlink(paths.env)
-
-
-def command_env(rid=None):
-    """The environment for restart, health and verify commands of release `rid`: the env it was
-    deployed with, over what the controller passed in this call (the release's own wins: a
-    rollback to X runs with X's env, whatever the newest spec says); without a stored env for
-    it (an older agent's flat env.json), the stored env under what the controller passed."""
-    releases, legacy = read_envs(_ENV_FILE[0] if _ENV_FILE else None)
-    for values in [*list(releases.values()), legacy]:
-        for key in values:
-            if key not in _SECRET_KEYS:
-                _SECRET_KEYS.append(key)
-    if rid is not None and rid in releases:
-        env = {k: v for k, v in os.environ.items() if k not in _SECRET_KEYS}
-        env.update({str(k): str(v) for k, v in releases[rid].items()})
-        return env
-    env = {str(k): str(v) for k, v in legacy.items()}
-    env.update(os.environ)
-    return env
-
-
-def redact(text, env):
-    for key in _SECRET_KEYS:
-        value = (env or {}).get(key)
-        if value and len(value) >= 3:
-            text = text.replace(value, "********")
-    return text
-
-
-def last_line(text):
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def cmd_prepare(args, paths):
-    req = json.load(sys.stdin)
-    rid = req["release"]
-    if not _ID.match(rid):
-        raise AgentError("usage", f"invalid release id {rid!r}", 3)
-    root = req["root"]
-    _SECRET_KEYS[:] = list(req.get("config", {}).get("env_keys") or [])
-    os.umask(0o022)
-    with guarded(paths):
-        st, changed = load_state(paths, root)
-        st["config"] = req.get("config") or st.get("config") or {}
-        rel = st["releases"].get(rid)
-        path = os.path.join(root, "releases", rid)
-        interp = dict(req["interpreter"])
-        if (
-            rel is not None
-            and rel["status"] in ("prepared", "good", "live")
-            and os.path.isfile(os.path.join(path, "venv", "bin", "python"))
-            and (rel.get("spec") or {}).get("digest") == req["spec"].get("digest")
-            and (rel.get("interpreter") or {}).get("executable") == interp["executable"]
-        ):
-            save_state(paths, st)
-            return {"changed": changed, "release": rel, "already": True}
-        if rel is not None and rel["status"] == "bad":
-            raise AgentError(
-                "release-bad", f"release {rid} was marked bad on this host; deploy with a new release id"
-            )
-        if rid == st["current"] or (rel is not None and rel["status"] in ("good", "live")):
-            raise AgentError(
-                "release-exists",
-                "release {} is already here ({}), built from another "
-                "spec or interpreter; deploy with a new release id".format(
-                    rid, rel["status"] if rel else "live"
-                ),
-            )
-        st["releases"].pop(rid, None)
-        adopted = [r for r, other in st["releases"].items()
-                   if other.get("adopted") and other.get("config") is None]
-        for other in adopted:  # what it runs is restarted like the app, checked by none of ours
-            st["releases"][other]["config"] = adopted_config(req.get("config"))
-        save_state(paths, st)  # adoption (if any) is recorded before anything is built
-        store_env(paths, _SECRET_KEYS, [rid, *adopted], keep=set(st["releases"]) | {rid})
-    check_units((req.get("config") or {}).get("services") or [])
-    started = now()
-    steps = []
-    try:
-        build_release(req, path, interp, steps)
-    except Exception as failure:
-        exc = failure if isinstance(failure, AgentError) else AgentError(
-            "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
-        with guarded(paths):
-            st, _ = load_state(paths, root)
-            add_release(st, req, path, interp, "failed")
-            st["releases"][rid]["error"] = exc.message
-            set_status(st, rid, "failed")
-            history(st, "prepare-failed", release=rid, deploy=req.get("deploy"), detail=exc.message)
-            save_state(paths, st)
-        exc.extra.setdefault("steps", steps)
-        raise exc from None
-    with guarded(paths):
-        st, _ = load_state(paths, root)
-        add_release(st, req, path, interp, "prepared")
-        set_status(st, rid, "prepared")
-        history(st, "prepare", release=rid, deploy=req.get("deploy"))
-        save_state(paths, st)
-        rel = st["releases"][rid]
-    return {
-        "changed": True,
-        "release": rel,
-        "already": False,
-        "steps": steps,
-        "seconds": round(now() - started, 2),
-    }
-
-
-def next_seq(st):
-    """Releases are ordered by when they were recorded here (timestamps tie within a second)."""
-    return 1 + max([r.get("seq", 0) for r in st["releases"].values()] or [0])
-
-
-def age(st, rid):
-    rel = st["releases"][rid]
-    return (rel.get("seq", 0), rel.get("created") or "")
-
-
-def add_release(st, req, path, interp, status):
-    record = new_release_record(req, path, interp, status)
-    record["seq"] = next_seq(st)
-    st["releases"][req["release"]] = record
-    return record
-
-
-def new_release_record(req, path, interp, status):
-    venv = os.path.join(path, "venv")
-    return {
-        "id": req["release"],
-        "status": status,
-        "path": path,
-        "adopted": False,
-        "created": iso(),
-        "updated": iso(),
-        "deploy": req.get("deploy"),
-        "interpreter": interp,
-        "spec": req.get("spec"),
-        "config": req.get("config"),  # its own checks, restart, env keys: rollbacks to it use them
-        "values": {
-            "python": interp["executable"],
-            "venv": venv,
-            "release": path,
-            "version": req.get("version") or interp.get("version"),
-        },
-    }
-
-
-def build_release(req, path, interp, steps):
-    """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
-    env = command_env(req["release"])
-    if os.path.lexists(path):
-        shutil.rmtree(path)
-    os.makedirs(path, 0o755)
-    found = probe_interpreter(interp["executable"])
-    if found is None:
-        raise AgentError(
-            "interpreter", "interpreter {} does not run on this host".format(interp["executable"])
-        )
-    want = req.get("version")
-    if want and found["version"] != want:
-        raise AgentError(
-            "interpreter",
-            "interpreter {} is Python {}, not {}".format(interp["executable"], found["version"], want),
-        )
-    interp["version"] = found["version"]
-    venv = os.path.join(path, "venv")
-    step(steps, "venv", [interp["executable"], "-m", "venv", venv], env)
-    if req.get("requirements"):
-        pip = [
-            os.path.join(venv, "bin", "python"),
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            "--disable-pip-version-check",
-            *list(req.get("pip_args") or []),
-            "-r",
-            req["requirements"],
-        ]
-        step(steps, "requirements", pip, env)
-    rel = new_release_record(req, path, interp, "prepared")
-    write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
-    cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
-    active = dict(env, VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", ""))
-    active.pop("PYTHONHOME", None)
-    for command in req.get("verify") or []:  # in the new release: its venv is the active one
-        step(steps, "verify", command, active, cwd=cwd, shell=True)
-
-
-def step(steps, name, argv, env, cwd=None, shell=False):
-    started = now()
-    rc, out = run_logged(argv, env, cwd=cwd, shell=shell)
-    shown = argv if shell else " ".join(argv)
-    steps.append({"step": name, "command": shown, "rc": rc, "seconds": round(now() - started, 2)})
-    if rc != 0:
-        steps[-1]["output"] = out
-        raise AgentError(
-            f"{name}-failed",
-            f"{name} failed: `{shown}` exited {rc}: {last_line(out) or '(no output)'}",
-            output=out,
-            failed_command=shown,
-        )
-
-
-def cmd_record_release(args, paths):
-    if args.status not in STATUSES:
-        raise AgentError("usage", "status must be one of {}".format(", ".join(STATUSES)), 3)
-    with guarded(paths):
-        st, _ = load_state(paths)
-        set_status(st, args.release, args.status)
-        if args.status == "good":
-            st["last_good"] = args.release
-        recompute_last_good(st)
-        history(st, "record", release=args.release, detail=args.status)
-        save_state(paths, st)
-    return {"changed": True, "release": st["releases"][args.release]}
-
-
-# ---------------------------------------------------------------------------------------------
-# snapshots: archive + checksum manifest; restore only into the listed paths
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/snapshot.py
 
 
 def clean_path(path):
@@ -1094,234 +1028,41 @@ def write_members(tar, members, path, stage):
         os.utime(dest, (info.mtime, info.mtime))
 
 
-def cmd_snapshot(args, paths):
+def snapshot(paths, spaths=None, keep=None, deploy=None):
+    """Archive `spaths` (default: the spec's snapshot.paths) now, keeping `keep` snapshots."""
     with guarded(paths):
         st, _ = load_state(paths)
         cfg = st.get("config", {}).get("snapshot") or {}
-        spaths = args.path if args.path else cfg.get("paths") or []
-        keep = args.keep if args.keep is not None else cfg.get("keep", 5)
-        record = take_snapshot(paths, st, spaths, keep, args.deploy)
+        spaths = spaths if spaths else cfg.get("paths") or []
+        keep = keep if keep is not None else cfg.get("keep", 5)
+        record = take_snapshot(paths, st, spaths, keep, deploy)
         if record is not None:
-            history(st, "snapshot", release=st["current"], deploy=args.deploy, detail=record["id"])
+            history(st, "snapshot", release=st["current"], deploy=deploy, detail=record["id"])
         save_state(paths, st)
     return {"changed": record is not None, "snapshot": record}
 
 
-# ---------------------------------------------------------------------------------------------
-# switch, restart, health
-
-
-def switch_link(root, rel):
-    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
-    link = os.path.join(root, "current")
-    target = os.path.relpath(rel["path"], root)
-    tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    os.symlink(target, tmp)
-    os.rename(tmp, link)
-    fsync_dir(root)
-
-
-def usable(rel):
-    if rel.get("adopted"):  # made by hand: its venv may be anywhere; put back as it was found
-        if not os.path.isdir(rel["path"]):
-            raise AgentError("release-broken", "release {} ({}) is gone".format(rel["id"], rel["path"]))
-        return
-    python = os.path.join(rel["path"], "venv", "bin", "python")
-    if not os.path.exists(python):
-        raise AgentError("release-broken", "release {} has no {}".format(rel["id"], python))
-
-
-def cmd_switch(args, paths):
-    """Switch; with --restart and --health also restart and check, putting the previous release
-    back on the host when either fails (one agent call for the whole switch of a host)."""
-    with guarded(paths):
-        lock = lock_if_asked(args, paths)
-        report = switch_locked(args, paths)
-    report["lock"] = lock["lock"] if lock else None
-    part = "Restart services"
-    try:
-        if args.restart:
-            st, _ = load_state(paths)
-            _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
-            report["restarted"] = restart_services(st, st["current"])
-        if args.health:
-            part = "Health checks"
-            report["health"] = cmd_health(args, paths)["health"]
-    except AgentError as exc:
-        raise switch_failed(args, paths, report, part, exc) from exc
-    return report
-
-
-def switch_failed(args, paths, report, part, exc):
-    """The error of a failed restart or health check, after putting the previous release back."""
-    health_report = exc.extra.get("health")
-    partial = {
-        "release": args.release,
-        "switched": bool(report["changed"]),
-        "health": health_report,
-        "failed_check": (health_report or {}).get("failed_check"),
-        "reverted": None,
-        "revert_ok": False,
-        "revert_error": None,
-        "failed_part": part,
-    }
-    message = exc.message
-    if report["changed"]:
-        try:
-            with guarded(paths):
-                st, _ = load_state(paths)
-                reason = f"{part} failed: {exc.message}"
-                if st["current"] != args.release:  # the dead-man or someone else moved it already
-                    reverted = {"changed": False, "from": None, "to": st["current"]}
-                elif report["from"] is None and first_switch(st):
-                    reverted = undo_adoption(paths, st, reason, args.deploy)
-                else:
-                    target = report["from"] or rollback_target(st)
-                    reverted = do_rollback(paths, st, target, reason, args.deploy)
-            partial.update(reverted=reverted, revert_ok=True)
-            if reverted["to"] is None:
-                message += "; back to no current release, as before oxzep7's first switch"
-            else:
-                message += "; back on release {}".format(reverted["to"])
-        except AgentError as revert:
-            partial.update(revert_error=revert.message)
-            message += "; ROLLBACK INCOMPLETE: " + revert.message
-    return AgentError(exc.code, message, exc.exit_status, **partial)
-
-
-def switch_locked(args, paths):
-    """The switch itself: snapshot, arm the dead-man, move `current`; the caller holds the guard."""
-    st, _ = load_state(paths)
-    rel = release(st, args.release)
-    if st["current"] == args.release:
-        if rel["status"] == "prepared":
-            set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
-        save_state(paths, st)
-        return {
-            "changed": False,
-            "from": st["previous"],
-            "to": args.release,
-            "deadman": st["deadman"],
-            "snapshot": None,
-        }
-    # a release the dead-man took back from this very deploy (its controller was lost) was never
-    # judged unhealthy: the deploy, resumed, may switch to it again
-    resumed = args.deploy and (rel.get("bad_reason") or "").startswith(
-        f"dead-man: deploy {args.deploy} was not confirmed")
-    if rel["status"] in ("failed", "bad") and not resumed:
-        raise AgentError(
-            "release-{}".format(rel["status"]),
-            "release {} is {} on this host; it is not switched to".format(args.release, rel["status"]),
-        )
-    usable(rel)
-    old = st["current"]
-    snapshot = None
-    if args.snapshot:  # what is live right now, taken under the same guard as the switch
-        snapshot = take_snapshot(paths, st, args.path or [], args.keep or 5, args.deploy)
-        if snapshot is not None:
-            history(st, "snapshot", release=old, deploy=args.deploy, detail=snapshot["id"])
-    if old is None:  # the first switch of an app that had no `current`: how to go back to that
-        st["adoption"] = {"release": args.release, "deploy": args.deploy, "at": iso(),
-                          "units": unit_states(release_config(st, args.release).get("services"))}
-    else:
-        st["adoption"] = None  # past the first release: rollbacks go to releases from here on
-    if args.deadman:
-        disarm(st)
-        st["deadman"] = arm(paths, args.deadman, args.deploy, old, args.release, args.deadman_mode)
-        save_state(paths, st)  # armed before the link moves: a crash in between is covered
-    switch_link(st["root"], rel)
-    st["previous"], st["current"] = old, args.release
-    set_status(st, args.release, "live", deploy=args.deploy or rel.get("deploy"))
-    history(st, "switch", release=args.release, deploy=args.deploy, to=args.release, **{"from": old})
-    save_state(paths, st)
-    return {"changed": True, "from": old, "to": args.release, "deadman": st["deadman"], "snapshot": snapshot}
-
-
-def first_switch(st):
-    """True when the current release is the first one switched to where the app had no
-    `current` at all: undoing it means no `current` again (see undo_adoption)."""
-    record = st.get("adoption") or {}
-    return st["current"] is not None and record.get("release") == st["current"]
-
-
-def unit_states(services):
-    """{unit: "active" | "inactive" | "failed" | ...} of the app's units now (no systemd: {})."""
-    if not services or not has_systemd():
-        return {}
-    states = {}
-    for unit in services:
-        _, out = run_logged(["systemctl", "is-active", unit], dict(os.environ), timeout=60)
-        states[unit] = (out.strip().splitlines() or ["unknown"])[-1]
-    return states
-
-
-def undo_adoption(paths, st, reason, deploy, event="rollback"):
-    """Back to how the app was before oxzep7's first switch on this host: no `current`, and
-    its units as they were then (active ones restarted, the others stopped); the caller holds
-    the guard. The release it leaves is marked bad."""
-    first = st["current"]
-    record = st.get("adoption") or {}
-    disarm(st)
-    link = os.path.join(st["root"], "current")
-    if os.path.islink(link):
-        os.unlink(link)
-        fsync_dir(st["root"])
-    st["previous"], st["current"] = first, None
-    st["adoption"] = None
-    if first is not None:
-        set_status(st, first, "bad", bad_reason=reason)
-    detail = reason + "; no current release, as before oxzep7's first switch"
-    history(st, event, deploy=deploy, detail=detail, **{"from": first})
-    recompute_last_good(st)
-    save_state(paths, st)
-    result = {"changed": True, "from": first, "to": None, "restored": None, "reason": reason,
-              "units": {}}
-    problems = []
-    for unit, was in sorted((record.get("units") or {}).items()):
-        verb = "restart" if was in ("active", "activating", "reloading") else "stop"
-        rc, out = run_logged(["systemctl", verb, unit], command_env(), timeout=300)
-        result["units"][unit] = {"was": was, "did": verb, "rc": rc}
-        if rc != 0:
-            problems.append(f"systemctl {verb} {unit} exited {rc}: {last_line(out)}")
-    if problems:
-        history(st, event + "-incomplete", detail="; ".join(problems))
-        save_state(paths, st)
-        raise AgentError("rollback-incomplete", "removed current (as before oxzep7's first switch) "
-                         "but " + "; ".join(problems), **result)
-    return result
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/health.py
 
 
 def has_systemd():
     return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
 
 
-def restart_services(st, rid):
+def restart_services(ctx, st, rid):
     cfg = release_config(st, rid)
     services = list(cfg.get("services") or [])
     done = []
-    env = command_env(rid)
+    env = ctx.command_env(rid)
     if services and has_systemd():
         for unit in services:
-            rc, out = run_logged(["systemctl", "restart", unit], env, timeout=300)
-            done.append({"unit": unit, "rc": rc})
-            if rc != 0:
-                raise AgentError(
-                    "restart-failed",
-                    f"systemctl restart {unit} exited {rc}: {last_line(out)}",
-                    restarted=done,
-                )
+            restart_one(ctx, done, {"unit": unit}, f"systemctl restart {unit}",
+                        ["systemctl", "restart", unit], env, timeout=300)
     elif cfg.get("restart_command"):
         command = substitute(cfg["restart_command"], subst_values(st, rid))
-        rc, out = run_logged(command, env, cwd=st["root"], timeout=600, shell=True)
-        done.append({"command": command, "rc": rc})
-        if rc != 0:
-            raise AgentError(
-                "restart-failed",
-                f"restart command `{command}` exited {rc}: {last_line(out)}",
-                restarted=done,
-            )
+        restart_one(ctx, done, {"command": command}, f"restart command `{command}`",
+                    command, env, cwd=st["root"], timeout=600, shell=True)
     elif services:
         raise AgentError(
             "restart-failed",
@@ -1332,14 +1073,22 @@ def restart_services(st, rid):
     return done
 
 
-def check_units(services):
+def restart_one(ctx, done, record, what, argv, env, **options):
+    """Run one restart; `done` gets `record` with its rc; a failure raises restart-failed."""
+    rc, out = ctx.run(argv, env, **options)
+    done.append(dict(record, rc=rc))
+    if rc != 0:
+        raise AgentError("restart-failed", f"{what} exited {rc}: {last_line(out)}", restarted=done)
+
+
+def check_units(ctx, services):
     """Every unit the spec restarts after a switch exists here: a typo found while preparing,
     not after the first host has switched."""
     if not services or not has_systemd():
         return
     missing = []
     for unit in services:
-        rc, out = run_logged(["systemctl", "show", "--property=LoadState", "--value", unit], dict(os.environ))
+        rc, out = ctx.run(["systemctl", "show", "--property=LoadState", "--value", unit], dict(os.environ))
         if rc != 0 or out.strip() in ("not-found", "bad-setting", "error"):
             missing.append(unit)
     if missing:
@@ -1350,10 +1099,10 @@ def check_units(services):
         )
 
 
-def cmd_restart(args, paths):
-    st, _ = load_state(paths)
-    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
-    return {"changed": True, "restarted": restart_services(st, st["current"])}
+def restart(ctx):
+    st, _ = load_state(ctx.paths)
+    ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+    return {"changed": True, "restarted": restart_services(ctx, st, st["current"])}
 
 
 def http_check(check):
@@ -1377,10 +1126,10 @@ def http_check(check):
     return True, f"status {status}"
 
 
-def run_checks(st, rid):
+def run_checks(ctx, st, rid):
     values = subst_values(st, rid)
     results = []
-    env = command_env(rid)
+    env = ctx.command_env(rid)
     for check in (release_config(st, rid).get("health") or {}).get("checks") or []:
         if "http" in check:
             http = dict(check["http"], url=substitute(check["http"]["url"], values, quote=False))
@@ -1388,7 +1137,7 @@ def run_checks(st, rid):
             results.append({"check": "http " + http["url"], "ok": ok, "detail": detail})
         else:
             command = substitute(check["command"], values)
-            rc, out = run_logged(command, env, cwd=st["root"], timeout=300, shell=True)
+            rc, out = ctx.run(command, env, cwd=st["root"], timeout=300, shell=True)
             results.append(
                 {
                     "check": "command " + command,
@@ -1399,7 +1148,7 @@ def run_checks(st, rid):
     return results
 
 
-def health(st, rid, retries=None, interval=None):
+def health(ctx, st, rid, retries=None, interval=None):
     cfg = release_config(st, rid).get("health") or {}
     if not cfg.get("checks"):
         return {"ok": True, "attempts": 0, "checks": [], "seconds": 0,
@@ -1411,7 +1160,7 @@ def health(st, rid, retries=None, interval=None):
     started = now()
     results = []
     for attempt in range(1, retries + 1):
-        results = run_checks(st, rid)
+        results = run_checks(ctx, st, rid)
         if all(r["ok"] for r in results):
             return {"ok": True, "attempts": attempt, "checks": results, "seconds": round(now() - started, 2)}
         if attempt < retries:
@@ -1427,15 +1176,16 @@ def health(st, rid, retries=None, interval=None):
     }
 
 
-def cmd_health(args, paths):
-    st, _ = load_state(paths)
-    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
-    rid = args.release or st["current"]
+def check_health(ctx, rid=None, retries=None, interval=None):
+    """The current release's health checks (`rid`, when given, must be current)."""
+    st, _ = load_state(ctx.paths)
+    ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+    rid = rid or st["current"]
     if rid != st["current"]:
         raise AgentError(
             "not-current", "release {} is not current (current is {})".format(rid, st["current"])
         )
-    report = health(st, rid, args.retries, args.interval)
+    report = health(ctx, st, rid, retries, interval)
     if not report["ok"]:
         raise AgentError(
             "health-failed",
@@ -1446,17 +1196,17 @@ def cmd_health(args, paths):
     return {"changed": False, "release": rid, "health": report}
 
 
-def cmd_preflight(args, paths):
+def preflight(ctx, req, root=None):
     """Health of what the host runs now, before a deploy changes anything: the current
     release's own checks, or (a release adopted or recorded without them, or no `current`) the
     checks of the spec about to be deployed, given on stdin. Read-only: no state, no lock."""
-    req = json.load(sys.stdin)
+    paths = ctx.paths
     config = req.get("config") or {}
-    if os.path.exists(paths.state) or args.root:
-        st, _ = load_state(paths, args.root)  # adoption shown, not written
+    if os.path.exists(paths.state) or root:
+        st, _ = load_state(paths, root)  # adoption shown, not written
     else:
-        st = empty_state(paths.app, args.root)
-    _SECRET_KEYS[:] = list(config.get("env_keys") or [])
+        st = empty_state(paths.app, root)
+    ctx.use_env_keys(config.get("env_keys"))
     rid = st["current"]
     rel = st["releases"].get(rid) if rid else None
     own = rel is not None and not rel.get("adopted") and rel.get("config") is not None
@@ -1468,7 +1218,7 @@ def cmd_preflight(args, paths):
         probe["releases"][rid]["config"] = config
     retries = int((release_config(probe, rid).get("health") or {}).get("retries", 3))
     try:
-        report = health(probe, rid, retries=min(3, retries))  # a running app answers at once
+        report = health(ctx, probe, rid, retries=min(3, retries))  # a running app answers at once
     except AgentError as exc:  # e.g. a placeholder that only the new release can fill
         report = {"ok": False, "attempts": 0, "checks": [], "message": exc.message}
     return {
@@ -1481,11 +1231,12 @@ def cmd_preflight(args, paths):
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# the dead-man switch
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/deadman.py
 
 
-def arm(paths, seconds, deploy, old, new, mode="auto"):
+def arm(ctx, seconds, deploy, old, new, mode="auto"):
+    paths = ctx.paths
     token = "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
     record = {
         "token": token,
@@ -1513,7 +1264,7 @@ def arm(paths, seconds, deploy, old, new, mode="auto"):
         mode = "systemd" if has_systemd() and shutil.which("systemd-run") else "process"
     if mode == "systemd":
         unit = f"oxzep7-deadman-{paths.app}-{token}"
-        rc, out = run_logged(
+        rc, out = ctx.run(
             [
                 "systemd-run",
                 "--unit",
@@ -1568,7 +1319,7 @@ def spawn_detached(argv):
     return int(data)
 
 
-def disarm(st):
+def disarm(ctx, st):
     """Stop the pending dead-man (if any) and forget it; the fire also checks the token."""
     record = st.get("deadman")
     st["deadman"] = None
@@ -1576,7 +1327,7 @@ def disarm(st):
         return None
     if record.get("mode") == "systemd":
         for suffix in (".timer", ".service"):
-            run_logged(["systemctl", "stop", record["unit"] + suffix], dict(os.environ), timeout=60)
+            ctx.run(["systemctl", "stop", record["unit"] + suffix], dict(os.environ), timeout=60)
     elif record.get("pid"):
         pid = int(record["pid"])
         try:
@@ -1590,187 +1341,150 @@ def disarm(st):
     return record
 
 
-def cmd_arm_deadman(args, paths):
+def arm_deadman(ctx, deploy, seconds, mode="auto"):
+    paths = ctx.paths
     with guarded(paths):
         st, _ = load_state(paths)
-        disarm(st)
+        disarm(ctx, st)
         st["deadman"] = arm(
-            paths, args.seconds, args.deploy, st["previous"], st["current"], args.deadman_mode
+            ctx, seconds, deploy, st["previous"], st["current"], mode
         )
         save_state(paths, st)
     return {"changed": True, "deadman": st["deadman"]}
 
 
-def cmd_deadman_fire(args, paths):
-    with guarded(paths):
-        st, _ = load_state(paths)
-        record = st.get("deadman")
-        if not record or record.get("token") != args.token:
-            return {"changed": False, "fired": False, "reason": "disarmed"}
-        st["deadman"] = None
-        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
-        if st["current"] == record["to"] and not record.get("from") and first_switch(st):
-            return dict(undo_adoption(paths, st, reason, record["deploy"], event="deadman"), fired=True)
-        if st["current"] != record["to"] or not record.get("from"):
-            history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
-            save_state(paths, st)
-            return {"changed": False, "fired": True, "reason": "nothing to undo"}
-        result = do_rollback(
-            paths, st, record["from"], reason, record["deploy"], check=False, event="deadman"
-        )
-    return dict(result, fired=True)
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/switch.py
 
 
-# ---------------------------------------------------------------------------------------------
-# confirm, rollback, prune
+def switch_link(root, rel):
+    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
+    link = os.path.join(root, "current")
+    target = os.path.relpath(rel["path"], root)
+    tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.rename(tmp, link)
+    fsync_dir(root)
 
 
-def cmd_confirm(args, paths):
-    with guarded(paths):
-        st, _ = load_state(paths)
-        if st["current"] != args.release:
-            fired = [h for h in st["history"][-20:] if h["event"] == "deadman"]
-            why = " (the dead-man reverted it: {})".format(fired[-1].get("detail")) if fired else ""
-            raise AgentError(
-                "not-current",
-                "release {} is no longer current; {} is{}".format(args.release, st["current"], why),
-            )
-        record = st.get("deadman")
-        if record and record.get("deploy") not in (args.deploy, None):
-            raise AgentError(
-                "deadman-other", "the armed dead-man belongs to deploy {}".format(record.get("deploy"))
-            )
-        disarm(st)
-        set_status(st, args.release, "good")
-        st["last_good"] = args.release
-        history(st, "confirm", release=args.release, deploy=args.deploy)
+def usable(rel):
+    if rel.get("adopted"):  # made by hand: its venv may be anywhere; put back as it was found
+        if not os.path.isdir(rel["path"]):
+            raise AgentError("release-broken", "release {} ({}) is gone".format(rel["id"], rel["path"]))
+        return
+    python = os.path.join(rel["path"], "venv", "bin", "python")
+    if not os.path.exists(python):
+        raise AgentError("release-broken", "release {} has no {}".format(rel["id"], python))
+
+
+def switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep):
+    """The switch itself: snapshot, arm the dead-man, move `current`; the caller holds the guard."""
+    paths = ctx.paths
+    st, _ = load_state(paths)
+    rel = release(st, rid)
+    if st["current"] == rid:
+        if rel["status"] == "prepared":
+            set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
         save_state(paths, st)
-        report = {"changed": True, "release": args.release, "last_good": args.release}
-        if args.prune_keep:
-            report["pruned"] = prune(paths, args.prune_keep)
-        if args.unlock and args.deploy:
-            report["unlocked"] = release_lock(paths, args.deploy)["released"] is not None
-    return report
-
-
-def rollback_target(st, to=None):
-    cur = st["current"]
-    if to is not None:
-        rel = release(st, to)
-        if to == cur:
-            raise AgentError("already-current", f"release {to} is already current")
-        if rel["status"] == "failed":
-            raise AgentError("release-failed", f"release {to} failed to prepare; it cannot be rolled back to")
-        return to
-    for rid in good_order(st):
-        if rid != cur:
-            return rid
-    others = ", ".join(
-        "{} ({})".format(rid, rel["status"]) for rid, rel in st["releases"].items() if rid != cur
-    )
-    raise AgentError(
-        "nothing-to-roll-back",
-        "{} has no good release to roll back to besides the current one ({}); {}".format(
-            st["app"],
-            cur or "none",
-            f"the others here: {others}; pick one with --to RELEASE" if others else "no other release here",
-        ),
-    )
-
-
-def do_rollback(
-    paths, st, target, reason, deploy, check=True, event="rollback", restore=True, retries=None, interval=None
-):
-    """Restore the target's snapshot, switch to it, restart, health; mark what we left bad."""
-    rel = release(st, target)
+        return {
+            "changed": False,
+            "from": st["previous"],
+            "to": rid,
+            "deadman": st["deadman"],
+            "snapshot": None,
+        }
+    # a release the dead-man took back from this very deploy (its controller was lost) was never
+    # judged unhealthy: the deploy, resumed, may switch to it again
+    resumed = deploy and (rel.get("bad_reason") or "").startswith(
+        f"dead-man: deploy {deploy} was not confirmed")
+    if rel["status"] in ("failed", "bad") and not resumed:
+        raise AgentError(
+            "release-{}".format(rel["status"]),
+            "release {} is {} on this host; it is not switched to".format(rid, rel["status"]),
+        )
     usable(rel)
-    snap = snapshot_for(st, target) if restore else None
-    restored = restore_snapshot(paths, snap) if snap else None  # raises before any switch
-    disarm(st)
     old = st["current"]
+    snapshot = None
+    if snapshot_paths is not None:  # what is live right now, under the same guard as the switch
+        snapshot = take_snapshot(paths, st, snapshot_paths, keep or 5, deploy)
+        if snapshot is not None:
+            history(st, "snapshot", release=old, deploy=deploy, detail=snapshot["id"])
+    if old is None:  # the first switch of an app that had no `current`: how to go back to that
+        st["adoption"] = {"release": rid, "deploy": deploy, "at": iso(),
+                          "units": unit_states(ctx, release_config(st, rid).get("services"))}
+    else:
+        st["adoption"] = None  # past the first release: rollbacks go to releases from here on
+    if deadman:
+        disarm(ctx, st)
+        st["deadman"] = arm(ctx, deadman, deploy, old, rid, deadman_mode)
+        save_state(paths, st)  # armed before the link moves: a crash in between is covered
     switch_link(st["root"], rel)
-    st["previous"], st["current"] = old, target
-    if old is not None and old != target:
-        set_status(st, old, "bad", bad_reason=reason)
-    history(st, event, release=target, deploy=deploy, to=target, detail=reason, **{"from": old})
-    if rel["status"] in ("bad", "prepared", "live") and not check:
-        set_status(st, target, "live")
+    st["previous"], st["current"] = old, rid
+    set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
+    history(st, "switch", release=rid, deploy=deploy, to=rid, **{"from": old})
+    save_state(paths, st)
+    return {"changed": True, "from": old, "to": rid, "deadman": st["deadman"], "snapshot": snapshot}
+
+
+def first_switch(st):
+    """True when the current release is the first one switched to where the app had no
+    `current` at all: undoing it means no `current` again (see undo_adoption)."""
+    record = st.get("adoption") or {}
+    return st["current"] is not None and record.get("release") == st["current"]
+
+
+def unit_states(ctx, services):
+    """{unit: "active" | "inactive" | "failed" | ...} of the app's units now (no systemd: {})."""
+    if not services or not has_systemd():
+        return {}
+    states = {}
+    for unit in services:
+        _, out = ctx.run(["systemctl", "is-active", unit], dict(os.environ), timeout=60)
+        states[unit] = (out.strip().splitlines() or ["unknown"])[-1]
+    return states
+
+
+def undo_adoption(ctx, st, reason, deploy, event="rollback"):
+    """Back to how the app was before oxzep7's first switch on this host: no `current`, and
+    its units as they were then (active ones restarted, the others stopped); the caller holds
+    the guard. The release it leaves is marked bad."""
+    paths = ctx.paths
+    first = st["current"]
+    record = st.get("adoption") or {}
+    disarm(ctx, st)
+    link = os.path.join(st["root"], "current")
+    if os.path.islink(link):
+        os.unlink(link)
+        fsync_dir(st["root"])
+    st["previous"], st["current"] = first, None
+    st["adoption"] = None
+    if first is not None:
+        set_status(st, first, "bad", bad_reason=reason)
+    detail = reason + "; no current release, as before oxzep7's first switch"
+    history(st, event, deploy=deploy, detail=detail, **{"from": first})
     recompute_last_good(st)
     save_state(paths, st)
-    result = {"changed": True, "from": old, "to": target, "restored": restored, "reason": reason}
-    try:
-        result["restarted"] = restart_services(st, target)
-    except AgentError as exc:
-        history(st, event + "-incomplete", release=target, detail=exc.message)
+    result = {"changed": True, "from": first, "to": None, "restored": None, "reason": reason,
+              "units": {}}
+    problems = []
+    for unit, was in sorted((record.get("units") or {}).items()):
+        verb = "restart" if was in ("active", "activating", "reloading") else "stop"
+        rc, out = ctx.run(["systemctl", verb, unit], ctx.command_env(), timeout=300)
+        result["units"][unit] = {"was": was, "did": verb, "rc": rc}
+        if rc != 0:
+            problems.append(f"systemctl {verb} {unit} exited {rc}: {last_line(out)}")
+    if problems:
+        history(st, event + "-incomplete", detail="; ".join(problems))
         save_state(paths, st)
-        raise AgentError(
-            "rollback-incomplete",
-            f"switched back to {target} but the restart failed: {exc.message}",
-            **dict(result, restart=exc.extra),
-        ) from exc
-    if check:
-        report = health(st, target, retries, interval)
-        result["health"] = report
-        if not report["ok"]:
-            history(st, event + "-unhealthy", release=target, detail=report["message"])
-            save_state(paths, st)
-            raise AgentError(
-                "rollback-unhealthy",
-                "switched back to {} but it is unhealthy: {}".format(target, report["message"]),
-                **result,
-            )
-        set_status(st, target, "good")
-        st["last_good"] = target
-        save_state(paths, st)
+        raise AgentError("rollback-incomplete", "removed current (as before oxzep7's first switch) "
+                         "but " + "; ".join(problems), **result)
     return result
 
 
-def cmd_rollback(args, paths):
-    """Roll back; with --lock-ttl take the lock first and with --unlock release it after, success
-    or not (lock, rollback and unlock in one agent call)."""
-    if not os.path.exists(paths.state):  # before the guard makes any directory on this host
-        load_state(paths)  # raises no-state
-    with guarded(paths):
-        lock = lock_if_asked(args, paths)
-        try:
-            report = rollback_locked(args, paths)
-        finally:
-            if lock and args.unlock:
-                release_lock(paths, args.deploy)
-    report["lock"] = lock["lock"] if lock else None
-    return report
-
-
-def rollback_locked(args, paths):
-    st, _ = load_state(paths)
-    _SECRET_KEYS[:] = list(st.get("config", {}).get("env_keys") or [])
-    if args.only_from and st["current"] != args.only_from:
-        return {
-            "changed": False,
-            "from": None,
-            "to": st["current"],
-            "reason": "release {} is not current here ({} is): nothing to undo".format(
-                args.only_from, st["current"]
-            ),
-        }
-    reason = args.reason or "rollback requested"
-    try:
-        target = rollback_target(st, args.to)
-    except AgentError as exc:
-        if exc.code != "nothing-to-roll-back" or not first_switch(st):
-            raise
-        return undo_adoption(paths, st, reason, args.deploy)  # the first release: back to none
-    return do_rollback(
-        paths,
-        st,
-        target,
-        reason,
-        args.deploy,
-        check=not args.no_health,
-        restore=not args.no_restore,
-        retries=args.retries,
-        interval=args.interval,
-    )
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/prune.py
 
 
 def in_use_prefixes(paths, exclude_app_releases):
@@ -1791,18 +1505,12 @@ def in_use_prefixes(paths, exclude_app_releases):
 
 
 def removable_prefix(prefix):
-    norm = os.path.normpath(prefix)
-    if not os.path.isabs(norm) or norm.count("/") < 2 or ".." in prefix.split("/"):
-        return False
-    if norm.startswith("/usr/") and not norm.startswith("/usr/local/"):
+    """A tree the interpreter step installed, at a prefix the shared rule allows (the same rule
+    as the spec check's: oxzep7_deploy/rules.py prefix_problem)."""
+    if prefix_problem(prefix) is not None:
         return False
     # only a tree the interpreter step installed carries this marker: never anything else
-    return os.path.isfile(os.path.join(norm, ".oxzep7-artifact.json"))
-
-
-def cmd_prune(args, paths):
-    with guarded(paths):
-        return prune(paths, args.keep, args.protect)
+    return os.path.isfile(os.path.join(os.path.normpath(prefix), ".oxzep7-artifact.json"))
 
 
 def prune(paths, keep, protect=None):
@@ -1860,12 +1568,431 @@ def prune(paths, keep, protect=None):
     return {"changed": bool(removed), "removed": sorted(removed), "kept": kept, "interpreters_removed": trees}
 
 
-# ---------------------------------------------------------------------------------------------
-# state (read-only)
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/rollback.py
 
 
-def cmd_state(args, paths):
-    root = args.root
+def confirm(ctx, rid, deploy=None, prune_keep=None, unlock=False):
+    """`rid` is good: disarm the dead-man; then prune to `prune_keep` and drop `deploy`'s lock."""
+    paths = ctx.paths
+    with guarded(paths):
+        st, _ = load_state(paths)
+        if st["current"] != rid:
+            fired = [h for h in st["history"][-20:] if h["event"] == "deadman"]
+            why = " (the dead-man reverted it: {})".format(fired[-1].get("detail")) if fired else ""
+            raise AgentError(
+                "not-current",
+                "release {} is no longer current; {} is{}".format(rid, st["current"], why),
+            )
+        record = st.get("deadman")
+        if record and record.get("deploy") not in (deploy, None):
+            raise AgentError(
+                "deadman-other", "the armed dead-man belongs to deploy {}".format(record.get("deploy"))
+            )
+        disarm(ctx, st)
+        set_status(st, rid, "good")
+        st["last_good"] = rid
+        history(st, "confirm", release=rid, deploy=deploy)
+        save_state(paths, st)
+        report = {"changed": True, "release": rid, "last_good": rid}
+        if prune_keep:
+            report["pruned"] = prune(paths, prune_keep)
+        if unlock and deploy:
+            report["unlocked"] = release_lock(paths, deploy)["released"] is not None
+    return report
+
+
+def rollback_target(st, to=None):
+    cur = st["current"]
+    if to is not None:
+        rel = release(st, to)
+        if to == cur:
+            raise AgentError("already-current", f"release {to} is already current")
+        if rel["status"] == "failed":
+            raise AgentError("release-failed", f"release {to} failed to prepare; it cannot be rolled back to")
+        return to
+    for rid in good_order(st):
+        if rid != cur:
+            return rid
+    others = ", ".join(
+        "{} ({})".format(rid, rel["status"]) for rid, rel in st["releases"].items() if rid != cur
+    )
+    raise AgentError(
+        "nothing-to-roll-back",
+        "{} has no good release to roll back to besides the current one ({}); {}".format(
+            st["app"],
+            cur or "none",
+            f"the others here: {others}; pick one with --to RELEASE" if others else "no other release here",
+        ),
+    )
+
+
+def do_rollback(
+    ctx, st, target, reason, deploy, check=True, event="rollback", restore=True, retries=None, interval=None
+):
+    """Restore the target's snapshot, switch to it, restart, health; mark what we left bad."""
+    paths = ctx.paths
+    rel = release(st, target)
+    usable(rel)
+    snap = snapshot_for(st, target) if restore else None
+    restored = restore_snapshot(paths, snap) if snap else None  # raises before any switch
+    disarm(ctx, st)
+    old = st["current"]
+    switch_link(st["root"], rel)
+    st["previous"], st["current"] = old, target
+    if old is not None and old != target:
+        set_status(st, old, "bad", bad_reason=reason)
+    history(st, event, release=target, deploy=deploy, to=target, detail=reason, **{"from": old})
+    if rel["status"] in ("bad", "prepared", "live") and not check:
+        set_status(st, target, "live")
+    recompute_last_good(st)
+    save_state(paths, st)
+    result = {"changed": True, "from": old, "to": target, "restored": restored, "reason": reason}
+    try:
+        result["restarted"] = restart_services(ctx, st, target)
+    except AgentError as exc:
+        history(st, event + "-incomplete", release=target, detail=exc.message)
+        save_state(paths, st)
+        raise AgentError(
+            "rollback-incomplete",
+            f"switched back to {target} but the restart failed: {exc.message}",
+            **dict(result, restart=exc.extra),
+        ) from exc
+    if check:
+        report = health(ctx, st, target, retries, interval)
+        result["health"] = report
+        if not report["ok"]:
+            history(st, event + "-unhealthy", release=target, detail=report["message"])
+            save_state(paths, st)
+            raise AgentError(
+                "rollback-unhealthy",
+                "switched back to {} but it is unhealthy: {}".format(target, report["message"]),
+                **result,
+            )
+        set_status(st, target, "good")
+        st["last_good"] = target
+        save_state(paths, st)
+    return result
+
+
+def rollback(ctx, to=None, only_from=None, deploy=None, reason=None, check=True, restore=True,
+             retries=None, interval=None, lock=None, unlock=False):
+    """Roll back (to `to`, or the newest good release); with `lock` = (ttl, owner, reason) take
+    `deploy`'s lock first and with `unlock` release it after, success or not (lock, rollback
+    and unlock in one agent call). `only_from`: only if that release is current here."""
+    paths = ctx.paths
+    if not os.path.exists(paths.state):  # before the guard makes any directory on this host
+        load_state(paths)  # raises no-state
+    with guarded(paths):
+        taken = lock_if_asked(paths, deploy, lock)
+        try:
+            report = rollback_locked(ctx, to, only_from, deploy, reason, check, restore, retries, interval)
+        finally:
+            if taken and unlock:
+                release_lock(paths, deploy)
+    report["lock"] = taken["lock"] if taken else None
+    return report
+
+
+def rollback_locked(ctx, to, only_from, deploy, reason, check, restore, retries, interval):
+    st, _ = load_state(ctx.paths)
+    ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+    if only_from and st["current"] != only_from:
+        return {
+            "changed": False,
+            "from": None,
+            "to": st["current"],
+            "reason": "release {} is not current here ({} is): nothing to undo".format(
+                only_from, st["current"]
+            ),
+        }
+    reason = reason or "rollback requested"
+    try:
+        target = rollback_target(st, to)
+    except AgentError as exc:
+        if exc.code != "nothing-to-roll-back" or not first_switch(st):
+            raise
+        return undo_adoption(ctx, st, reason, deploy)  # the first release: back to none
+    return do_rollback(
+        ctx, st, target, reason, deploy, check=check, restore=restore, retries=retries, interval=interval
+    )
+
+
+def deadman_fire(ctx, token):
+    """Run by the dead-man timer: revert the switch it was armed for, if still armed (`token`)."""
+    paths = ctx.paths
+    with guarded(paths):
+        st, _ = load_state(paths)
+        record = st.get("deadman")
+        if not record or record.get("token") != token:
+            return {"changed": False, "fired": False, "reason": "disarmed"}
+        st["deadman"] = None
+        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
+        if st["current"] == record["to"] and not record.get("from") and first_switch(st):
+            return dict(undo_adoption(ctx, st, reason, record["deploy"], event="deadman"), fired=True)
+        if st["current"] != record["to"] or not record.get("from"):
+            history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
+            save_state(paths, st)
+            return {"changed": False, "fired": True, "reason": "nothing to undo"}
+        result = do_rollback(
+            ctx, st, record["from"], reason, record["deploy"], check=False, event="deadman"
+        )
+    return dict(result, fired=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/switch_call.py
+
+
+def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths=None, keep=None,
+           restart=False, check=False, retries=None, interval=None, lock=None):
+    """Switch to `rid`; with `restart` and `check` also restart and run the health checks,
+    putting the previous release back on the host when either fails (one agent call for the
+    whole switch of a host). `snapshot_paths` (a list, maybe empty): archive them first;
+    `lock`: (ttl, owner, reason) to take `deploy`'s lock in the same call."""
+    paths = ctx.paths
+    with guarded(paths):
+        taken = lock_if_asked(paths, deploy, lock)
+        report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
+    report["lock"] = taken["lock"] if taken else None
+    part = "Restart services"
+    try:
+        if restart:
+            st, _ = load_state(paths)
+            ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+            report["restarted"] = restart_services(ctx, st, st["current"])
+        if check:
+            part = "Health checks"
+            report["health"] = check_health(ctx, rid, retries, interval)["health"]
+    except AgentError as exc:
+        raise switch_failed(ctx, rid, deploy, report, part, exc) from exc
+    return report
+
+
+def switch_failed(ctx, rid, deploy, report, part, exc):
+    """The error of a failed restart or health check, after putting the previous release back."""
+    health_report = exc.extra.get("health")
+    partial = {
+        "release": rid,
+        "switched": bool(report["changed"]),
+        "health": health_report,
+        "failed_check": (health_report or {}).get("failed_check"),
+        "reverted": None,
+        "revert_ok": False,
+        "revert_error": None,
+        "failed_part": part,
+    }
+    message = exc.message
+    paths = ctx.paths
+    if report["changed"]:
+        try:
+            with guarded(paths):
+                st, _ = load_state(paths)
+                reason = f"{part} failed: {exc.message}"
+                if st["current"] != rid:  # the dead-man or someone else moved it already
+                    reverted = {"changed": False, "from": None, "to": st["current"]}
+                elif report["from"] is None and first_switch(st):
+                    reverted = undo_adoption(ctx, st, reason, deploy)
+                else:
+                    target = report["from"] or rollback_target(st)
+                    reverted = do_rollback(ctx, st, target, reason, deploy)
+            partial.update(reverted=reverted, revert_ok=True)
+            if reverted["to"] is None:
+                message += "; back to no current release, as before oxzep7's first switch"
+            else:
+                message += "; back on release {}".format(reverted["to"])
+        except AgentError as revert:
+            partial.update(revert_error=revert.message)
+            message += "; ROLLBACK INCOMPLETE: " + revert.message
+    return AgentError(exc.code, message, exc.exit_status, **partial)
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/prepare.py
+
+
+def prepare(ctx, req):
+    """Build release req["release"] from the controller's request (see build_release)."""
+    paths = ctx.paths
+    rid = req["release"]
+    if not _ID.match(rid):
+        raise AgentError("usage", f"invalid release id {rid!r}", 3)
+    root = req["root"]
+    ctx.use_env_keys(req.get("config", {}).get("env_keys"))
+    os.umask(0o022)
+    with guarded(paths):
+        st, changed = load_state(paths, root)
+        st["config"] = req.get("config") or st.get("config") or {}
+        rel = st["releases"].get(rid)
+        path = os.path.join(root, "releases", rid)
+        interp = dict(req["interpreter"])
+        if (
+            rel is not None
+            and rel["status"] in ("prepared", "good", "live")
+            and os.path.isfile(os.path.join(path, "venv", "bin", "python"))
+            and (rel.get("spec") or {}).get("digest") == req["spec"].get("digest")
+            and (rel.get("interpreter") or {}).get("executable") == interp["executable"]
+        ):
+            save_state(paths, st)
+            return {"changed": changed, "release": rel, "already": True}
+        if rel is not None and rel["status"] == "bad":
+            raise AgentError(
+                "release-bad", f"release {rid} was marked bad on this host; deploy with a new release id"
+            )
+        if rid == st["current"] or (rel is not None and rel["status"] in ("good", "live")):
+            raise AgentError(
+                "release-exists",
+                "release {} is already here ({}), built from another "
+                "spec or interpreter; deploy with a new release id".format(
+                    rid, rel["status"] if rel else "live"
+                ),
+            )
+        st["releases"].pop(rid, None)
+        adopted = [r for r, other in st["releases"].items()
+                   if other.get("adopted") and other.get("config") is None]
+        for other in adopted:  # what it runs is restarted like the app, checked by none of ours
+            st["releases"][other]["config"] = adopted_config(req.get("config"))
+        save_state(paths, st)  # adoption (if any) is recorded before anything is built
+        store_env(paths, ctx.secret_keys, [rid, *adopted], keep=set(st["releases"]) | {rid})
+    check_units(ctx, (req.get("config") or {}).get("services") or [])
+    started = now()
+    steps = []
+    try:
+        build_release(ctx, req, path, interp, steps)
+    except Exception as failure:
+        exc = failure if isinstance(failure, AgentError) else AgentError(
+            "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
+        with guarded(paths):
+            st, _ = load_state(paths, root)
+            add_release(st, req, path, interp, "failed")
+            st["releases"][rid]["error"] = exc.message
+            set_status(st, rid, "failed")
+            history(st, "prepare-failed", release=rid, deploy=req.get("deploy"), detail=exc.message)
+            save_state(paths, st)
+        exc.extra.setdefault("steps", steps)
+        raise exc from None
+    with guarded(paths):
+        st, _ = load_state(paths, root)
+        add_release(st, req, path, interp, "prepared")
+        set_status(st, rid, "prepared")
+        history(st, "prepare", release=rid, deploy=req.get("deploy"))
+        save_state(paths, st)
+        rel = st["releases"][rid]
+    return {
+        "changed": True,
+        "release": rel,
+        "already": False,
+        "steps": steps,
+        "seconds": round(now() - started, 2),
+    }
+
+
+def add_release(st, req, path, interp, status):
+    record = new_release_record(req, path, interp, status)
+    record["seq"] = next_seq(st)
+    st["releases"][req["release"]] = record
+    return record
+
+
+def new_release_record(req, path, interp, status):
+    venv = os.path.join(path, "venv")
+    return {
+        "id": req["release"],
+        "status": status,
+        "path": path,
+        "adopted": False,
+        "created": iso(),
+        "updated": iso(),
+        "deploy": req.get("deploy"),
+        "interpreter": interp,
+        "spec": req.get("spec"),
+        "config": req.get("config"),  # its own checks, restart, env keys: rollbacks to it use them
+        "values": {
+            "python": interp["executable"],
+            "venv": venv,
+            "release": path,
+            "version": req.get("version") or interp.get("version"),
+        },
+    }
+
+
+def build_release(ctx, req, path, interp, steps):
+    """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
+    env = ctx.command_env(req["release"])
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+    os.makedirs(path, 0o755)
+    found = probe_interpreter(interp["executable"])
+    if found is None:
+        raise AgentError(
+            "interpreter", "interpreter {} does not run on this host".format(interp["executable"])
+        )
+    want = req.get("version")
+    if want and found["version"] != want:
+        raise AgentError(
+            "interpreter",
+            "interpreter {} is Python {}, not {}".format(interp["executable"], found["version"], want),
+        )
+    interp["version"] = found["version"]
+    venv = os.path.join(path, "venv")
+    step(ctx, steps, "venv", [interp["executable"], "-m", "venv", venv], env)
+    if req.get("requirements"):
+        pip = [
+            os.path.join(venv, "bin", "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            *list(req.get("pip_args") or []),
+            "-r",
+            req["requirements"],
+        ]
+        step(ctx, steps, "requirements", pip, env)
+    rel = new_release_record(req, path, interp, "prepared")
+    write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
+    cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
+    active = dict(env, VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", ""))
+    active.pop("PYTHONHOME", None)
+    for command in req.get("verify") or []:  # in the new release: its venv is the active one
+        step(ctx, steps, "verify", command, active, cwd=cwd, shell=True)
+
+
+def step(ctx, steps, name, argv, env, cwd=None, shell=False):
+    started = now()
+    rc, out = ctx.run(argv, env, cwd=cwd, shell=shell)
+    shown = argv if shell else " ".join(argv)
+    steps.append({"step": name, "command": shown, "rc": rc, "seconds": round(now() - started, 2)})
+    if rc != 0:
+        steps[-1]["output"] = out
+        raise AgentError(
+            f"{name}-failed",
+            f"{name} failed: `{shown}` exited {rc}: {last_line(out) or '(no output)'}",
+            output=out,
+            failed_command=shown,
+        )
+
+
+def record_release(paths, rid, status):
+    if status not in STATUSES:
+        raise AgentError("usage", "status must be one of {}".format(", ".join(STATUSES)), 3)
+    with guarded(paths):
+        st, _ = load_state(paths)
+        set_status(st, rid, status)
+        if status == "good":
+            st["last_good"] = rid
+        recompute_last_good(st)
+        history(st, "record", release=rid, detail=status)
+        save_state(paths, st)
+    return {"changed": True, "release": st["releases"][rid]}
+
+
+# ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/cli.py
+
+
+def state_report(paths, root=None):
+    """What the host runs (read-only: an adoption is shown, not written)."""
     exists = os.path.exists(paths.state)
     if not exists and root is None:
         st = None
@@ -1889,12 +2016,87 @@ def cmd_state(args, paths):
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# command line
+# Each command: its arguments taken from argparse's namespace here, and nowhere else.
+
+
+def cmd_state(args, ctx):
+    return state_report(ctx.paths, args.root)
+
+
+def cmd_lock(args, ctx):
+    with guarded(ctx.paths):
+        return acquire_lock(ctx.paths, args.deploy, args.owner, args.reason, args.ttl)
+
+
+def cmd_unlock(args, ctx):
+    with guarded(ctx.paths):
+        return release_lock(ctx.paths, args.deploy, args.owner, args.force)
+
+
+def cmd_prepare(args, ctx):
+    return prepare(ctx, json.load(sys.stdin))
+
+
+def cmd_record_release(args, ctx):
+    return record_release(ctx.paths, args.release, args.status)
+
+
+def cmd_snapshot(args, ctx):
+    return snapshot(ctx.paths, args.path, args.keep, args.deploy)
+
+
+def lock_request(args):
+    return (args.lock_ttl, args.lock_owner, args.lock_reason)
+
+
+def cmd_switch(args, ctx):
+    return switch(
+        ctx, args.release, args.deploy, args.deadman, args.deadman_mode,
+        snapshot_paths=(args.path or []) if args.snapshot else None, keep=args.keep,
+        restart=args.restart, check=args.health, retries=args.retries, interval=args.interval,
+        lock=lock_request(args),
+    )
+
+
+def cmd_restart(args, ctx):
+    return restart(ctx)
+
+
+def cmd_health(args, ctx):
+    return check_health(ctx, args.release, args.retries, args.interval)
+
+
+def cmd_preflight(args, ctx):
+    return preflight(ctx, json.load(sys.stdin), args.root)
+
+
+def cmd_arm_deadman(args, ctx):
+    return arm_deadman(ctx, args.deploy, args.seconds, args.deadman_mode)
+
+
+def cmd_deadman_fire(args, ctx):
+    return deadman_fire(ctx, args.token)
+
+
+def cmd_confirm(args, ctx):
+    return confirm(ctx, args.release, args.deploy, args.prune_keep, args.unlock)
+
+
+def cmd_rollback(args, ctx):
+    return rollback(
+        ctx, args.to, args.only_from, args.deploy, args.reason, check=not args.no_health,
+        restore=not args.no_restore, retries=args.retries, interval=args.interval,
+        lock=lock_request(args), unlock=args.unlock,
+    )
+
+
+def cmd_prune(args, ctx):
+    with guarded(ctx.paths):
+        return prune(ctx.paths, args.keep, args.protect)
 
 
 def parser():
-    top = argparse.ArgumentParser(prog="oxzep7-host", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog="oxzep7-host", description=DESCRIPTION)
     top.add_argument("--state-dir", default=os.environ.get("OXZEP7_STATE_DIR", DEFAULT_STATE_DIR))
     sub = top.add_subparsers(dest="command")
 
@@ -1990,9 +2192,8 @@ def main(argv=None):
         parser().print_usage(sys.stderr)
         return 3
     try:
-        paths = Paths(args.state_dir, args.app)
-        _ENV_FILE[:] = [paths.env]
-        result = args.func(args, paths)
+        ctx = Ctx(Paths(args.state_dir, args.app))  # fresh per call: nothing carried over
+        result = args.func(args, ctx)
         document = {"ok": True}
         document.update(result)
         status = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,10 @@ import time
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
+
+# The prefix rule and sha256 are the controller's own (oxzep7_deploy/rules.py): Ansible ships
+# playbooks/module_utils/oxzep7_rules.py, a symlink to it, with this module.
+from ansible.module_utils.oxzep7_rules import prefix_problem, sha256_file
 
 DOCUMENTATION = r"""
 module: oxzep7_interp_tree
@@ -30,8 +33,9 @@ description:
     checks that the interpreter starts at its final path (and, for a shared build, that
     ldd finds every library), and puts the previous tree back if it does not.
   - C(discarded) removes a stage left by a failed attempt.
-  - Refuses C(/), any prefix under C(/usr) but C(/usr/local/<dir>), any C(..), prefixes less
-    than two levels deep, and replacing a directory this tool did not install.
+  - Refuses what the spec check refuses (oxzep7_deploy/rules.py prefix_problem): C(/), any
+    prefix under C(/usr) but C(/usr/local/<dir>), under C(/bin), C(/sbin) or C(/lib*), any C(..),
+    prefixes less than two levels deep; and replacing a directory this tool did not install.
 options:
   state: {type: str, required: true, choices: [probe, staged, present, discarded]}
   prefix: {type: path, required: true}
@@ -46,22 +50,6 @@ options:
 
 MARKER = ".oxzep7-artifact.json"
 VERSION_CODE = "import platform; print(platform.python_version())"
-
-
-def prefix_problem(prefix: str) -> str | None:
-    """Why this prefix is refused, or None."""
-    if not prefix.startswith("/"):
-        return "the prefix must be an absolute path"
-    if ".." in prefix.split("/"):
-        return "the prefix must not contain '..'"
-    norm = os.path.normpath(prefix)
-    if norm == "/":
-        return "the prefix must not be '/'"
-    if (norm == "/usr" or norm.startswith("/usr/")) and not norm.startswith("/usr/local/"):
-        return "a prefix under /usr is refused (the system Python lives there); use /usr/local/<dir> or /opt"
-    if norm.count("/") < 2:
-        return "the prefix must be a dedicated directory at least two levels deep, e.g. /opt/python/3.13"
-    return None
 
 
 def last_line(text: str, rc: int) -> str:
@@ -100,14 +88,6 @@ def installed(module: AnsibleModule, prefix: str, key: str | None,
               marker: dict[str, Any] | None) -> bool:
     """The tree with `key` is in place and its interpreter starts: nothing to do."""
     return bool(marker and key and marker.get("key") == key and starts(module, prefix))
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def stage_path(prefix: str, key: str | None) -> str:
@@ -184,7 +164,7 @@ def staged(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any
     if archive:
         if not os.path.isfile(archive):
             module.fail_json(msg=f"archive {archive} is not on the host")
-        actual = sha256_of(archive)
+        actual = sha256_file(archive)
         if params["sha256"] and actual != params["sha256"].lower():
             module.fail_json(msg=f"checksum mismatch on arrival for {archive}: "
                                  f"expected sha256 {params['sha256']}, got {actual}", actual=actual)

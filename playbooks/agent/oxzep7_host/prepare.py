@@ -1,0 +1,196 @@
+"""prepare: a release directory with a venv, requirements, release.json, verify."""
+
+import os
+import shutil
+
+from .base import _ID, STATUSES, AgentError, iso, now
+from .context import last_line, store_env
+from .files import guarded, write_json_atomic
+from .health import check_units
+from .state import (
+    adopted_config,
+    history,
+    load_state,
+    next_seq,
+    probe_interpreter,
+    recompute_last_good,
+    release_manifest,
+    save_state,
+    set_status,
+)
+
+
+def prepare(ctx, req):
+    """Build release req["release"] from the controller's request (see build_release)."""
+    paths = ctx.paths
+    rid = req["release"]
+    if not _ID.match(rid):
+        raise AgentError("usage", f"invalid release id {rid!r}", 3)
+    root = req["root"]
+    ctx.use_env_keys(req.get("config", {}).get("env_keys"))
+    os.umask(0o022)
+    with guarded(paths):
+        st, changed = load_state(paths, root)
+        st["config"] = req.get("config") or st.get("config") or {}
+        rel = st["releases"].get(rid)
+        path = os.path.join(root, "releases", rid)
+        interp = dict(req["interpreter"])
+        if (
+            rel is not None
+            and rel["status"] in ("prepared", "good", "live")
+            and os.path.isfile(os.path.join(path, "venv", "bin", "python"))
+            and (rel.get("spec") or {}).get("digest") == req["spec"].get("digest")
+            and (rel.get("interpreter") or {}).get("executable") == interp["executable"]
+        ):
+            save_state(paths, st)
+            return {"changed": changed, "release": rel, "already": True}
+        if rel is not None and rel["status"] == "bad":
+            raise AgentError(
+                "release-bad", f"release {rid} was marked bad on this host; deploy with a new release id"
+            )
+        if rid == st["current"] or (rel is not None and rel["status"] in ("good", "live")):
+            raise AgentError(
+                "release-exists",
+                "release {} is already here ({}), built from another "
+                "spec or interpreter; deploy with a new release id".format(
+                    rid, rel["status"] if rel else "live"
+                ),
+            )
+        st["releases"].pop(rid, None)
+        adopted = [r for r, other in st["releases"].items()
+                   if other.get("adopted") and other.get("config") is None]
+        for other in adopted:  # what it runs is restarted like the app, checked by none of ours
+            st["releases"][other]["config"] = adopted_config(req.get("config"))
+        save_state(paths, st)  # adoption (if any) is recorded before anything is built
+        store_env(paths, ctx.secret_keys, [rid, *adopted], keep=set(st["releases"]) | {rid})
+    check_units(ctx, (req.get("config") or {}).get("services") or [])
+    started = now()
+    steps = []
+    try:
+        build_release(ctx, req, path, interp, steps)
+    except Exception as failure:
+        exc = failure if isinstance(failure, AgentError) else AgentError(
+            "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
+        with guarded(paths):
+            st, _ = load_state(paths, root)
+            add_release(st, req, path, interp, "failed")
+            st["releases"][rid]["error"] = exc.message
+            set_status(st, rid, "failed")
+            history(st, "prepare-failed", release=rid, deploy=req.get("deploy"), detail=exc.message)
+            save_state(paths, st)
+        exc.extra.setdefault("steps", steps)
+        raise exc from None
+    with guarded(paths):
+        st, _ = load_state(paths, root)
+        add_release(st, req, path, interp, "prepared")
+        set_status(st, rid, "prepared")
+        history(st, "prepare", release=rid, deploy=req.get("deploy"))
+        save_state(paths, st)
+        rel = st["releases"][rid]
+    return {
+        "changed": True,
+        "release": rel,
+        "already": False,
+        "steps": steps,
+        "seconds": round(now() - started, 2),
+    }
+
+
+def add_release(st, req, path, interp, status):
+    record = new_release_record(req, path, interp, status)
+    record["seq"] = next_seq(st)
+    st["releases"][req["release"]] = record
+    return record
+
+
+def new_release_record(req, path, interp, status):
+    venv = os.path.join(path, "venv")
+    return {
+        "id": req["release"],
+        "status": status,
+        "path": path,
+        "adopted": False,
+        "created": iso(),
+        "updated": iso(),
+        "deploy": req.get("deploy"),
+        "interpreter": interp,
+        "spec": req.get("spec"),
+        "config": req.get("config"),  # its own checks, restart, env keys: rollbacks to it use them
+        "values": {
+            "python": interp["executable"],
+            "venv": venv,
+            "release": path,
+            "version": req.get("version") or interp.get("version"),
+        },
+    }
+
+
+def build_release(ctx, req, path, interp, steps):
+    """venv with the target interpreter, requirements, release.json, verify; AgentError if any fails."""
+    env = ctx.command_env(req["release"])
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+    os.makedirs(path, 0o755)
+    found = probe_interpreter(interp["executable"])
+    if found is None:
+        raise AgentError(
+            "interpreter", "interpreter {} does not run on this host".format(interp["executable"])
+        )
+    want = req.get("version")
+    if want and found["version"] != want:
+        raise AgentError(
+            "interpreter",
+            "interpreter {} is Python {}, not {}".format(interp["executable"], found["version"], want),
+        )
+    interp["version"] = found["version"]
+    venv = os.path.join(path, "venv")
+    step(ctx, steps, "venv", [interp["executable"], "-m", "venv", venv], env)
+    if req.get("requirements"):
+        pip = [
+            os.path.join(venv, "bin", "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            *list(req.get("pip_args") or []),
+            "-r",
+            req["requirements"],
+        ]
+        step(ctx, steps, "requirements", pip, env)
+    rel = new_release_record(req, path, interp, "prepared")
+    write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
+    cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
+    active = dict(env, VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", ""))
+    active.pop("PYTHONHOME", None)
+    for command in req.get("verify") or []:  # in the new release: its venv is the active one
+        step(ctx, steps, "verify", command, active, cwd=cwd, shell=True)
+
+
+def step(ctx, steps, name, argv, env, cwd=None, shell=False):
+    started = now()
+    rc, out = ctx.run(argv, env, cwd=cwd, shell=shell)
+    shown = argv if shell else " ".join(argv)
+    steps.append({"step": name, "command": shown, "rc": rc, "seconds": round(now() - started, 2)})
+    if rc != 0:
+        steps[-1]["output"] = out
+        raise AgentError(
+            f"{name}-failed",
+            f"{name} failed: `{shown}` exited {rc}: {last_line(out) or '(no output)'}",
+            output=out,
+            failed_command=shown,
+        )
+
+
+def record_release(paths, rid, status):
+    if status not in STATUSES:
+        raise AgentError("usage", "status must be one of {}".format(", ".join(STATUSES)), 3)
+    with guarded(paths):
+        st, _ = load_state(paths)
+        set_status(st, rid, status)
+        if status == "good":
+            st["last_good"] = rid
+        recompute_last_good(st)
+        history(st, "record", release=rid, detail=status)
+        save_state(paths, st)
+    return {"changed": True, "release": st["releases"][rid]}
