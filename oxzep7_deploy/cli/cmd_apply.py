@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import (
@@ -29,19 +28,11 @@ from oxzep7_deploy.engine_model import Outcome, Progress
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan import Plan
 from oxzep7_deploy.preflight import check_preflight
-from oxzep7_deploy.steps.host_steps import (
-    bad_releases,
-    live_releases,
-    make_host_steps,
-    probe_platforms,
-)
+from oxzep7_deploy.steps.host_steps import host_context
 
 
 def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
-    make_steps = functools.partial(make_host_steps, verbose=verbose)
-    return DeployContext(records_root=records_root(), make_steps=make_steps,
-                         probe_platforms=probe_platforms, live_releases=live_releases,
-                         bad_releases=bad_releases, on_event=printer)
+    return host_context(records_root(), runners.runner_factory(verbose=verbose), printer)
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:

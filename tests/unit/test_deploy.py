@@ -160,7 +160,8 @@ def box_context(tmp_path: Path, answers: dict[str, str], probed: list[tuple[str,
 
 def test_a_build_host_outside_the_targets_is_probed_and_builds_but_is_no_target(
         tmp_path: Path) -> None:
-    from oxzep7_deploy.steps.host_steps import make_host_steps
+    from oxzep7_deploy.steps.host_steps import host_context
+    from tests.fakes import FakeHosts
 
     spec = tmp_path / "box.yaml"
     spec.write_text(BOX_SPEC)
@@ -173,7 +174,8 @@ def test_a_build_host_outside_the_targets_is_probed_and_builds_but_is_no_target(
     assert [(b.platform, b.build_host, b.hosts) for b in plan.build] == [
         ("debian-12-x86_64", "box", ("h1", "h2"))]
     assert record.meta()["platforms"]["box"] == "debian-12-x86_64"  # a resume plans the same
-    steps = make_host_steps(load_spec(str(spec)), plan, ("h1,h2,box,",), record)
+    steps = host_context(tmp_path, FakeHosts()).make_steps(load_spec(str(spec)), plan,
+                                                         ("h1,h2,box,",), record)
     assert steps.build == plan.build  # the install carries out the plan's build steps
 
 
