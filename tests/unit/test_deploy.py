@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from oxzep7_deploy.deploy import DeployContext, prepare_deploy, run_deploy
+from oxzep7_deploy.deploy import DeployContext, run_deploy
 from oxzep7_deploy.engine_model import Outcome
 from oxzep7_deploy.errors import LockHeldError, UsageError
+from oxzep7_deploy.prepared import prepare_deploy
 from oxzep7_deploy.spec import load_spec
 from tests.unit.test_engine import FakeSteps
 
@@ -200,7 +201,7 @@ def test_a_build_host_the_inventory_does_not_have_stops_apply(tmp_path: Path) ->
     spec = tmp_path / "box.yaml"
     spec.write_text(BOX_SPEC)
     probed: list[tuple[str, ...]] = []
-    with pytest.raises(UsageError, match="build_host 'box' is not a host of the inventory"):
+    with pytest.raises(UsageError, match="build_host 'box' is not a host of inventory h1,h2,"):
         prepare_deploy(str(spec), ("h1,h2,",), box_context(tmp_path, {}, probed))
     assert probed == []
 

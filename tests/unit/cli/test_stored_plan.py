@@ -90,3 +90,32 @@ def test_apply_of_an_edited_spec_while_paused_is_refused_naming_the_change(
     spec.write_text(SPEC.replace("{name: canary, hosts: 1}", "{name: canary, hosts: 2}"))
     code, out, err = invoke("apply", str(spec), "-i", HOSTS, "--yes", "--json")
     assert code == 0 and json.loads(out)["outcome"] == "paused", err
+
+
+def test_plan_of_a_paused_deploy_shows_the_stored_plan_apply_resumes(
+        tmp_path: Path, steps: FakeHosts) -> None:
+    spec = paused(tmp_path, steps)
+    more = "h1,h2,h3,h4,"  # a host added since: the paused deploy goes on without it
+    code, out, err = invoke("plan", str(spec), "-i", more, "--json")
+    assert code == 0, err
+    planned = json.loads(out)
+    assert planned["targets"] == ["h1", "h2", "h3"] and planned["waves"][1]["hosts"] == ["h2", "h3"]
+    code, out, _ = invoke("plan", str(spec), "-i", more)
+    assert out.splitlines()[-1] == f"note: apply resumes the paused deploy of release " \
+                                   f"{planned['release']}"
+    calls = len(steps.requests)
+    code, out, err = invoke("apply", str(spec), "-i", more, "--yes", "--json")
+    assert code == 0 and json.loads(out)["outcome"] == "paused", err
+    assert len(steps.requests) == calls, "paused at the same gate: no host touched"
+    assert invoke("promote", "app-py313", "--yes")[0] == 0
+    assert steps.hosts_of("switch") == planned["targets"], "what plan showed is what ran"
+
+
+def test_plan_of_an_edited_spec_while_paused_is_refused_as_apply_is(
+        tmp_path: Path, steps: FakeHosts) -> None:
+    spec = paused(tmp_path, steps)
+    spec.write_text(SPEC.replace("{name: canary, hosts: 1}", "{name: canary, hosts: 2}"))
+    code, out, err = invoke("plan", str(spec), "-i", HOSTS)
+    assert code == 2 and out == ""
+    assert "deploy app-py313 is paused before wave all" in err
+    assert "rollout.stages[0].hosts: 1 -> 2" in err and "Traceback" not in err
