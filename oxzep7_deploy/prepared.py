@@ -36,6 +36,8 @@ _FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.STOPPED, Outcome.ROLLBAC
 
 @dataclass(frozen=True)
 class PreparedDeploy:
+    """A deploy ready to show (`plan`) or to run (`apply`): nothing written yet for a new one."""
+
     spec: Spec
     spec_path: str
     data: bytes  # the spec's bytes, kept with the records
