@@ -16,7 +16,6 @@ from typing import Any
 from oxzep7_deploy.errors import LockHeldError
 from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.records import owner
-from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.base import Runner
 from oxzep7_deploy.runner.request import HostResult
 from oxzep7_deploy.state.host import HostState, LockRecord
@@ -40,12 +39,12 @@ class Target:
 
 
 def select_target(inventories: tuple[str, ...], app: str, limit: str | None, records: Path,
-                  kind: str, runner: Runner | None = None) -> Target:
+                  kind: str, runner: Runner) -> Target:
     inventory = load_inventory(*inventories)
     hosts = inventory.select(limit) if limit else inventory.hosts
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_root = records / "ops" / app / f"{stamp}-{kind}-{secrets.token_hex(2)}"
-    return Target(tuple(inventories), app, hosts, run_root, runner or AnsibleRunner())
+    return Target(tuple(inventories), app, hosts, run_root, runner)
 
 
 def read_states(target: Target) -> dict[str, HostState]:

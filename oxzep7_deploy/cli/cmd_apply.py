@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import (
@@ -21,7 +20,6 @@ from oxzep7_deploy.deploy import (
     DeployContext,
     build_report,
     paused_deploy,
-    prepare_deploy,
     run_deploy,
     stored_deploy,
 )
@@ -29,19 +27,12 @@ from oxzep7_deploy.engine_model import Outcome, Progress
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan import Plan
 from oxzep7_deploy.preflight import check_preflight
-from oxzep7_deploy.steps.host_steps import (
-    bad_releases,
-    live_releases,
-    make_host_steps,
-    probe_platforms,
-)
+from oxzep7_deploy.prepared import prepare, start
+from oxzep7_deploy.steps.host_steps import host_context
 
 
 def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
-    make_steps = functools.partial(make_host_steps, verbose=verbose)
-    return DeployContext(records_root=records_root(), make_steps=make_steps,
-                         probe_platforms=probe_platforms, live_releases=live_releases,
-                         bad_releases=bad_releases, on_event=printer)
+    return host_context(records_root(), runners.runner_factory(verbose=verbose), printer)
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
@@ -75,11 +66,16 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes:
     """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
     printer = ProgressPrinter(quiet=as_json)
     ctx = _context(printer, verbose)
-    loaded, plan, record = prepare_deploy(spec, inventory, ctx)
+    prepared = prepare(spec, inventory, ctx)  # what `plan` shows
+    loaded, plan, record = prepared.spec, prepared.plan, prepared.record
     for line in describe_plan(plan, loaded):
         printer.line(line)
+    if prepared.note:
+        printer.line(prepared.note)
+    start(prepared, inventory)
     try:
-        if not record.exists():  # before the first switch: hosts already unhealthy are named now
+        if not prepared.resumed and ctx.make_steps is not None:
+            # before the first switch: hosts already unhealthy are named now
             steps = ctx.make_steps(loaded, plan, tuple(record.meta()["inventories"]), record)
             run = getattr(steps, "preflight", None)
             if run is not None:

@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from oxzep7_deploy.audit import AuditRequest, Target, run_audit
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json
 from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
-from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.spec import load_spec
 
 KEEP_AUDITS = 20  # audit run directories kept under .oxzep7/audits
@@ -73,7 +73,7 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
     run_dir = _run_dir(now)
-    doc = run_audit(request, AnsibleRunner(env), run_dir, now,
+    doc = run_audit(request, runners.runner_factory(env=env)(), run_dir, now,
                     on_date.date() if on_date else None)
     (run_dir / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import app_option, inventory_option, json_option, yes_option
 from oxzep7_deploy.cli.output import confirm, emit_json, say
@@ -32,7 +33,8 @@ limit_option = click.option("--limit", help="Only hosts matching this Ansible pa
 @error_boundary
 def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
-    target = select_target(inventory, app, limit, records_root(), "status")
+    target = select_target(inventory, app, limit, records_root(), "status",
+                           runners.runner_factory()())
     states = ordered(read_states(target), target.hosts)
     summary = summary_line(states)
     missing = not_read(states)
@@ -78,7 +80,8 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
 @error_boundary
 def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
-    target = select_target(inventory, app, limit, records_root(), "history")
+    target = select_target(inventory, app, limit, records_root(), "history",
+                           runners.runner_factory()())
     states = ordered(read_states(target), target.hosts)
     doc = history_of(states)
     missing = not_read(states)
@@ -120,7 +123,8 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
                  limit: str | None, yes: bool, as_json: bool) -> None:
     """Back to the previous good release on every host of the app, from host state alone."""
-    target = select_target(inventory, app, limit, records_root(), "rollback")
+    target = select_target(inventory, app, limit, records_root(), "rollback",
+                           runners.runner_factory()())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release, force)
@@ -166,7 +170,8 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
 def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | None, yes: bool,
                as_json: bool) -> None:
     """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
-    target = select_target(inventory, app, limit, records_root(), "unlock")
+    target = select_target(inventory, app, limit, records_root(), "unlock",
+                           runners.runner_factory()())
     confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())

@@ -135,7 +135,6 @@ class AnsibleRunner:
     def _run(self, request: RunRequest, data_dir: Path, handle: Callable[[dict[str, Any]], bool],
              collector: HostResultCollector, env: dict[str, str],
              interrupted: Callable[[], bool]) -> RunResult:
-        cmdline = "--check" if request.check else None
         extravars = dict(request.extravars)
         if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
             extravars["ansible_become"] = False
@@ -150,7 +149,6 @@ class AnsibleRunner:
             extravars=extravars,
             forks=request.forks,
             verbosity=request.verbosity or None,
-            cmdline=cmdline,
             envvars=env,
             ident=request.ident,
             quiet=True,

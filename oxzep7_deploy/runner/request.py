@@ -49,7 +49,6 @@ class RunRequest:
     extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     forks: int = 50
     become: bool = True
-    check: bool = False
     verbosity: int = 0
     ident: str = "run"  # names the artifacts folder of this call
 

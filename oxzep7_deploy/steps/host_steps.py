@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from oxzep7_deploy.engine_model import Outcome, Results
+from oxzep7_deploy.deploy import DeployContext
+from oxzep7_deploy.engine_model import Outcome, ProgressHandler, Results
 from oxzep7_deploy.plan.model import Plan
 from oxzep7_deploy.records import DeployRecord, owner
-from oxzep7_deploy.runner.ansible import AnsibleRunner
-from oxzep7_deploy.runner.base import Runner
+from oxzep7_deploy.runner.base import Runner, RunnerFactory
 from oxzep7_deploy.runner.request import InventorySources, RunRequest
 from oxzep7_deploy.spec.model import Spec
 from oxzep7_deploy.steps.interpreter import install_interpreter
@@ -28,8 +29,7 @@ class AnsibleHostSteps(ReleaseSteps):
     """HostSteps for one deploy: `install` builds once per platform, the rest are release steps."""
 
     def __init__(self, spec: Spec, plan: Plan, inventory: InventorySources, record: DeployRecord,
-                 runner: Runner | None = None, verbose: int = 0) -> None:
-        runner = runner or AnsibleRunner(become=spec.ansible.become, echo=verbose > 0)
+                 runner: Runner) -> None:
         super().__init__(spec, inventory, runner,
                          record.run_dir,
                          plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
@@ -81,23 +81,33 @@ class AnsibleHostSteps(ReleaseSteps):
         return outcome.hosts
 
 
-def make_host_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
-                    record: DeployRecord, verbose: int = 0) -> AnsibleHostSteps:
-    """The DeployContext factory for real runs."""
-    return AnsibleHostSteps(spec, plan, inventories, record, verbose=verbose)
+def host_context(records_root: Path, runners: RunnerFactory,
+                 on_event: ProgressHandler | None = None) -> DeployContext:
+    """What a deploy on real hosts needs: its steps, the platform probe and the hosts' releases,
+    every one through a runner from `runners`."""
+    def make_steps(spec: Spec, plan: Plan, inventories: tuple[str, ...],
+                   record: DeployRecord) -> AnsibleHostSteps:
+        return AnsibleHostSteps(spec, plan, inventories, record, runners(become=spec.ansible.become))
+
+    runner = runners()
+    return DeployContext(
+        records_root=records_root, make_steps=make_steps,
+        probe_platforms=functools.partial(probe_platforms, runner=runner),
+        live_releases=functools.partial(live_releases, runner=runner),
+        bad_releases=functools.partial(bad_releases, runner=runner), on_event=on_event)
 
 
 def probe_platforms(targets: tuple[str, ...], inventories: tuple[str, ...],
-                    record: DeployRecord) -> dict[str, str]:
+                    record: DeployRecord, runner: Runner) -> dict[str, str]:
     """Read each host's platform from facts (distro-release-arch), before planning builds: the
     targets, and a build_host outside them (`prepare_deploy` adds it)."""
     request = RunRequest("facts.yml", inventories, targets, ident="facts")
-    result = AnsibleRunner().run(request, record.run_dir("facts"))
+    result = runner.run(request, record.run_dir("facts"))
     return {h: str(r.result.get("platform", "unknown")) for h, r in result.hosts.items() if r.ok}
 
 
-def bad_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
-                 ) -> dict[str, tuple[str, ...]]:
+def bad_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...],
+                 runner: Runner) -> dict[str, tuple[str, ...]]:
     """Release id -> the hosts where it is marked bad (a deploy may not reuse that id)."""
     import tempfile
 
@@ -106,19 +116,19 @@ def bad_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
 
     out: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="oxzep7-bad-") as tmp:
-        for host, state in read_status(inventories, app, hosts, AnsibleRunner(), Path(tmp)).items():
+        for host, state in read_status(inventories, app, hosts, runner, Path(tmp)).items():
             for rid in state.with_status(ReleaseStatus.BAD) if state.ok else ():
                 out.setdefault(rid, []).append(host)
     return {rid: tuple(hs) for rid, hs in out.items()}
 
 
-def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...]
-                  ) -> dict[str, str | None]:
+def live_releases(inventories: tuple[str, ...], app: str, hosts: tuple[str, ...],
+                  runner: Runner) -> dict[str, str | None]:
     """The release `current` points to on each host now (None: unreadable or none)."""
     import tempfile
 
     from oxzep7_deploy.steps.release import read_status
 
     with tempfile.TemporaryDirectory(prefix="oxzep7-live-") as tmp:
-        states = read_status(inventories, app, hosts, AnsibleRunner(), Path(tmp))
+        states = read_status(inventories, app, hosts, runner, Path(tmp))
     return {h: (s.current if s.ok else None) for h, s in states.items()}

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -202,108 +202,124 @@ def _explain(res: HostResult) -> HostResult:
     return replace(res, message=str(error)) if isinstance(error, str) and error else res
 
 
-# -- the steps ---------------------------------------------------------------------------------
+# -- the variables of each step ---------------------------------------------------------------
 
 
-def prepare_release(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-    release_id: str,
-    deploy_id: str,
-    owner: str | None = None,
-) -> Results:
-    """Lock the app and build the release (venv, requirements, release.json, verify) on `hosts`.
-
-    A host whose lock is held by another deploy fails with code `locked` (see `lock_holders`).
-    Nothing live changes; a failed build is recorded on the host as a `failed` release.
-    """
-    extravars = release_vars(spec, release_id, deploy_id, owner)
-    return _run(runner, PREPARE, inventory, hosts, run_dir, extravars, spec.application.env,
-                spec.ansible.forks)
-
-
-def switch_release(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-    release_id: str,
-    deploy_id: str,
-    owner: str | None = None,
-) -> Results:
-    """Snapshot, switch `current` (dead-man armed first), restart, health, on each host.
-
-    A host whose restart or health fails goes back to its previous release within the run and
-    fails; its result says `switched`, `failed_check`, `revert_ok` (False: rollback incomplete).
-    """
-    extravars = release_vars(spec, release_id, deploy_id, owner)
-    return _run(runner, SWITCH, inventory, hosts, run_dir, extravars, spec.application.env,
-                spec.ansible.forks)
-
-
-def check_health(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-    release_id: str | None = None,
-    retries: int | None = None,
-) -> Results:
-    """Run the health checks on each host's current release (the bake gate); read-only."""
-    extravars: dict[str, Any] = {
+def lock_vars(spec: Spec, deploy_id: str, owner: str | None = None) -> dict[str, Any]:
+    return {
         "oxzep7_app": spec.application.name,
+        "oxzep7_deploy": deploy_id,
+        "oxzep7_owner": owner or default_owner(),
+        "oxzep7_reason": f"deploy {deploy_id}",
+        "oxzep7_lock_ttl": spec.rollout.lock_ttl,
+    }
+
+
+def health_vars(app: str, release_id: str | None = None, retries: int | None = None
+                ) -> dict[str, Any]:
+    return {
+        "oxzep7_app": app,
         "oxzep7_release": release_id or "",
         "oxzep7_health_retries": "" if retries is None else retries,
     }
-    return _run(runner, HEALTH, inventory, hosts, run_dir, extravars, spec.application.env,
-                spec.ansible.forks)
 
 
-def preflight_health(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-) -> Results:
-    """Before a deploy changes anything: the health of what each host runs now (read-only).
-
-    The current release's own checks, or the spec's where it has none of its own (adopted, or
-    no `current` at all). A host's result says `healthy`, `current` and `health`; a host the
-    agent could not check fails (e.g. `current` is not a symlink).
-    """
-    extravars = release_vars(spec, "preflight", "preflight")
-    return _run(runner, PREFLIGHT, inventory, hosts, run_dir, extravars, spec.application.env,
-                spec.ansible.forks)
-
-
-def confirm_release(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-    release_id: str,
-    deploy_id: str,
-    release_lock: bool = True,
-) -> Results:
-    """After health passed: disarm the dead-man, mark the release good, prune, unlock.
-
-    Fails on a host where the release is no longer current (the dead-man fired first).
-    """
-    extravars = {
+def confirm_vars(spec: Spec, release_id: str, deploy_id: str, release_lock: bool = True
+                 ) -> dict[str, Any]:
+    return {
         "oxzep7_app": spec.application.name,
         "oxzep7_release": release_id,
         "oxzep7_deploy": deploy_id,
         "oxzep7_keep_releases": spec.application.keep_releases,
         "oxzep7_release_lock": release_lock,
     }
-    return _run(runner, CONFIRM, inventory, hosts, run_dir, extravars, forks=spec.ansible.forks)
+
+
+def rollback_vars(app: str, to: str | None = None, *, only_from: str | None = None,
+                  deploy_id: str | None = None, owner: str | None = None,
+                  reason: str | None = None, release_lock: bool = True) -> dict[str, Any]:
+    return {
+        "oxzep7_app": app,
+        "oxzep7_deploy": deploy_id or new_operation_id("rollback"),
+        "oxzep7_owner": owner or default_owner(),
+        "oxzep7_reason": reason or "rollback",
+        "oxzep7_lock_ttl": ROLLBACK_LOCK_TTL,
+        "oxzep7_rollback_to": to or "",
+        "oxzep7_rollback_only_from": only_from or "",
+        "oxzep7_release_lock": release_lock,
+    }
+
+
+def unlock_vars(app: str, deploy_id: str | None = None, owner: str | None = None,
+                force: bool = False) -> dict[str, Any]:
+    return {
+        "oxzep7_app": app,
+        "oxzep7_deploy": deploy_id or "",
+        "oxzep7_owner": owner or "",
+        "oxzep7_unlock_force": force,
+    }
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+
+def prepare_release(spec: Spec, inventory: InventorySources, hosts: Sequence[str], runner: Runner,
+                    run_dir: Path, release_id: str, deploy_id: str, owner: str | None = None
+                    ) -> Results:
+    """Lock the app and build the release (venv, requirements, release.json, verify) on `hosts`.
+
+    A host whose lock is held by another deploy fails with code `locked` (see `lock_holders`).
+    Nothing live changes; a failed build is recorded on the host as a `failed` release.
+    """
+    return _run(runner, PREPARE, inventory, hosts, run_dir,
+                release_vars(spec, release_id, deploy_id, owner), spec.application.env,
+                spec.ansible.forks)
+
+
+def switch_release(spec: Spec, inventory: InventorySources, hosts: Sequence[str], runner: Runner,
+                   run_dir: Path, release_id: str, deploy_id: str, owner: str | None = None
+                   ) -> Results:
+    """Snapshot, switch `current` (dead-man armed first), restart, health, on each host.
+
+    A host whose restart or health fails goes back to its previous release within the run and
+    fails; its result says `switched`, `failed_check`, `revert_ok` (False: rollback incomplete).
+    """
+    return _run(runner, SWITCH, inventory, hosts, run_dir,
+                release_vars(spec, release_id, deploy_id, owner), spec.application.env,
+                spec.ansible.forks)
+
+
+def check_health(spec: Spec, inventory: InventorySources, hosts: Sequence[str], runner: Runner,
+                 run_dir: Path, release_id: str | None = None, retries: int | None = None
+                 ) -> Results:
+    """Run the health checks on each host's current release (the bake gate); read-only."""
+    return _run(runner, HEALTH, inventory, hosts, run_dir,
+                health_vars(spec.application.name, release_id, retries), spec.application.env,
+                spec.ansible.forks)
+
+
+def preflight_health(spec: Spec, inventory: InventorySources, hosts: Sequence[str],
+                     runner: Runner, run_dir: Path) -> Results:
+    """Before a deploy changes anything: the health of what each host runs now (read-only).
+
+    The current release's own checks, or the spec's where it has none of its own (adopted, or
+    no `current` at all). A host's result says `healthy`, `current` and `health`; a host the
+    agent could not check fails (e.g. `current` is not a symlink).
+    """
+    return _run(runner, PREFLIGHT, inventory, hosts, run_dir,
+                release_vars(spec, "preflight", "preflight"), spec.application.env,
+                spec.ansible.forks)
+
+
+def confirm_release(spec: Spec, inventory: InventorySources, hosts: Sequence[str], runner: Runner,
+                    run_dir: Path, release_id: str, deploy_id: str, release_lock: bool = True
+                    ) -> Results:
+    """After health passed: disarm the dead-man, mark the release good, prune, unlock.
+
+    Fails on a host where the release is no longer current (the dead-man fired first).
+    """
+    return _run(runner, CONFIRM, inventory, hosts, run_dir,
+                confirm_vars(spec, release_id, deploy_id, release_lock), forks=spec.ansible.forks)
 
 
 def rollback_release(
@@ -330,16 +346,8 @@ def rollback_release(
     host whose current release is not that one (the engine undoing its own deploy). A host with
     nothing to roll back to fails with code `nothing-to-roll-back`.
     """
-    extravars: dict[str, Any] = {
-        "oxzep7_app": app,
-        "oxzep7_deploy": deploy_id or new_operation_id("rollback"),
-        "oxzep7_owner": owner or default_owner(),
-        "oxzep7_reason": reason or "rollback",
-        "oxzep7_lock_ttl": ROLLBACK_LOCK_TTL,
-        "oxzep7_rollback_to": to or "",
-        "oxzep7_rollback_only_from": only_from or "",
-        "oxzep7_release_lock": release_lock,
-    }
+    extravars = rollback_vars(app, to, only_from=only_from, deploy_id=deploy_id, owner=owner,
+                              reason=reason, release_lock=release_lock)
     return _run(runner, ROLLBACK, inventory, hosts, run_dir, extravars, env, forks)
 
 
@@ -359,41 +367,27 @@ def read_status(
     """
     extravars = {"oxzep7_app": app, "oxzep7_root": root or ""}
     results = _run(runner, STATUS, inventory, hosts, run_dir, extravars, forks=forks)
-    states: dict[str, HostState] = {}
-    for host in hosts:
-        res = results.get(host)
-        if res is not None and res.status is HostStatus.UNREACHABLE:
-            states[host] = unreachable_state(host, app, res.message or "SSH could not reach it")
-        elif res is None or not res.ok or not res.result:
-            message = (res.message if res else None) or "Ansible reported nothing for this host"
-            states[host] = unreadable_state(host, app, message)
-        else:
-            try:
-                states[host] = parse_host_state(host, res.result)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one host's bad file
-                states[host] = unreadable_state(
-                    host, app, f"its state of {app} cannot be read: {exc}".replace(f"{host}: ", ""))
-    return states
+    return {host: _state_of(host, app, results.get(host)) for host in hosts}
 
 
-def lock(
-    spec: Spec,
-    inventory: InventorySources,
-    hosts: Sequence[str],
-    runner: Runner,
-    run_dir: Path,
-    deploy_id: str,
-    owner: str | None = None,
-) -> Results:
+def _state_of(host: str, app: str, res: HostResult | None) -> HostState:
+    if res is not None and res.status is HostStatus.UNREACHABLE:
+        return unreachable_state(host, app, res.message or "SSH could not reach it")
+    if res is None or not res.ok or not res.result:
+        message = (res.message if res else None) or "Ansible reported nothing for this host"
+        return unreadable_state(host, app, message)
+    try:
+        return parse_host_state(host, res.result)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one host's bad file
+        return unreadable_state(
+            host, app, f"its state of {app} cannot be read: {exc}".replace(f"{host}: ", ""))
+
+
+def lock(spec: Spec, inventory: InventorySources, hosts: Sequence[str], runner: Runner,
+         run_dir: Path, deploy_id: str, owner: str | None = None) -> Results:
     """Take the app's lock for `deploy_id` (code `locked` where another deploy holds it)."""
-    extravars = {
-        "oxzep7_app": spec.application.name,
-        "oxzep7_deploy": deploy_id,
-        "oxzep7_owner": owner or default_owner(),
-        "oxzep7_reason": f"deploy {deploy_id}",
-        "oxzep7_lock_ttl": spec.rollout.lock_ttl,
-    }
-    return _run(runner, LOCK, inventory, hosts, run_dir, extravars, forks=spec.ansible.forks)
+    return _run(runner, LOCK, inventory, hosts, run_dir, lock_vars(spec, deploy_id, owner),
+                forks=spec.ansible.forks)
 
 
 def unlock(
@@ -412,13 +406,8 @@ def unlock(
 
     Without either a lock held by someone else is refused (code `locked`, holder in the report).
     """
-    extravars = {
-        "oxzep7_app": app,
-        "oxzep7_deploy": deploy_id or "",
-        "oxzep7_owner": owner or "",
-        "oxzep7_unlock_force": force,
-    }
-    return _run(runner, UNLOCK, inventory, hosts, run_dir, extravars, forks=forks)
+    return _run(runner, UNLOCK, inventory, hosts, run_dir,
+                unlock_vars(app, deploy_id, owner, force), forks=forks)
 
 
 # -- reading results ---------------------------------------------------------------------------
@@ -473,10 +462,31 @@ def unreachable(results: Results) -> tuple[str, ...]:
     return tuple(h for h, r in results.items() if r.status is HostStatus.UNREACHABLE)
 
 
+@dataclass(frozen=True)
+class StepDescription:
+    """One engine step on hosts: its playbook, its variables for the bound deploy, and whether
+    application.env goes along (in a private file, never in extravars). Every step's results are
+    read the same way: per host, the agent's report in `result`, its error as the message."""
+
+    playbook: str
+    extravars: Callable[[ReleaseSteps], dict[str, Any]]
+    with_env: bool = False
+
+
+def _bound(name: str) -> Callable[[ReleaseSteps, Sequence[str]], Results]:
+    def step(self: ReleaseSteps, hosts: Sequence[str]) -> Results:
+        return self.run_step(name, hosts)
+
+    step.__name__ = step.__qualname__ = name
+    step.__doc__ = f"Run the `{name}` step (its row of STEPS) on `hosts`."
+    return step
+
+
 class ReleaseSteps:
     """The release half of the engine's HostSteps, bound to one deploy of one spec.
 
-    `run_dir(step)` gives a fresh private data directory for each batch (e.g. runs/NNN-step).
+    Each step is a row of `STEPS`; `run_dir(step)` gives a fresh private data directory for each
+    batch (e.g. runs/NNN-step).
     """
 
     def __init__(
@@ -497,39 +507,43 @@ class ReleaseSteps:
         self.deploy_id = deploy_id
         self.owner = owner or default_owner()
 
-    def lock(self, hosts: Sequence[str]) -> Results:
-        return lock(self.spec, self.inventory, hosts, self.runner, self.run_dir("lock"),
-                    self.deploy_id, self.owner)
+    def run_step(self, name: str, hosts: Sequence[str]) -> Results:
+        step = STEPS[name]
+        env = self.spec.application.env if step.with_env else None
+        return _run(self.runner, step.playbook, self.inventory, hosts, self.run_dir(name),
+                    step.extravars(self), env, self.spec.ansible.forks)
 
-    def prepare(self, hosts: Sequence[str]) -> Results:
-        return prepare_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("prepare"),
-                               self.release_id, self.deploy_id, self.owner)
+    lock = _bound("lock")
+    prepare = _bound("prepare")
+    switch = _bound("switch")
+    health = _bound("health")
+    confirm = _bound("confirm")
+    rollback = _bound("rollback")
+    preflight = _bound("preflight")
+    unlock = _bound("unlock")
 
-    def switch(self, hosts: Sequence[str]) -> Results:
-        return switch_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("switch"),
-                              self.release_id, self.deploy_id, self.owner)
 
-    def health(self, hosts: Sequence[str]) -> Results:
-        return check_health(self.spec, self.inventory, hosts, self.runner, self.run_dir("health"),
-                            self.release_id, retries=1)
+def _release(s: ReleaseSteps) -> dict[str, Any]:
+    return release_vars(s.spec, s.release_id, s.deploy_id, s.owner)
 
-    def confirm(self, hosts: Sequence[str]) -> Results:
-        return confirm_release(self.spec, self.inventory, hosts, self.runner, self.run_dir("confirm"),
-                               self.release_id, self.deploy_id, release_lock=False)
 
-    def rollback(self, hosts: Sequence[str]) -> Results:
-        return rollback_release(
-            self.inventory, self.spec.application.name, hosts, self.runner, self.run_dir("rollback"),
-            only_from=self.release_id, deploy_id=self.deploy_id, owner=self.owner,
-            reason=f"deploy {self.deploy_id} rolled back", env=self.spec.application.env,
-            forks=self.spec.ansible.forks,
-        )
-
-    def preflight(self, hosts: Sequence[str]) -> Results:
-        return preflight_health(self.spec, self.inventory, hosts, self.runner,
-                                self.run_dir("preflight"))
-
-    def unlock(self, hosts: Sequence[str]) -> Results:
-        return unlock(self.inventory, self.spec.application.name, hosts, self.runner,
-                      self.run_dir("unlock"), deploy_id=self.deploy_id, owner=self.owner,
-                      forks=self.spec.ansible.forks)
+STEPS: Mapping[str, StepDescription] = MappingProxyType({
+    "lock": StepDescription(LOCK, lambda s: lock_vars(s.spec, s.deploy_id, s.owner)),
+    "prepare": StepDescription(PREPARE, _release, with_env=True),
+    "switch": StepDescription(SWITCH, _release, with_env=True),
+    "health": StepDescription(
+        HEALTH, lambda s: health_vars(s.spec.application.name, s.release_id, retries=1),
+        with_env=True),
+    "confirm": StepDescription(  # the lock stays: the engine unlocks when the deploy ends
+        CONFIRM, lambda s: confirm_vars(s.spec, s.release_id, s.deploy_id, release_lock=False)),
+    "rollback": StepDescription(
+        ROLLBACK, lambda s: rollback_vars(
+            s.spec.application.name, only_from=s.release_id, deploy_id=s.deploy_id,
+            owner=s.owner, reason=f"deploy {s.deploy_id} rolled back"),
+        with_env=True),
+    "preflight": StepDescription(PREFLIGHT, lambda s: release_vars(s.spec, "preflight", "preflight"),
+                                 with_env=True),
+    "unlock": StepDescription(
+        UNLOCK, lambda s: unlock_vars(s.spec.application.name, deploy_id=s.deploy_id,
+                                       owner=s.owner)),
+})

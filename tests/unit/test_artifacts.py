@@ -28,7 +28,7 @@ from oxzep7_deploy.artifacts import (
 )
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan.model import BuildStep
-from oxzep7_deploy.runner import HostResult, HostStatus, RunRequest, RunResult
+from oxzep7_deploy.runner import HostResult, HostStatus, RunRequest
 from oxzep7_deploy.spec.model import (
     Application,
     BuildMode,
@@ -43,6 +43,7 @@ from oxzep7_deploy.steps.interpreter import (
     install_interpreter,
     prefix_problem,
 )
+from tests.fakes import FakeHosts
 
 
 def make_tar(path: Path, files: dict[str, bytes], mode: str = "w:gz") -> Path:
@@ -285,44 +286,35 @@ def test_the_outcome_reports_per_host_what_happened_as_json() -> None:
 
 # ---- orchestration, with a scripted runner (the e2e tests are the evidence that it works) ----
 
-class ScriptedRunner:
-    """Answers interpreter.yml runs the way the hosts would: probe markers, builds, ships."""
+class ScriptedRunner(FakeHosts):
+    """Hosts that answer interpreter.yml runs the way they would: probe markers, builds, ships."""
 
     def __init__(self, platforms: dict[str, str], markers: dict[str, str] | None = None,
                  failing_build: bool = False, unreachable: tuple[str, ...] = (),
                  broken: tuple[str, ...] = ()) -> None:
+        down = dict.fromkeys(unreachable, "ssh: connect to host box port 22: No route to host")
+        super().__init__({"interpreter.yml": self.interpreter}, unreachable=down)
         self.platforms, self.markers, self.failing_build = platforms, markers or {}, failing_build
         self.broken = broken  # hosts whose marked tree no longer starts (removed by hand)
-        self.unreachable = unreachable
-        self.requests: list[RunRequest] = []
 
-    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
-        self.requests.append(request)
-        action, hosts = request.extravars["oxzep7_interp_action"], request.limit
-        results = {}
-        for host in hosts:
-            result: dict[str, object] = {"action": action}
-            status = HostStatus.CHANGED
-            if host in self.unreachable:
-                results[host] = HostResult(host, HostStatus.UNREACHABLE, 0, "Gathering Facts",
-                                           "ssh: connect to host box port 22: No route to host")
-                continue
-            if action == "probe":
-                status = HostStatus.OK
-                key = self.markers.get(host)
-                result.update(platform=self.platforms[host], marker={"key": key} if key else None,
-                              starts=bool(key) and host not in self.broken)
-            elif action == "build" and self.failing_build:
-                results[host] = HostResult(host, HostStatus.FAILED, 3, "Make", "cc1: out of memory")
-                continue
-            elif action == "build" and request.extravars["oxzep7_interp_pack"]:
-                name = request.extravars["oxzep7_interp_artifacts"][host]["name"]
-                fetched = Path(request.extravars["oxzep7_interp_fetch_dir"]) / name
-                fetched.write_bytes(f"tree built on {host}".encode())
-                result["artifact"] = {"name": name, "sha256": sha256_file(fetched)}
-            results[host] = HostResult(host, status, 0 if status is HostStatus.OK else 5, None,
-                                       None, MappingProxyType(result))
-        return RunResult(0, "successful", MappingProxyType(results))
+    def interpreter(self, request: RunRequest, host: str) -> HostResult:
+        action = request.extravars["oxzep7_interp_action"]
+        result: dict[str, object] = {"action": action}
+        status = HostStatus.CHANGED
+        if action == "probe":
+            status = HostStatus.OK
+            key = self.markers.get(host)
+            result.update(platform=self.platforms[host], marker={"key": key} if key else None,
+                          starts=bool(key) and host not in self.broken)
+        elif action == "build" and self.failing_build:
+            return HostResult(host, HostStatus.FAILED, 3, "Make", "cc1: out of memory")
+        elif action == "build" and request.extravars["oxzep7_interp_pack"]:
+            name = request.extravars["oxzep7_interp_artifacts"][host]["name"]
+            fetched = Path(request.extravars["oxzep7_interp_fetch_dir"]) / name
+            fetched.write_bytes(f"tree built on {host}".encode())
+            result["artifact"] = {"name": name, "sha256": sha256_file(fetched)}
+        return HostResult(host, status, 0 if status is HostStatus.OK else 5, None, None,
+                          MappingProxyType(result))
 
 
 def source_run(tmp_path: Path, runner: ScriptedRunner, hosts: list[str],

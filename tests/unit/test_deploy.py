@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from oxzep7_deploy.deploy import DeployContext, prepare_deploy, run_deploy
+from oxzep7_deploy.deploy import DeployContext, run_deploy
 from oxzep7_deploy.engine_model import Outcome
 from oxzep7_deploy.errors import LockHeldError, UsageError
+from oxzep7_deploy.prepared import prepare_deploy
 from oxzep7_deploy.spec import load_spec
 from tests.unit.test_engine import FakeSteps
 
@@ -160,7 +161,8 @@ def box_context(tmp_path: Path, answers: dict[str, str], probed: list[tuple[str,
 
 def test_a_build_host_outside_the_targets_is_probed_and_builds_but_is_no_target(
         tmp_path: Path) -> None:
-    from oxzep7_deploy.steps.host_steps import make_host_steps
+    from oxzep7_deploy.steps.host_steps import host_context
+    from tests.fakes import FakeHosts
 
     spec = tmp_path / "box.yaml"
     spec.write_text(BOX_SPEC)
@@ -173,7 +175,8 @@ def test_a_build_host_outside_the_targets_is_probed_and_builds_but_is_no_target(
     assert [(b.platform, b.build_host, b.hosts) for b in plan.build] == [
         ("debian-12-x86_64", "box", ("h1", "h2"))]
     assert record.meta()["platforms"]["box"] == "debian-12-x86_64"  # a resume plans the same
-    steps = make_host_steps(load_spec(str(spec)), plan, ("h1,h2,box,",), record)
+    steps = host_context(tmp_path, FakeHosts()).make_steps(load_spec(str(spec)), plan,
+                                                         ("h1,h2,box,",), record)
     assert steps.build == plan.build  # the install carries out the plan's build steps
 
 
@@ -198,7 +201,7 @@ def test_a_build_host_the_inventory_does_not_have_stops_apply(tmp_path: Path) ->
     spec = tmp_path / "box.yaml"
     spec.write_text(BOX_SPEC)
     probed: list[tuple[str, ...]] = []
-    with pytest.raises(UsageError, match="build_host 'box' is not a host of the inventory"):
+    with pytest.raises(UsageError, match="build_host 'box' is not a host of inventory h1,h2,"):
         prepare_deploy(str(spec), ("h1,h2,",), box_context(tmp_path, {}, probed))
     assert probed == []
 

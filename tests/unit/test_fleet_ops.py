@@ -1,6 +1,6 @@
 """`rollback` outside a deploy: how each host's answer becomes the command's outcome.
 
-The runner is a stand-in that answers as the host agent does; the real rollback runs on the
+The runner is tests/fakes.py's, its hosts answering as the host agent does; the real rollback runs on the
 fleet in tests/e2e (test_rollout, test_release).
 """
 
@@ -12,34 +12,30 @@ import pytest
 
 from oxzep7_deploy.errors import ExitCode, LockHeldError
 from oxzep7_deploy.fleet_ops import Target, rollback_app
-from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
+from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest
+from tests.fakes import FakeHosts
 
 
-class Answers:
-    """A runner whose hosts answer with the given agent reports (None: rolled back fine)."""
+class Answers(FakeHosts):
+    """Hosts whose agent answers the rollback with the given reports (None: rolled back fine)."""
 
     def __init__(self, answers: dict[str, dict[str, object] | None]) -> None:
-        self.answers = answers
-        self.requests: list[RunRequest] = []
+        down = [h for h, a in answers.items() if a == {"unreachable": True}]
+        super().__init__({"release_rollback.yml": self.rollback},
+                         unreachable=dict.fromkeys(down, "ssh: timed out"))
+        self.reports = answers
 
-    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
-        self.requests.append(request)
-        hosts = {}
-        for host in request.limit:
-            answer = self.answers[host]
-            if answer is None:
-                hosts[host] = HostResult(host, HostStatus.CHANGED, changed=1,
-                                         result={"ok": True, "to": "r0", "step": "rollback"})
-            elif answer == {"unreachable": True}:
-                hosts[host] = HostResult(host, HostStatus.UNREACHABLE, message="ssh: timed out")
-            else:
-                hosts[host] = HostResult(host, HostStatus.FAILED, message=str(answer["error"]),
-                                         result={"ok": False, "step": "rollback", **answer})
-        return RunResult(rc=0, status="successful", hosts=hosts, artifacts_dir=data_dir)
+    def rollback(self, _request: RunRequest, host: str) -> HostResult:
+        answer = self.reports[host]
+        if answer is None:
+            return HostResult(host, HostStatus.CHANGED, changed=1,
+                              result={"ok": True, "to": "r0", "step": "rollback"})
+        return HostResult(host, HostStatus.FAILED, message=str(answer["error"]),
+                          result={"ok": False, "step": "rollback", **answer})
 
 
 def target(tmp_path: Path, runner: Answers) -> Target:
-    return Target(("inv.ini",), "sample", tuple(runner.answers), tmp_path, runner)
+    return Target(("inv.ini",), "sample", tuple(runner.reports), tmp_path, runner)
 
 
 def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_path: Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from click.testing import CliRunner
@@ -14,8 +13,8 @@ from oxzep7_deploy.cli.main import cli
 from oxzep7_deploy.engine_model import ProgressEvent
 from oxzep7_deploy.errors import ExitCode, UsageError
 from oxzep7_deploy.preflight import check_preflight
-from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
-from oxzep7_deploy.steps import host_steps
+from oxzep7_deploy.runner.request import HostResult, HostStatus
+from tests.fakes import FakeHosts
 
 
 def answers() -> dict[str, HostResult]:
@@ -59,27 +58,6 @@ def test_healthy_targets_pass_quietly() -> None:
     assert report.healthy == ("h1",) and not report.bad
 
 
-class PreflightRunner:
-    """Every step goes fine; the pre-flight says what runs on h2 now is unhealthy."""
-
-    def __init__(self) -> None:
-        self.playbooks: list[str] = []
-
-    def __call__(self, *_args: object, **_kwargs: object) -> PreflightRunner:
-        return self
-
-    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
-        self.playbooks.append(request.playbook)
-        hosts = {}
-        for h in request.limit:
-            doc: dict[str, object] = {"ok": True}
-            if request.playbook == "release_preflight.yml":
-                doc = {"ok": True, "current": "initial", "healthy": h != "h2",
-                       "health": {"message": "http http://127.0.0.1:8000/healthz: status 503"}}
-            hosts[h] = HostResult(h, HostStatus.OK, result=MappingProxyType(doc))
-        return RunResult(rc=0, status="successful", hosts=MappingProxyType(hosts))
-
-
 SPEC = """\
 apiVersion: oxzep7.dev/v1
 kind: PythonUpgrade
@@ -93,17 +71,17 @@ application: {name: sample, root: /srv/sample}
 
 
 @pytest.fixture
-def preflight_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> PreflightRunner:
-    fake = PreflightRunner()
-    monkeypatch.setattr(host_steps, "AnsibleRunner", fake)
-    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", fake)
+def preflight_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeHosts:
+    """Every step goes fine; the pre-flight says what runs on h2 now is unhealthy."""
+    fake = FakeHosts(unhealthy={"h2": "http http://127.0.0.1:8000/healthz: status 503"})
+    fake.install(monkeypatch)
     monkeypatch.setenv("OXZEP7_RECORDS", str(tmp_path / "records"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "spec.yaml").write_text(SPEC)
     return fake
 
 
-def test_apply_names_the_unhealthy_host_and_changes_nothing(preflight_runner: PreflightRunner) -> None:
+def test_apply_names_the_unhealthy_host_and_changes_nothing(preflight_runner: FakeHosts) -> None:
     result = CliRunner().invoke(cli, ["apply", "spec.yaml", "-i", "h1,h2,h3,", "--yes"])
     assert result.exit_code == 2, result.output
     assert "h2: unhealthy (release initial): http http://127.0.0.1:8000/healthz: status 503" \
@@ -113,7 +91,7 @@ def test_apply_names_the_unhealthy_host_and_changes_nothing(preflight_runner: Pr
     assert set(preflight_runner.playbooks) <= {"release_status.yml", "release_preflight.yml"}
 
 
-def test_apply_allow_unhealthy_deploys_anyway(preflight_runner: PreflightRunner) -> None:
+def test_apply_allow_unhealthy_deploys_anyway(preflight_runner: FakeHosts) -> None:
     result = CliRunner().invoke(cli, ["apply", "spec.yaml", "-i", "h1,h2,h3,", "--yes",
                                       "--allow-unhealthy", "--json"])
     assert result.exit_code == 0, result.output

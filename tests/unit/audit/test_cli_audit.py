@@ -1,6 +1,6 @@
 """`oxzep7-deploy audit`: options, host selection, --json, the text tables, exit codes.
 
-The Ansible runner is replaced by the fake of test_run.py (one seam: the runner adapter); the
+The hosts are tests/fakes.py's stand-in at the runner seam; the
 real playbook on real hosts is tests/e2e/test_audit.py.
 """
 
@@ -17,11 +17,11 @@ from rich.console import Console
 
 from oxzep7_deploy.audit.model import HostProbe
 from oxzep7_deploy.audit.report import build_report
-from oxzep7_deploy.cli import cmd_audit
 from oxzep7_deploy.cli.cmd_audit import audit_cmd, fleet_rows, host_rows, print_report
 from oxzep7_deploy.runner import HostResult, HostStatus
+from tests.fakes import FakeHosts
 from tests.unit.audit.factories import TARGET, probe_doc
-from tests.unit.audit.test_run import FakeRunner, ok
+from tests.unit.audit.test_run import audited, ok
 
 SPEC = """\
 apiVersion: oxzep7.dev/v1
@@ -36,13 +36,13 @@ application: {name: app, root: /srv/app}
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeRunner]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeHosts]:
     (tmp_path / "inv.ini").write_text("[app]\nh1\nh2\n[db]\nd1\n")
     (tmp_path / "spec.yaml").write_text(SPEC)
     monkeypatch.setenv("OXZEP7_RECORDS", str(tmp_path / "records"))
-    runner = FakeRunner({"h1": ok("h1"), "h2": ok("h2"), "d1": ok("d1"),
+    runner = audited({"h1": ok("h1"), "h2": ok("h2"), "d1": ok("d1"),
                          "h3": HostResult("h3", HostStatus.UNREACHABLE, message="ssh: timed out")})
-    monkeypatch.setattr(cmd_audit, "AnsibleRunner", lambda env: runner)
+    runner.install(monkeypatch)
     return tmp_path, runner
 
 
@@ -51,7 +51,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_json_is_one_document_and_the_run_is_kept(world: tuple[Path, FakeRunner]) -> None:
+def test_json_is_one_document_and_the_run_is_kept(world: tuple[Path, FakeHosts]) -> None:
     tmp, runner = world
     code, out, _ = invoke("-i", str(tmp / "inv.ini"), "--json")
     doc = json.loads(out)
@@ -61,7 +61,7 @@ def test_json_is_one_document_and_the_run_is_kept(world: tuple[Path, FakeRunner]
     assert json.loads(saved.read_text()) == doc
 
 
-def test_with_a_spec_only_its_targets_narrowed_by_limit(world: tuple[Path, FakeRunner]) -> None:
+def test_with_a_spec_only_its_targets_narrowed_by_limit(world: tuple[Path, FakeHosts]) -> None:
     tmp, runner = world
     code, out, _ = invoke(str(tmp / "spec.yaml"), "-i", str(tmp / "inv.ini"), "--limit", "h2,d1",
                           "--path", "/data", "--json")
@@ -71,7 +71,7 @@ def test_with_a_spec_only_its_targets_narrowed_by_limit(world: tuple[Path, FakeR
     assert runner.requests[0].extravars["oxzep7_audit"]["paths"] == ["/data"]
 
 
-def test_unreachable_hosts_do_not_fail_the_audit(world: tuple[Path, FakeRunner]) -> None:
+def test_unreachable_hosts_do_not_fail_the_audit(world: tuple[Path, FakeHosts]) -> None:
     tmp, _ = world
     (tmp / "inv.ini").write_text("h1\nh3\n")
     code, out, _ = invoke("-i", str(tmp / "inv.ini"), "--json")
@@ -81,7 +81,7 @@ def test_unreachable_hosts_do_not_fail_the_audit(world: tuple[Path, FakeRunner])
     assert code == 0 and "h3: unreachable: ssh: timed out" in out
 
 
-def test_eol_is_judged_on_the_date_given(world: tuple[Path, FakeRunner]) -> None:
+def test_eol_is_judged_on_the_date_given(world: tuple[Path, FakeHosts]) -> None:
     tmp, _ = world
     code, out, _ = invoke("-i", str(tmp / "inv.ini"), "--limit", "h1", "--on", "2024-01-01", "--json")
     assert code == 0
@@ -94,21 +94,21 @@ def test_eol_is_judged_on_the_date_given(world: tuple[Path, FakeRunner]) -> None
     (["--limit", "d1", "SPEC"], "--limit d1: none of the spec targets match it"),
     (["--path", "relative/dir"], "--path relative/dir: must be an absolute path"),
 ])
-def test_usage_errors_exit_2(world: tuple[Path, FakeRunner], args: list[str], message: str) -> None:
+def test_usage_errors_exit_2(world: tuple[Path, FakeHosts], args: list[str], message: str) -> None:
     tmp, runner = world
     args = [str(tmp / "spec.yaml") if a == "SPEC" else a for a in args]
     code, _, err = invoke(*args, "-i", str(tmp / "inv.ini"))
     assert code == 2 and message in err and not runner.requests
 
 
-def test_a_host_list_inventory_is_audited_as_written(world: tuple[Path, FakeRunner]) -> None:
+def test_a_host_list_inventory_is_audited_as_written(world: tuple[Path, FakeHosts]) -> None:
     _, runner = world
     code, out, _ = invoke("-i", "h1,h2,", "--json")
     assert code == 0 and list(json.loads(out)["hosts"]) == ["h1", "h2"]
     assert runner.requests[0].sources == ("h1,h2,",)
 
 
-def test_an_invalid_spec_exits_2(world: tuple[Path, FakeRunner]) -> None:
+def test_an_invalid_spec_exits_2(world: tuple[Path, FakeHosts]) -> None:
     tmp, _ = world
     (tmp / "bad.yaml").write_text(SPEC.replace("3.13.5", "3.13"))
     code, _, err = invoke(str(tmp / "bad.yaml"), "-i", str(tmp / "inv.ini"))

@@ -1,6 +1,6 @@
 """Running the audit playbook: what each host's outcome becomes, and the playbook's promises.
 
-The runner here is a fake that answers like the real adapter does (HostResult per host); that
+The runner here is tests/fakes.py's, answering the probe with given results (HostResult per host); that
 the playbook really behaves is shown on the fleet by tests/e2e/test_audit.py.
 """
 
@@ -19,23 +19,16 @@ import yaml
 from oxzep7_deploy.audit.model import AuditRequest
 from oxzep7_deploy.audit.run import PLAYBOOK, REACH_TASK, run_audit, to_probe
 from oxzep7_deploy.paths import playbooks_dir
-from oxzep7_deploy.runner import EventHandler, HostResult, HostStatus, RunRequest, RunResult
+from oxzep7_deploy.runner import HostResult, HostStatus
+from tests.fakes import FakeHosts
 from tests.unit.audit.factories import TARGET, probe_doc
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
 
 
-class FakeRunner:
-    """Answers each run with the given per-host results; keeps the requests it got."""
-
-    def __init__(self, results: Mapping[str, HostResult]) -> None:
-        self.results = results
-        self.requests: list[RunRequest] = []
-
-    def run(self, request: RunRequest, data_dir: Path, on_event: EventHandler | None = None
-            ) -> RunResult:
-        self.requests.append(request)
-        return RunResult(0, "successful", MappingProxyType(dict(self.results)))
+def audited(results: Mapping[str, HostResult]) -> FakeHosts:
+    """Hosts whose audit probe answers with `results` (a HostResult per host)."""
+    return FakeHosts({PLAYBOOK: lambda _request, host: results[host]})
 
 
 def ok(host: str, doc: Mapping[str, Any] | None = None) -> HostResult:
@@ -60,7 +53,7 @@ def test_outcomes_become_host_statuses() -> None:
 
 
 def test_run_audit_asks_for_every_host_and_reports_in_their_order(tmp_path: Path) -> None:
-    runner = FakeRunner({"h2": ok("h2"), "h1": HostResult("h1", HostStatus.UNREACHABLE, message="x")})
+    runner = audited({"h2": ok("h2"), "h1": HostResult("h1", HostStatus.UNREACHABLE, message="x")})
     request = AuditRequest(("inv.ini",), ("h1", "h2"), TARGET, paths=("/data",), budget=30)
     doc = run_audit(request, runner, tmp_path, NOW)
     (sent,) = runner.requests

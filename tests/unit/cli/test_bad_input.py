@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from oxzep7_deploy.cli.main import cli
+from tests.fakes import FakeHosts
 from tests.unit.cli.test_several_inventories import SPEC as EXISTING_SPEC
 
 UNREACHABLE = "h1 ansible_host=127.0.0.9 ansible_port=1\n"  # loopback, nothing listens there
@@ -101,9 +102,7 @@ def test_a_deploy_name_the_spec_would_refuse_is_refused(command: str) -> None:
 
 def test_an_app_name_with_an_underscore_is_an_application_name(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.unit.cli.test_several_inventories import AnsweringRunner
-
-    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", AnsweringRunner())
+    FakeHosts().install(monkeypatch)
     code, out, err = invoke("status", "-i", "h1,", "--app", "my_app", "--json")
     assert code == 0 and json.loads(out)["app"] == "my_app", err
 
@@ -113,12 +112,7 @@ def test_an_app_name_with_an_underscore_is_an_application_name(
 
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from oxzep7_deploy.steps import host_steps
-    from tests.unit.cli.test_several_inventories import AnsweringRunner
-
-    fake = AnsweringRunner()
-    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", fake)
-    monkeypatch.setattr(host_steps, "AnsibleRunner", fake)
+    FakeHosts().install(monkeypatch)
     monkeypatch.setattr("oxzep7_deploy.cli.output.is_terminal", lambda: True)
 
 
@@ -159,14 +153,11 @@ def test_no_at_a_host_command_question_does_nothing_and_says_so(
 ROOT = Path(__file__).resolve().parents[3]
 CHILD = """
 import sys
-from oxzep7_deploy.cli import cmd_audit
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.main import main
-from oxzep7_deploy.steps import host_steps
-from oxzep7_deploy import fleet_ops
-from tests.unit.cli.test_several_inventories import AnsweringRunner
+from tests.fakes import FakeHosts
 
-fake = AnsweringRunner()  # every host answers that each step went fine
-host_steps.AnsibleRunner = fleet_ops.AnsibleRunner = cmd_audit.AnsibleRunner = fake
+runners.runner_factory = FakeHosts().runner_factory  # every host answers each step went fine
 sys.argv = ["oxzep7-deploy", *sys.argv[1:]]
 main()
 """

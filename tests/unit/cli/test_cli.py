@@ -111,7 +111,7 @@ def test_an_internal_error_prints_one_line_and_keeps_the_traceback(
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr("oxzep7_deploy.cli.cmd_plan.build_plan", boom)
+    monkeypatch.setattr("oxzep7_deploy.prepared.build_plan", boom)
     code, _, err = invoke("plan", str(SPEC), "-i", str(INVENTORY))
     assert code == 4 and "internal error: RuntimeError: kaboom" in err
     assert "Traceback" not in err

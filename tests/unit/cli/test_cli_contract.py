@@ -85,7 +85,7 @@ def test_ctrl_c_in_plan_stops_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("oxzep7_deploy.cli.cmd_plan.load_spec", interrupted)
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_plan.prepare", interrupted)
     code, _, err = invoke("plan", str(SPEC), "-i", str(INVENTORY))
     assert code == 130 and err.strip() == "error: interrupted"
 
@@ -142,11 +142,14 @@ def test_plan_shows_the_release_apply_will_use_after_earlier_attempts(
     note: str,
 ) -> None:
     monkeypatch.setenv("OXZEP7_RECORDS", str(tmp_path))
-    base = json.loads(invoke("plan", str(SPEC), "-i", str(INVENTORY), "--json")[1])["release"]
+    planned = json.loads(invoke("plan", str(SPEC), "-i", str(INVENTORY), "--json")[1])
+    base = planned["release"]
     for attempt, outcome in enumerate(outcomes, 1):
         rid = base if attempt == 1 else f"{base}.{attempt}"
         folder = tmp_path / "deploys" / "billing-py313" / rid
         folder.mkdir(parents=True)
+        (folder / "plan.json").write_text(json.dumps({**planned, "release": rid}))  # as apply
+        (folder / "spec.yaml").write_bytes(SPEC.read_bytes())  # keeps them: a resume runs them
         progress: dict[str, object] = {"name": "billing-py313", "release": rid, "outcome": outcome,
                                        "hosts": {}}
         (folder / "progress.json").write_text(json.dumps(progress))
@@ -189,7 +192,7 @@ def test_ctrl_c_in_apply_exits_130_and_says_how_to_resume(monkeypatch: pytest.Mo
     def interrupted(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare_deploy", interrupted)
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare", interrupted)
     code, _, err = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
     assert code == 130, "not 1: nothing was rolled back"
     assert "run the same command again to resume it, or `rollback`" in err
@@ -203,7 +206,7 @@ def planning(*_a, **_k):  # SIGTERM while the deploy is planned, outside any Ans
     os.kill(os.getpid(), signal.{sig})
     time.sleep(30)
 
-apply.prepare_deploy = planning
+apply.prepare = planning
 from oxzep7_deploy.cli.main import main
 sys.argv = ["oxzep7-deploy", *sys.argv[1:]]
 main()
@@ -241,7 +244,7 @@ def test_an_interrupt_between_runs_stops_what_earlier_runs_left(monkeypatch: pyt
     def interrupted(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare_deploy", interrupted)
+    monkeypatch.setattr("oxzep7_deploy.cli.cmd_apply.prepare", interrupted)
     try:
         code, _, _ = invoke("apply", str(SPEC), "-i", str(INVENTORY), "--yes")
         assert code == 130

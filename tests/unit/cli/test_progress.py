@@ -34,11 +34,11 @@ def test_quiet_prints_nothing_anywhere(capsys: pytest.CaptureFixture[str]) -> No
 
 CHILD = """
 import sys
+from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.main import main
-from oxzep7_deploy.steps import host_steps
-from tests.unit.cli.test_several_inventories import AnsweringRunner
+from tests.fakes import FakeHosts
 
-host_steps.AnsibleRunner = AnsweringRunner()  # every host answers that each step went fine
+runners.runner_factory = FakeHosts().runner_factory  # every host answers each step went fine
 sys.argv = ["oxzep7-deploy", "apply", sys.argv[1], "-i", "h1,h2,h3,", "--yes"]
 main()
 """

@@ -1,6 +1,6 @@
 """Several -i, as Ansible takes them, on every command that reaches hosts; host lists as written.
 
-The hosts are a stand-in at the runner adapter (the one seam); the real runner with several
+The hosts are tests/fakes.py's stand-in at the runner seam; the real runner with several
 sources is tests/unit/runner, and on a real fleet tests/e2e/test_rollout.py.
 """
 
@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from oxzep7_deploy.cli import cmd_audit
 from oxzep7_deploy.cli.main import cli
-from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
-from oxzep7_deploy.steps import host_steps
-from tests.unit.audit.factories import probe_doc
+from tests.fakes import FakeHosts
 
 SPEC = """\
 apiVersion: oxzep7.dev/v1
@@ -32,31 +28,9 @@ application: {name: sample, root: /srv/sample}
 """
 
 
-class AnsweringRunner:
-    """Every host of a run answers that the step went fine; the requests are kept."""
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        self.requests: list[RunRequest] = []
-
-    def __call__(self, *_args: Any, **_kwargs: Any) -> AnsweringRunner:
-        return self  # stands in for the AnsibleRunner class: every "new" runner is this one
-
-    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
-        self.requests.append(request)
-        doc = probe_doc() if request.playbook == "audit.yml" else {"ok": True}
-        if request.playbook == "release_preflight.yml":  # what runs now is healthy
-            doc = {"ok": True, "healthy": True, "current": "initial"}
-        hosts = {h: HostResult(h, HostStatus.OK, result=MappingProxyType(doc)) for h in request.limit}
-        return RunResult(rc=0, status="successful", hosts=MappingProxyType(hosts))
-
-
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> AnsweringRunner:
-    fake = AnsweringRunner()
-    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", fake)
-    monkeypatch.setattr(host_steps, "AnsibleRunner", fake)
-    monkeypatch.setattr(cmd_audit, "AnsibleRunner", fake)
-    return fake
+def runner(monkeypatch: pytest.MonkeyPatch) -> FakeHosts:
+    return FakeHosts().install(monkeypatch)
 
 
 @pytest.fixture
@@ -78,7 +52,7 @@ def invoke(*args: str) -> tuple[int, Any, str]:
     ["unlock", "--app", "sample", "--yes"],
     ["audit"],
 ])
-def test_host_commands_take_several_inventories(runner: AnsweringRunner, web: str,
+def test_host_commands_take_several_inventories(runner: FakeHosts, web: str,
                                                 command: list[str]) -> None:
     code, doc, err = invoke(*command, "-i", web, "-i", "db1,")
     assert code == 0, (doc, err)
@@ -88,7 +62,7 @@ def test_host_commands_take_several_inventories(runner: AnsweringRunner, web: st
 
 
 def test_apply_takes_several_inventories_and_promote_reads_them_back(
-        runner: AnsweringRunner, web: str, tmp_path: Path) -> None:
+        runner: FakeHosts, web: str, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC + "rollout:\n  stages:\n"
                     "    - {name: canary, hosts: 1, promote: manual}\n"
@@ -104,7 +78,7 @@ def test_apply_takes_several_inventories_and_promote_reads_them_back(
         "promote runs on the inventories apply recorded"
 
 
-def test_a_host_list_alone_is_passed_as_written(runner: AnsweringRunner, tmp_path: Path,
+def test_a_host_list_alone_is_passed_as_written(runner: FakeHosts, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     code, doc, err = invoke("status", "--app", "sample", "-i", "h1,h2,")

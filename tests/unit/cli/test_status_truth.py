@@ -11,39 +11,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from oxzep7_deploy.cli.main import cli
-from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest, RunResult
+from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest
+from tests.fakes import Answer, FakeHosts
 from tests.unit.test_host_agent import Host
 
 
-class AgentRunner:
-    """Answers the status playbook with each temp host's agent; `down` hosts are unreachable."""
+def agent_answers(hosts: dict[str, Host]) -> dict[str, Answer]:
+    """The status playbook answered by each temp host's own agent."""
+    def status(_request: RunRequest, name: str) -> HostResult:
+        rc, doc = hosts[name].call("state")
+        status = HostStatus.OK if rc == 0 and doc["ok"] else HostStatus.FAILED
+        return HostResult(name, status, failed_task=None if rc == 0 else "State unreadable",
+                          message=None if rc == 0 else doc["error"],
+                          result=MappingProxyType({**doc, "step": "status"}))
 
-    def __init__(self, hosts: dict[str, Host], down: set[str]) -> None:
-        self.hosts = hosts
-        self.down = down
-
-    def __call__(self, *_args: Any, **_kwargs: Any) -> AgentRunner:
-        return self
-
-    def run(self, request: RunRequest, data_dir: Path, on_event: object = None) -> RunResult:
-        out = {}
-        for name in request.limit:
-            if name in self.down:
-                out[name] = HostResult(name, HostStatus.UNREACHABLE,
-                                       message="Failed to connect to the host via ssh: timed out")
-                continue
-            rc, doc = self.hosts[name].call("state")
-            status = HostStatus.OK if rc == 0 and doc["ok"] else HostStatus.FAILED
-            out[name] = HostResult(name, status, failed_task=None if rc == 0 else "State unreadable",
-                                   message=None if rc == 0 else doc["error"],
-                                   result=MappingProxyType({**doc, "step": "status"}))
-        return RunResult(rc=0, status="successful", hosts=MappingProxyType(out))
+    return {"release_status.yml": status}
 
 
 @pytest.fixture
@@ -60,7 +47,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Host]:
     doc = json.loads(state4.read_text())
     doc["releases"]["r1"]["status"] = "weird"
     state4.write_text(json.dumps(doc))
-    monkeypatch.setattr("oxzep7_deploy.fleet_ops.AnsibleRunner", AgentRunner(hosts, {"h2"}))
+    FakeHosts(agent_answers(hosts), unreachable={"h2"}).install(monkeypatch)
     return hosts
 
 
