@@ -27,7 +27,6 @@ from oxzep7_deploy.spec import load_spec, parse_spec
 from oxzep7_deploy.spec.loader import YamlError, load_document
 from oxzep7_deploy.spec.model import Spec
 
-INTERRUPTED = 130  # the exit code of a deploy stopped by SIGINT or SIGTERM: run it again to resume
 StepsFactory = Callable[[Spec, Plan, tuple[str, ...], DeployRecord], HostSteps]
 LiveReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, str | None]]
 BadReleases = Callable[[tuple[str, ...], str, tuple[str, ...]], dict[str, tuple[str, ...]]]
@@ -189,7 +188,7 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: record how far it came, then stop
         record.save_progress(progress)
         report = build_report(plan, progress)
-        report.update(outcome="interrupted", exit_code=INTERRUPTED)
+        report.update(outcome="interrupted", exit_code=int(ExitCode.INTERRUPTED))
         record.save_report(report)
         raise
     record.save_report(build_report(plan, result))

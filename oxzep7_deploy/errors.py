@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage error, invalid spec or inventory, lock held
     ROLLBACK_INCOMPLETE = 3  # a rollback did not complete: manual action needed
     INTERNAL = 4
+    INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM: stopped; run the same command again to resume
 
 
 class Oxzep7Error(Exception):

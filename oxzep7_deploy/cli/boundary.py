@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # What a shell reports for a command stopped by a signal (128 + the signal's number).
 BROKEN_PIPE = 141  # SIGPIPE: the reader of stdout closed the pipe
-INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM: stopped; run the same command again to resume
+INTERRUPTED = int(ExitCode.INTERRUPTED)
 
 
 def records_root() -> Path:
