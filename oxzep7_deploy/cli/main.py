@@ -1,19 +1,50 @@
-"""The `oxzep7-deploy` command group: thin click commands over the library."""
+"""The `oxzep7-deploy` command group: thin click commands over the library.
+
+Each command's module is imported when that command runs (or when help lists them all), so
+`plan` or `status` does not pay for importing every other command and what it pulls in.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from oxzep7_deploy import __version__
-from oxzep7_deploy.cli.cmd_apply import abort_cmd, apply_cmd, promote_cmd
-from oxzep7_deploy.cli.cmd_audit import audit_cmd
-from oxzep7_deploy.cli.cmd_hosts import history_cmd, rollback_cmd, status_cmd, unlock_cmd
-from oxzep7_deploy.cli.cmd_init import init_cmd, schema_cmd
-from oxzep7_deploy.cli.cmd_plan import plan_cmd
-from oxzep7_deploy.cli.cmd_validate import validate_cmd
+
+# command name -> (module under oxzep7_deploy.cli, attribute); in the order help lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("cmd_validate", "validate_cmd"),
+    "plan": ("cmd_plan", "plan_cmd"),
+    "apply": ("cmd_apply", "apply_cmd"),
+    "promote": ("cmd_apply", "promote_cmd"),
+    "abort": ("cmd_apply", "abort_cmd"),
+    "audit": ("cmd_audit", "audit_cmd"),
+    "init": ("cmd_init", "init_cmd"),
+    "schema": ("cmd_init", "schema_cmd"),
+    "rollback": ("cmd_hosts", "rollback_cmd"),
+    "status": ("cmd_hosts", "status_cmd"),
+    "history": ("cmd_hosts", "history_cmd"),
+    "unlock": ("cmd_hosts", "unlock_cmd"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attr = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"oxzep7_deploy.cli.{module}"), attr)
+        assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="oxzep7-deploy")
 def cli() -> None:
     """Upgrade the Python interpreter under applications across a fleet, safely.
@@ -22,11 +53,6 @@ def cli() -> None:
     virtualenv and the rollout stages; oxzep7-deploy validates it, plans it, and carries
     it out with Ansible, with health gates and one-command rollback.
     """
-
-
-for command in (validate_cmd, plan_cmd, apply_cmd, promote_cmd, abort_cmd, audit_cmd, init_cmd,
-                schema_cmd, rollback_cmd, status_cmd, history_cmd, unlock_cmd):
-    cli.add_command(command)
 
 
 def main() -> None:
