@@ -4,17 +4,15 @@
 
 Each measurement is a fresh process (imports included), as a user runs the command. The peer
 is `ansible-playbook --list-hosts` on the same inventory and pattern: what Ansible itself needs
-just to know which hosts a play would touch. Results: bench/results/plan_scale.json; the table
-row is appended to bench/README.md by hand from the printed line.
+just to know which hosts a play would touch. The two alternate, so both see the same load.
+Goal: ours take at most 1.05x the peer's time (medians). Results, every sample with the machine's
+load and the commit: bench/results/plan_scale.json; `bench/plot.py` puts its row in the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # `python bench/plan_scale.py` as well as `-m bench.plan_scale`
+    sys.path.insert(0, str(HERE.parent))
+
+from bench.common import code_version, finish_machine, machine, median, now_utc, save  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
+GOAL_RATIO = 1.05
 
 SPEC = """\
 apiVersion: oxzep7.dev/v1
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    info = machine()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_inventory(work / "inventory.ini", args.hosts)
@@ -83,25 +88,25 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved, so both see the same machine load
             ours.append(timed(ours_cmd))
             peer.append(timed(peer_cmd))
+    ratio = median(ours) / median(peer)
     result = {
         "benchmark": "plan_scale",
         "hosts": args.hosts,
         "repeat": args.repeat,
-        "ours_validate_plan_s": statistics.median(ours),
-        "peer_ansible_list_hosts_s": statistics.median(peer),
-        "ratio_ours_to_peer": statistics.median(ours) / statistics.median(peer),
-        "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ours_validate_plan_s": median(ours),
+        "peer_ansible_list_hosts_s": median(peer),
+        "ratio_ours_to_peer": ratio,
+        "goal_ratio": GOAL_RATIO,
+        "met": ratio <= GOAL_RATIO,
+        "runs": {"ours": ours, "peer": peer},
+        "machine": finish_machine(info),
+        "code": code_version(),
+        "when": now_utc(),
     }
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "plan_scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"| plan, {args.hosts} hosts | ours {result['ours_validate_plan_s']:.2f} s | "
-          f"ansible --list-hosts {result['peer_ansible_list_hosts_s']:.2f} s | "
-          f"ratio {result['ratio_ours_to_peer']:.2f} | goal < 1 s: "
-          f"{'met' if result['ours_validate_plan_s'] < 1 else 'NOT met'} |")
-
+    path = save("plan_scale", result)
+    print(f"| plan, {args.hosts} hosts | ours {median(ours):.2f} s | "
+          f"ansible-playbook --list-hosts {median(peer):.2f} s | ours take {ratio:.2f}x its time | "
+          f"goal <= {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'NOT met'} | {path}")
 
 if __name__ == "__main__":
     main()

@@ -58,10 +58,12 @@ def summaries(number: int, doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def summary_plan_scale(doc: dict[str, Any]) -> dict[str, Any]:
     ours, peer = doc["ours_validate_plan_s"], doc["peer_ansible_list_hosts_s"]
+    goal = doc.get("goal_ratio", 1.05)
     return {"comparison": 5, "what": COMPARISONS[5][1], "n": f"{doc['hosts']:,}",
             "repeats": doc["repeat"], "ours": f"{ours:.2f} s",
             "peer": f"ansible-playbook --list-hosts {peer:.2f} s",
-            "ratio": f"ours take {ours / peer:.2f}x its time", "goal": "< 1 s", "met": ours < 1}
+            "ratio": f"ours take {ours / peer:.2f}x its time", "goal": f"<= {goal:g}x its time",
+            "met": ours / peer <= goal}
 
 
 def summary_audit(doc: dict[str, Any]) -> dict[str, Any]:
@@ -194,10 +196,13 @@ def plot_plan_scale(doc: dict[str, Any], plt: Any) -> Any:
     bars(ax, ["ours: validate + plan", "ansible-playbook\n--list-hosts"],
          [[doc["ours_validate_plan_s"]], [doc["peer_ansible_list_hosts_s"]]],
          ["tab:green", "tab:grey"])
-    ax.axvline(1.0, color="red", linestyle="--", linewidth=1)
-    ax.text(1.0, 0.5, " goal 1 s", color="red", fontsize=9, va="center")
-    ok = "met" if doc["ours_validate_plan_s"] < 1 else "NOT met"
-    ax.set_title(f"Plan of a {doc['hosts']:,}-host inventory (goal < 1 s: {ok})", fontsize=10)
+    goal = doc.get("goal_ratio", 1.05)
+    limit = goal * doc["peer_ansible_list_hosts_s"]
+    ax.axvline(limit, color="red", linestyle="--", linewidth=1)
+    ax.text(limit, 0.5, f" goal {goal:g}x", color="red", fontsize=9, va="center")
+    ok = "met" if doc["ours_validate_plan_s"] <= limit else "NOT met"
+    ax.set_title(f"Plan of a {doc['hosts']:,}-host inventory (goal <= {goal:g}x "
+                 f"ansible-playbook --list-hosts: {ok})", fontsize=10)
     return fig
 
 
