@@ -1,8 +1,9 @@
 """`audit [SPEC] -i INVENTORY`: what each host has before an upgrade, read-only, table or --json.
 
-Exit status: 0 when the audit ran, even if some hosts were unreachable or their probe failed
-(they are listed as such: `unreachable` and `failed` in --json, and `summary.complete` is false);
-2 for a usage error, an invalid spec or inventory; 4 for an internal error.
+Exit status: 0 when every host was audited; 1 when the report is not the whole fleet: some hosts
+were unreachable or their probe failed (they are listed as such: `unreachable` and `failed` in
+--json, and `summary.complete` is false), as `status` and `history` do; 2 for a usage error, an
+invalid spec or inventory; 4 for an internal error.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from oxzep7_deploy.audit import AuditRequest, Target, run_audit
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.options import inventory_option, json_option
-from oxzep7_deploy.cli.output import emit_json
+from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.cli.progress import PipeSafeConsole
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import ExitCode, UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.spec import load_spec
 
@@ -78,9 +79,15 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     (run_dir / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:
         emit_json(doc)
-        return
-    err.print(f"done in {time.monotonic() - started:.1f} s; report saved in {run_dir / 'audit.json'}")
-    print_report(doc, _console())
+    else:
+        err.print(f"done in {time.monotonic() - started:.1f} s; report saved in "
+                  f"{run_dir / 'audit.json'}")
+        print_report(doc, _console())
+    if not doc["summary"]["complete"]:
+        missing = doc["unreachable"] + doc["failed"]
+        say(f"not audited: {', '.join(missing)} (the reason is in the report); check them with "
+            "`ansible HOST -m ping` and run the audit again", err=True)
+        raise SystemExit(int(ExitCode.DEPLOY_FAILED))
 
 
 def select_hosts(inv: Inventory, targets: str | None, limit: str | None) -> tuple[str, ...]:

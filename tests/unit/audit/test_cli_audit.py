@@ -71,14 +71,16 @@ def test_with_a_spec_only_its_targets_narrowed_by_limit(world: tuple[Path, FakeH
     assert runner.requests[0].extravars["oxzep7_audit"]["paths"] == ["/data"]
 
 
-def test_unreachable_hosts_do_not_fail_the_audit(world: tuple[Path, FakeHosts]) -> None:
+def test_an_unreachable_host_is_reported_and_the_audit_exits_1(world: tuple[Path, FakeHosts]) -> None:
     tmp, _ = world
     (tmp / "inv.ini").write_text("h1\nh3\n")
     code, out, _ = invoke("-i", str(tmp / "inv.ini"), "--json")
     doc = json.loads(out)
-    assert code == 0 and doc["unreachable"] == ["h3"] and doc["summary"]["complete"] is False
-    code, out, _ = invoke("-i", str(tmp / "inv.ini"))
-    assert code == 0 and "h3: unreachable: ssh: timed out" in out
+    assert code == 1 and doc["unreachable"] == ["h3"] and doc["summary"]["complete"] is False
+    assert doc["hosts"]["h1"]["status"] == "ok"  # the others are audited all the same
+    code, out, err = invoke("-i", str(tmp / "inv.ini"))
+    assert code == 1 and "h3: unreachable: ssh: timed out" in out
+    assert "not audited: h3" in err
 
 
 def test_eol_is_judged_on_the_date_given(world: tuple[Path, FakeHosts]) -> None:
