@@ -160,7 +160,7 @@ def _host_row(host: HostView, y: int, x: Any) -> list[str]:
     mid = y + ROW / 2
     out = [f'<g class="host-row" data-host="{e(host.name)}">',
            f"<title>{e(host.name)}: {e(host.state)}</title>",
-           f'<text class="host" x="{LABELS - 8}" y="{mid + 4:.1f}" font-size="12" '
+           f'<text class="host-name" x="{LABELS - 8}" y="{mid + 4:.1f}" font-size="12" '
            f'text-anchor="end" fill="{style.INK}">{e(label)}</text>']
     if not host.segments:
         out.append(f'<text x="{LABELS + 4}" y="{mid + 4:.1f}" font-size="11" '
@@ -220,8 +220,9 @@ def _legend() -> str:
     items = [(style.PHASE_COLOUR[p], p) for p in ("prepared", "switched", "healthy", "rolled back",
                                                    "failed", "lock")]
     spans = [f'<span><i style="background:{c}"></i>{e(p)}</span>' for c, p in items]
-    spans.append(f'<span><b style="color:{style.FAILED}">\u2715</b> a step failed</span>')
-    spans.append(f'<span><b style="color:{style.ROLLED_BACK}">\u25c0</b> rolled back</span>')
+    spans.append(f'<span><strong style="color:{style.FAILED}">\u2715</strong> a step failed</span>')
+    spans.append(f'<span><strong style="color:{style.ROLLED_BACK}">\u25c0</strong> rolled back'
+                 "</span>")
     spans.append("<span>dashed line: a wave starts; coloured: a gate (paused, promoted, "
                  "aborted)</span>")
     return f'<p class="legend">{"".join(spans)}</p>'
