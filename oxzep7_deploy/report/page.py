@@ -12,6 +12,7 @@ from typing import Any
 
 from oxzep7_deploy import __version__
 from oxzep7_deploy.report import style
+from oxzep7_deploy.report.axis import TimeAxis
 from oxzep7_deploy.report.model import DeployView, HostView, Mark, Segment
 
 WIDTH = 960  # the SVG's own units; it scales to the page
@@ -118,40 +119,42 @@ def _timeline(view: DeployView) -> str:
         return ('<p class="missing">No step times in these records (a deploy recorded before '
                 "oxzep7-deploy kept them, or one that ran no step): no timeline; the tables "
                 "below are from its final report.</p>")
-    moments = [s.start for s in segments] + [s.end for s in segments] + [m.at for m in view.marks]
-    t0, t1 = min(moments), max(moments)
-    span = max((t1 - t0).total_seconds(), 0.001)
-    scale = (WIDTH - LABELS - RIGHT) / span
-
-    def x(moment: dt.datetime) -> float:
-        return LABELS + (moment - t0).total_seconds() * scale
-
+    spans = [(s.start, s.end) for s in segments] + [(m.at, m.at) for m in view.marks]
+    axis = TimeAxis(spans, LABELS, WIDTH - RIGHT)
     top = 16 + MARK_ROWS * 13 + 18  # mark labels, then the axis labels
     height = top + ROW * len(view.hosts) + 8
     out = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" role="img" '
            f'xmlns="http://www.w3.org/2000/svg" aria-label="timeline of {e(view.name)}">',
-           f"<desc>time from {e(_clock(t0, seconds=True))} (UTC), across {span:.1f} s</desc>"]
-    out += _axis(t0, span, x, top, height)
+           f"<desc>time from {e(_clock(axis.t0, seconds=True))} (UTC), across "
+           f"{_duration(axis.span)}</desc>"]
+    out += _axis(axis, top, height)
     for row, host in enumerate(view.hosts.values()):
-        out += _host_row(host, top + row * ROW, x)
-    out += _marks(view.marks, x, top, height)
+        out += _host_row(host, top + row * ROW, axis.x)
+    out += _marks(view.marks, axis.x, top, height)
     out.append("</svg>")
-    caption = (f'<p class="mono">from {e(_clock(t0, seconds=True))} to '
-               f"{e(_clock(t1, seconds=True))} UTC ({span:.1f} s)</p>")
+    caption = (f'<p class="mono">from {e(_clock(axis.t0, seconds=True))} to '
+               f"{e(_clock(axis.t1, seconds=True))} UTC ({_duration(axis.span)})"
+               + ("; a stretch where no step ran is cut short, its length written on it"
+                  if axis.breaks else "") + "</p>")
     return "\n".join(out) + caption
 
 
-def _axis(t0: dt.datetime, span: float, x: Any, top: int, height: int) -> list[str]:
+def _axis(axis: TimeAxis, top: int, height: int) -> list[str]:
     out = []
-    for i in range(6):
-        offset = span * i / 5
-        at = t0 + dt.timedelta(seconds=offset)
-        px = x(at)
-        anchor = "start" if i == 0 else "end" if i == 5 else "middle"
+    ticks = axis.ticks()
+    for i, (px, offset) in enumerate(ticks):
+        anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
         out.append(f'<line x1="{px:.1f}" y1="{top - 4}" x2="{px:.1f}" y2="{height - 4}" '
                    f'stroke="{style.FAINT}" stroke-width="1"/>')
         out.append(f'<text x="{px:.1f}" y="{top - 8}" font-size="10" text-anchor="{anchor}" '
                    f'fill="{style.NEUTRAL}">+{_duration(offset)}</text>')
+    for cut in axis.breaks:
+        mid = (cut.left + cut.right) / 2
+        out.append(f'<g class="axis-break"><rect x="{cut.left + 4:.1f}" y="{top - 4}" '
+                   f'width="{cut.right - cut.left - 8:.1f}" height="{height - top}" '
+                   f'fill="{style.FAINT}" opacity="0.6"/>'
+                   f'<text x="{mid:.1f}" y="{height - 8}" font-size="9" text-anchor="middle" '
+                   f'fill="{style.NEUTRAL}">{_duration(cut.end - cut.start)}</text></g>')
     return out
 
 
@@ -287,7 +290,8 @@ def _clock(moment: dt.datetime, seconds: bool = False) -> str:
 
 def _duration(seconds: float) -> str:
     if seconds < 100:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+        return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s" if seconds < 10 \
+            else f"{seconds:.0f}s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 100:
         return f"{minutes}m{secs:02d}s"

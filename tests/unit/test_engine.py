@@ -439,3 +439,16 @@ def test_the_timeline_marks_the_manual_gate_its_pause_and_its_promote() -> None:
     gates = [(e["event"], e["wave"]) for e in p.timeline if "event" in e]
     assert gates == [("wave", "canary"), ("paused", "half"), ("promoted", "half"),
                      ("wave", "half"), ("wave", "all")]
+
+
+def test_the_timeline_marks_an_abort_at_the_gate_it_was_paused_at() -> None:
+    spec = make_spec(stages=(STAGES[0], replace(STAGES[1], promote=Promote.MANUAL)))
+    plan = build_plan(spec, HOSTS, "r1")
+    steps = FakeSteps()
+    engine = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+                    sleep=lambda s: None)
+    assert engine.run().outcome is Outcome.PAUSED
+    p = engine.abort()
+    gates = [(e["event"], e["wave"]) for e in p.timeline if "event" in e]
+    assert gates == [("wave", "canary"), ("paused", "half"), ("aborted", "half")]
+    assert [e["hosts"] for e in p.timeline if e.get("step") == "rollback"] == [["h1"]]

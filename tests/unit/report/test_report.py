@@ -176,3 +176,28 @@ def test_an_unreadable_output_directory_is_refused_before_anything(rolled_back: 
     locked.mkdir(mode=0o500)
     code, doc, _ = invoke_json("report", NAME, "-o", str(locked / "r.html"))
     assert code == 2 and "cannot write the report" in doc["error"], doc
+
+
+def test_a_long_wait_at_the_gate_is_cut_short_so_the_steps_stay_visible(rolled_back: Deploy) -> None:
+    """Promoted two hours after the pause: the wait is a narrow break saying `2h00m`, and each
+    side's steps keep their width."""
+    import datetime as dt
+
+    progress = rolled_back.records / "deploys" / NAME / rolled_back.release / "progress.json"
+    doc = json.loads(progress.read_text())
+    later = False
+    for entry in doc["timeline"]:
+        later = later or entry.get("event") == "promoted"
+        for key in ("start", "end", "at"):
+            if later and key in entry:
+                moment = dt.datetime.fromisoformat(entry[key]) + dt.timedelta(hours=2)
+                entry[key] = moment.isoformat(timespec="milliseconds")
+    progress.write_text(json.dumps(doc))
+    _, page = report()
+    assert len(page.with_class("axis-break")) == 1 and "2h00m" in page.words
+    cut = next(a for tag, a in page.elements if tag == "rect" and a.get("opacity") == "0.6")
+    canary_switch = page.with_class("phase-switched")[0]
+    rollback = page.with_class("phase-rolled-back")[0]
+    assert float(canary_switch["x"] or 0) < float(cut["x"] or 0) < float(rollback["x"] or 0), \
+        "the canary's switch left of the break, the rollback after the promote right of it"
+    assert float(cut["width"] or 0) < 40, "the two hours take a narrow band"
