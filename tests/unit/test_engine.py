@@ -442,7 +442,7 @@ def test_the_timeline_marks_the_manual_gate_its_pause_and_its_promote() -> None:
 
 
 def test_the_timeline_marks_an_abort_at_the_gate_it_was_paused_at() -> None:
-    spec = make_spec(stages=(STAGES[0], replace(STAGES[1], promote=Promote.MANUAL)))
+    spec = make_spec(stages=(STAGES[0], replace(STAGES[1], promote=Promote.MANUAL), STAGES[2]))
     plan = build_plan(spec, HOSTS, "r1")
     steps = FakeSteps()
     engine = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
