@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+
+from oxzep7_deploy.report import style  # noqa: E402  (one look: the deploy report's colours)
+
 RESULTS = BENCH / "results"
 PLOTS = BENCH / "plots"
 README = BENCH / "README.md"
@@ -132,10 +136,10 @@ def bars(ax: Any, labels: list[str], samples: list[list[float]], colours: list[s
     xmax = max(max(s) for s in samples) * 1.2
     ax.barh(ys, meds, color=colours, height=0.6, alpha=0.85)
     for y, values, med in zip(ys, samples, meds, strict=True):
-        ax.scatter(values, [y] * len(values), color="black", s=14, zorder=3)
+        ax.scatter(values, [y] * len(values), color=style.INK, s=14, zorder=3)
         label = f"median {med:.2f} s" if med < 10 else f"median {med:.1f} s"
         if med > 0.3 * xmax:
-            ax.text(xmax * 0.01, y + 0.17, label, va="center", fontsize=9, color="white",
+            ax.text(xmax * 0.01, y + 0.17, label, va="center", fontsize=9, color=style.PAPER,
                     fontweight="bold")
         else:
             ax.text(max(values) + xmax * 0.01, y, label, va="center", fontsize=9)
@@ -150,14 +154,14 @@ def footer(fig: Any, doc: dict[str, Any]) -> None:
     where = (f"{m.get('nproc', '?')} cores, {m.get('memory_gib', '?')} GiB, {m.get('os', '?')}; "
              f"shared machine, load {m.get('loadavg_start', ['?'])[0]} at the start"
              if isinstance(m, dict) else str(m))
-    fig.text(0.01, 0.01, f"{doc.get('when', '')}  |  {where}", fontsize=7, color="grey")
+    fig.text(0.01, 0.01, f"{doc.get('when', '')}  |  {where}", fontsize=7, color=style.NEUTRAL)
 
 
 def plot_rollback(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     s = doc["samples"]
     bars(ax, ["ours: rollback", "peer: redeploy\n(venv rebuilt)"], [s["ours"], s["peer"]],
-         ["tab:green", "tab:grey"])
+         [style.GOOD, style.NEUTRAL])
     ok = "met" if doc["goal_met"] else "NOT met"
     ax.set_title(f"Time to restore the old Python, N={doc['hosts']} hosts: ours "
                  f"{doc['speedup_peer_over_ours']:.1f}x faster (goal 10x: {ok})", fontsize=10)
@@ -171,7 +175,7 @@ def plot_overhead(doc: dict[str, Any], plt: Any) -> Any:
         r = doc["by_n"][n]
         bars(ax, ["ours", "Ansible defaults", "Ansible tuned by hand"],
              [r["samples"][v] for v in ("ours", "ansible_defaults", "ansible_tuned")],
-             ["tab:green", "tab:grey", "tab:blue"])
+             [style.GOOD, style.NEUTRAL, style.ALTERNATIVE])
         ok = "met" if r["summary"]["met"] else "NOT met"
         ax.set_title(f"N={n}: defaults take {r['speedup_defaults_over_ours']:.2f}x ours, ours take "
                      f"{r['ours_over_tuned']:.2f}x hand-tuned (goal >= 2x, <= 1.2x: {ok})",
@@ -184,7 +188,7 @@ def plot_noop(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     s = doc["samples"]
     bars(ax, ["first apply", "second apply\n(no-op)"], [s["first"], s["second"]],
-         ["tab:grey", "tab:green"])
+         [style.NEUTRAL, style.GOOD])
     ok = "met" if doc["goal_met"] else "NOT met"
     ax.set_title(f"Re-apply of an applied spec, N={doc['hosts']}: {doc['second_over_first']:.1%} "
                  f"of the first (goal < 10%: {ok})", fontsize=10)
@@ -195,11 +199,11 @@ def plot_plan_scale(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3))
     bars(ax, ["ours: validate + plan", "ansible-playbook\n--list-hosts"],
          [[doc["ours_validate_plan_s"]], [doc["peer_ansible_list_hosts_s"]]],
-         ["tab:green", "tab:grey"])
+         [style.GOOD, style.NEUTRAL])
     goal = doc.get("goal_ratio", 1.05)
     limit = goal * doc["peer_ansible_list_hosts_s"]
-    ax.axvline(limit, color="red", linestyle="--", linewidth=1)
-    ax.text(limit, 0.5, f" goal {goal:g}x", color="red", fontsize=9, va="center")
+    ax.axvline(limit, color=style.FAILED, linestyle="--", linewidth=1)
+    ax.text(limit, 0.5, f" goal {goal:g}x", color=style.FAILED, fontsize=9, va="center")
     ok = "met" if doc["ours_validate_plan_s"] <= limit else "NOT met"
     ax.set_title(f"Plan of a {doc['hosts']:,}-host inventory (goal <= {goal:g}x "
                  f"ansible-playbook --list-hosts: {ok})", fontsize=10)
@@ -210,7 +214,7 @@ def plot_audit(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3.4))
     runs = doc["runs"]
     bars(ax, ["ours: audit", "ours: audit with a spec", "ansible setup + shell\n(finds far less)"],
-         [runs["ours"], runs["ours_with_spec"], runs["peer"]], ["tab:green", "tab:olive", "tab:grey"])
+         [runs["ours"], runs["ours_with_spec"], runs["peer"]], [style.GOOD, style.MUTED, style.NEUTRAL])
     ok = "met" if doc["ours_audit_s"] < doc["goal_s"] else "NOT met"
     ax.set_title(f"Audit of {doc['hosts']} hosts: {doc['ours_audit_per_host_s']:.2f} s per host "
                  f"(goal < {doc['goal_s']:g} s: {ok})", fontsize=10)
@@ -223,7 +227,7 @@ def plot_build(doc: dict[str, Any], plt: Any) -> Any:
     for ax, key, label in ((wall, "wall_s", "wall"), (cpu, "cpu_s", "CPU")):
         bars(ax, ["build once, ship", "compile on\neach host"],
              [[runs["once-per-platform"][key]], [runs["on-each-host"][key]]],
-             ["tab:green", "tab:grey"])
+             [style.GOOD, style.NEUTRAL])
         ax.set_xlabel(f"{label} seconds")
     s = summary_build(doc)
     fig.suptitle(f"CPython from source on N={doc['hosts']} hosts: {s['ratio']} "
@@ -237,7 +241,7 @@ def plot_generic(doc: dict[str, Any], plt: Any) -> Any | None:
     if not pairs:
         return None
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.6 * len(pairs)))
-    bars(ax, [k for k, _ in pairs], [[float(v)] for _, v in pairs], ["tab:blue"] * len(pairs))
+    bars(ax, [k for k, _ in pairs], [[float(v)] for _, v in pairs], [style.ALTERNATIVE] * len(pairs))
     ax.set_title(doc.get("title") or doc.get("benchmark") or "", fontsize=10)
     return fig
 
@@ -257,6 +261,10 @@ def render_plots() -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.family": "sans-serif",
+                         "font.sans-serif": [f.strip() for f in style.FONT_FAMILY.split(",")],
+                         "font.size": style.FONT_SIZE, "text.color": style.INK})
 
     PLOTS.mkdir(exist_ok=True)
     written = []

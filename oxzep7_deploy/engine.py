@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
@@ -44,6 +45,7 @@ class Engine:
         health_interval: int = 2,
         sleep: Callable[[float], None] = time.sleep,
         log_error: ErrorLog | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.plan = plan
         self.steps = steps
@@ -53,6 +55,8 @@ class Engine:
         self._interval = max(1, health_interval)
         self._sleep = sleep
         self._log_error = log_error
+        self._clock = clock
+        self._wave: str | None = None  # the wave being run, for the timeline
         self.error: Exception | None = None  # the first exception a step raised, if any
         self._stopping = False  # failure handling: a step that raises now stops nothing more
         for host in plan.targets:
@@ -63,7 +67,7 @@ class Engine:
     def run(self) -> Progress:
         """Go as far as the plan allows: to the end, to a manual gate, or to a failure."""
         p = self.progress
-        p.paused_at = None
+        resumed_at, p.paused_at = p.paused_at, None
         try:
             if not (p.locked or p.prestaged):  # every target first: no other deploy comes between
                 # the first target alone first: of two deploys started at once, the one refused
@@ -80,6 +84,8 @@ class Engine:
                 wave = self.plan.waves[index]
                 if wave.gate.promote is Promote.MANUAL and index not in p.promoted:
                     return self._pause(index, wave)
+                if wave.gate.promote is Promote.MANUAL and index == resumed_at:
+                    self._mark("promoted", wave.name)
                 self._run_wave(wave)
                 p.waves_done = index + 1
                 self._save(p)
@@ -113,6 +119,8 @@ class Engine:
     def abort(self) -> Progress:
         """Stop a paused deploy: roll back what it switched, release the locks."""
         self._emit(ProgressEvent("phase", "abort: rolling back what this deploy switched"))
+        paused = self.progress.paused_at
+        self._mark("aborted", self.plan.waves[paused].name if paused is not None else None)
         self._stopping = True
         return self._undo(self.plan.targets, verb="aborted")
 
@@ -140,6 +148,8 @@ class Engine:
         return prepared
 
     def _run_wave(self, wave: Wave) -> None:
+        self._wave = wave.name
+        self._mark("wave", wave.name)
         self._emit(ProgressEvent("phase", f"wave {wave.name}", wave=wave.name, hosts=wave.hosts))
         for batch in wave.batches:
             ready = [h for h in self._alive(batch) if h in self.progress.prestaged]
@@ -179,6 +189,7 @@ class Engine:
         p = self.progress
         p.paused_at = index
         p.outcome = Outcome.PAUSED
+        self._mark("paused", wave.name)
         self._save(p)
         self._emit(ProgressEvent("gate", f"paused before wave {wave.name}: manual promote",
                                  wave=wave.name, hosts=wave.hosts))
@@ -310,6 +321,14 @@ class Engine:
                 f"release it ran before {self.plan.dead_man}s after the switch; `oxzep7-deploy "
                 f"status -i INVENTORY --app {self.plan.app}` shows what it runs once it answers")
 
+    def _now(self) -> str:
+        return dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc).isoformat(
+            timespec="milliseconds")
+
+    def _mark(self, event: str, wave: str | None) -> None:
+        """A wave's start or a gate's passage, on the timeline."""
+        self.progress.timeline.append({"event": event, "wave": wave, "at": self._now()})
+
     def _rollback_failed(self) -> list[str]:
         return [h for h, r in self.progress.hosts.items() if r.state == "rollback-failed"]
 
@@ -320,7 +339,19 @@ class Engine:
 
     def _call(self, name: str, step: Callable[[Sequence[str]], Results], hosts: Sequence[str]
               ) -> Results:
-        """Run a step; an exception it raises becomes a failure of each of its hosts."""
+        """Run a step; an exception it raises becomes a failure of each of its hosts. The step's
+        start, end and failed hosts go on the timeline."""
+        start = self._now()
+        results = self._call_step(name, step, hosts)
+        self.progress.timeline.append({
+            "step": name, "wave": self._wave, "start": start, "end": self._now(),
+            "hosts": list(hosts),
+            "failed": {h: (r.message if r else None) or f"no result from {name} for this host"
+                       for h in hosts if (r := results.get(h)) is None or not r.ok}})
+        return results
+
+    def _call_step(self, name: str, step: Callable[[Sequence[str]], Results],
+                   hosts: Sequence[str]) -> Results:
         try:
             return step(hosts)
         except Exception as exc:

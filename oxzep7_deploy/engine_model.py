@@ -100,6 +100,10 @@ class Progress:
     outcome: Outcome | None = None
     hosts: dict[str, HostRecord] = field(default_factory=dict)
     error: str | None = None  # what stopped the deploy when a step raised (step: message)
+    # what happened when, oldest first (`report` draws it): one entry per step run on a batch,
+    # {"step", "wave", "start", "end", "hosts", "failed": {host: message}}, and one per wave
+    # start and gate, {"event": wave|paused|promoted|aborted, "wave", "at"}; times are ISO 8601
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -111,7 +115,7 @@ class Progress:
         hosts = {h: HostRecord(**r) for h, r in dict(doc.get("hosts") or {}).items()}
         outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
         fields = {k: doc[k] for k in ("prestaged", "locked", "switched", "waves_done", "promoted",
-                                            "paused_at", "error")
+                                            "paused_at", "error", "timeline")
                   if k in doc}
         return cls(name=doc["name"], release=doc["release"], outcome=outcome, hosts=hosts, **fields)
 

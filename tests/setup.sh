@@ -14,6 +14,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import oxzep7_deploy, ans
   .venv/bin/pip install -q -e '.[test]'
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  log "chromium (the report's browser test renders its page headless)"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+
 log "test fleet: packages, podman config, host images"
 bash tests/fleet/fleet.sh setup
 bash tests/fleet/fleet.sh build-image

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("cmd_hosts", "rollback_cmd"),
     "status": ("cmd_hosts", "status_cmd"),
     "history": ("cmd_hosts", "history_cmd"),
+    "report": ("cmd_report", "report_cmd"),
     "unlock": ("cmd_hosts", "unlock_cmd"),
 }
 

@@ -413,3 +413,42 @@ def test_a_host_unreachable_during_its_switch_is_left_to_its_dead_man_and_said_s
     assert "rollback" not in [s for s, _ in steps.calls], "nothing to roll back from here"
     assert "every other target runs what it ran before; h1 unreachable during the switch" \
         in events[-1], events[-1]
+
+
+def test_the_timeline_records_each_step_with_its_times_waves_and_failures() -> None:
+    """`report` draws the deploy from this: which hosts ran which step when, in which wave."""
+    steps = FakeSteps(fail={"switch": {"h2"}})
+    p = run(steps)
+    runs = [e for e in p.timeline if "step" in e]
+    assert [(e["step"], e["wave"]) for e in runs if e["step"] == "switch"] == [
+        ("switch", "canary"), ("switch", "half")]
+    failed = next(e for e in runs if e["step"] == "switch" and e["wave"] == "half")
+    assert failed["hosts"] == ["h2"] and failed["failed"] == {"h2": "503"}
+    assert next(e for e in runs if e["step"] == "rollback")["hosts"] == ["h1"]
+    assert all(e["start"] <= e["end"] for e in runs) and runs[0]["start"].endswith("+00:00")
+    assert [e["wave"] for e in p.timeline if e.get("event") == "wave"] == ["canary", "half"]
+    assert Progress.from_json(p.to_json()).timeline == p.timeline, "saved with the progress"
+
+
+def test_the_timeline_marks_the_manual_gate_its_pause_and_its_promote() -> None:
+    stages = (STAGES[0], replace(STAGES[1], promote=Promote.MANUAL), STAGES[2])
+    steps = FakeSteps()
+    p = run(steps, stages=stages)
+    p.promoted.append(1)
+    p = run(steps, progress=p, stages=stages)
+    gates = [(e["event"], e["wave"]) for e in p.timeline if "event" in e]
+    assert gates == [("wave", "canary"), ("paused", "half"), ("promoted", "half"),
+                     ("wave", "half"), ("wave", "all")]
+
+
+def test_the_timeline_marks_an_abort_at_the_gate_it_was_paused_at() -> None:
+    spec = make_spec(stages=(STAGES[0], replace(STAGES[1], promote=Promote.MANUAL), STAGES[2]))
+    plan = build_plan(spec, HOSTS, "r1")
+    steps = FakeSteps()
+    engine = Engine(plan, steps, Progress(plan.name, plan.release), lambda _p: None,
+                    sleep=lambda s: None)
+    assert engine.run().outcome is Outcome.PAUSED
+    p = engine.abort()
+    gates = [(e["event"], e["wave"]) for e in p.timeline if "event" in e]
+    assert gates == [("wave", "canary"), ("paused", "half"), ("aborted", "half")]
+    assert [e["hosts"] for e in p.timeline if e.get("step") == "rollback"] == [["h1"]]
