@@ -25,6 +25,7 @@ from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
+from oxzep7_deploy.runner.ansible_config import AnsibleConfig
 from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
@@ -72,7 +73,8 @@ def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext) ->
         platforms = probe_platforms(spec, targets, absolute_sources(inventories), record, ctx)
     else:
         platforms = inventory_platforms(spec, inventory, targets)
-    plan = build_plan(spec, targets, record.release, platforms)
+    forks, _origin = AnsibleConfig().forks(spec.ansible.forks)
+    plan = build_plan(spec, targets, record.release, platforms, forks)
     return PreparedDeploy(spec, spec_path, data, plan, record, platforms, note)
 
 

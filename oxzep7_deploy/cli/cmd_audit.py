@@ -64,7 +64,7 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
         if not path.startswith("/"):
             raise UsageError(f"--path {path}: must be an absolute path on the hosts")
     request = AuditRequest(tuple(inventory), hosts, target, tuple(paths),
-                           forks=loaded.ansible.forks if loaded else 50,
+                           forks=loaded.ansible.forks if loaded else None,
                            reach_timeout=(timeout or 10) + 5)
     env = {"ANSIBLE_TIMEOUT": str(timeout)} if timeout else {}
     err = PipeSafeConsole(stderr=True, highlight=False)
