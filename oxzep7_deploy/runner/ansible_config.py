@@ -134,13 +134,13 @@ class AnsibleConfig:
             return DEFAULT_FORKS, "oxzep7-deploy's default"
         return int(value), origin
 
-    def inventory(self) -> tuple[str, ...]:
-        """The inventory `ansible-playbook` uses without -i: `inventory =` (relative to the
-        config file), ANSIBLE_INVENTORY, else /etc/ansible/hosts."""
-        value, _origin = self.lookup("DEFAULT_HOST_LIST")
+    def inventory(self) -> tuple[tuple[str, ...], str]:
+        """(sources, origin): the inventory `ansible-playbook` uses without -i: ANSIBLE_INVENTORY,
+        `inventory =` (relative to the config file), else /etc/ansible/hosts."""
+        value, origin = self.lookup("DEFAULT_HOST_LIST")
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        return tuple(str(Path(v).expanduser()) for v in value or ())
+        return tuple(str(Path(v).expanduser()) for v in value or ()), origin
 
     def tuned_env(self, uid: int | None = None) -> dict[str, str]:
         """The tool's tuning, only for settings the environment and config file leave unsaid."""
