@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +26,8 @@ from oxzep7_deploy.cli.output import emit_json
 from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
+from oxzep7_deploy.records import prune_reads
 from oxzep7_deploy.spec import load_spec
-
-KEEP_AUDITS = 20  # audit run directories kept under .oxzep7/audits
 
 
 @click.command("audit", cls=JsonCommand)
@@ -102,8 +100,7 @@ def _run_dir(now: dt.datetime) -> Path:
     root = records_root() / "audits"
     path = root / now.strftime("%Y%m%dT%H%M%S%fZ")
     path.mkdir(parents=True, exist_ok=True)
-    for old in sorted(p for p in root.iterdir() if p.is_dir())[:-KEEP_AUDITS]:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_reads(p for p in root.iterdir() if p.is_dir())
     return path
 
 
