@@ -48,9 +48,9 @@ def _configured_inventory(_ctx: click.Context, _param: click.Parameter,
         else:
             where = (f"{config.file} sets no `inventory =`" if config.file
                      else "no ansible.cfg found from here") + ", and /etc/ansible/hosts is missing"
-        raise click.BadParameter(
-            f"no inventory: {where}; give -i INVENTORY, or set `inventory = PATH` in "
-            f"{config.file or './ansible.cfg'} [defaults]")
+        raise click.MissingParameter(
+            f"No inventory: {where}; give -i INVENTORY, or set `inventory = PATH` in "
+            f"{config.file or './ansible.cfg'} [defaults].", ctx=_ctx, param=_param)
     return found
 
 

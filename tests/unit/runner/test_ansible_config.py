@@ -120,4 +120,5 @@ def test_no_inventory_anywhere_says_where_to_set_one(work: Path) -> None:
     if Path("/etc/ansible/hosts").exists():
         pytest.skip("this machine has /etc/ansible/hosts, which ansible-playbook would use")
     assert result.exit_code == 2
-    assert "no inventory" in result.output and "give -i INVENTORY" in result.output
+    assert "Missing option '-i' / '--inventory'. No inventory: no ansible.cfg found from here" \
+        in result.output and "give -i INVENTORY" in result.output
