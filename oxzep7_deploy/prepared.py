@@ -17,6 +17,7 @@ from oxzep7_deploy.deploy import (
     check_world,
     read_spec_bytes,
     refuse_while_paused,
+    spec_for_records,
     stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, ProgressEvent
@@ -97,9 +98,10 @@ def start(prepared: PreparedDeploy, inventories: tuple[str, ...]) -> None:
             "owner": owner(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "platforms": prepared.platforms,
+            "spec_digest": prepared.spec.digest,
         },
         plan=prepared.plan.to_json(),
-        spec=prepared.data,
+        spec=spec_for_records(prepared.spec, prepared.data),
     )
 
 
