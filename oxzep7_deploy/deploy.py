@@ -83,7 +83,10 @@ def _with_env_from_file(stored: Spec, record: DeployRecord, abort: bool,
     """The stored spec with its digest as applied and application.env's values read again from
     the spec file (the records keep none); refused when the file no longer has them, but for
     an abort, which goes on without them."""
-    meta = record.meta()
+    try:
+        meta = record.meta()
+    except (OSError, ValueError):  # records written by hand or damaged: the copy as it is
+        meta = {}
     digest = str(meta.get("spec_digest") or stored.digest)
     spec = replace(stored, digest=digest)
     if not stored.application.env:
