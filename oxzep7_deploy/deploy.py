@@ -12,8 +12,9 @@ import hashlib
 import json
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from oxzep7_deploy.engine import Engine
@@ -59,6 +60,55 @@ def read_spec_bytes(spec: Spec, spec_path: str) -> bytes:
     return data
 
 
+# what the records keep in place of each application.env value (secrets stay in the spec file)
+NOT_STORED = "(not stored: see the spec file)"
+
+
+def spec_for_records(spec: Spec, data: bytes) -> bytes:
+    """The spec's bytes for the records, with application.env's values left out: they are often
+    secrets, and the controller keeps no copy of them (the spec file is the user's own)."""
+    if not spec.application.env:
+        return data
+    import yaml
+
+    doc = load_document(data).data
+    doc["application"]["env"] = dict.fromkeys(doc["application"]["env"], NOT_STORED)
+    header = (f"# {spec.name}: as applied (sha256 {spec.digest}); application.env's values are "
+              "not kept here\n")
+    return (header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)).encode()
+
+
+def _with_env_from_file(stored: Spec, record: DeployRecord, abort: bool,
+                        on_event: ProgressHandler | None) -> Spec:
+    """The stored spec with its digest as applied and application.env's values read again from
+    the spec file (the records keep none); refused when the file no longer has them, but for
+    an abort, which goes on without them."""
+    try:
+        meta = record.meta()
+    except (OSError, ValueError):  # records written by hand or damaged: the copy as it is
+        meta = {}
+    digest = str(meta.get("spec_digest") or stored.digest)
+    spec = replace(stored, digest=digest)
+    if not stored.application.env:
+        return spec
+    path = str(meta.get("spec", ""))
+    try:
+        env = load_spec(path).application.env
+    except Oxzep7Error:
+        env = {}
+    if set(env) == set(stored.application.env):
+        return replace(spec, application=replace(spec.application, env=MappingProxyType(dict(env))))
+    why = (f"application.env of deploy {record.name} (release {record.release}) is not kept in "
+           f"its records, and {path or 'its spec file'} no longer has the same keys "
+           f"({', '.join(sorted(stored.application.env))})")
+    if not abort:
+        raise UsageError(why, hint=f"put those keys back in {path}, or `oxzep7-deploy abort "
+                                   f"{record.name}` to roll it back without them")
+    if on_event is not None:
+        on_event(ProgressEvent("phase", f"{why}: the abort runs without them"))
+    return replace(spec, application=replace(spec.application, env=MappingProxyType({})))
+
+
 def stored_deploy(record: DeployRecord, abort: bool = False,
                   on_event: ProgressHandler | None = None) -> tuple[Spec, Plan]:
     """The spec and plan a recorded deploy runs: the copies in its records, never the spec file
@@ -75,7 +125,8 @@ def stored_deploy(record: DeployRecord, abort: bool = False,
         ) from exc
     data = record.spec_bytes()
     if data is not None:
-        return parse_spec(data, str(record.dir / "spec.yaml")), plan
+        stored = parse_spec(data, str(record.dir / "spec.yaml"))
+        return _with_env_from_file(stored, record, abort, on_event), plan
     # written before the spec was kept beside the plan: the file, if it is still the same spec
     path = str(record.meta().get("spec", ""))
     spec = load_spec(path)
@@ -133,6 +184,10 @@ def spec_changes(old: bytes, new: bytes, most: int = 8) -> list[str]:
         return ["the file (one of them is not YAML)"]
     lines = []
     for key in [*after, *(k for k in before if k not in after)]:
+        if key.startswith("application.env."):  # values the records do not keep: keys only
+            if (key in before) != (key in after):
+                lines.append(f"{key}: {'added' if key in after else 'removed'}")
+            continue
         if key not in before:
             lines.append(f"{key}: added ({_show(after[key])})")
         elif key not in after:

@@ -15,7 +15,7 @@ from typing import Any
 
 from oxzep7_deploy.errors import LockHeldError
 from oxzep7_deploy.inventory import load_inventory
-from oxzep7_deploy.records import owner
+from oxzep7_deploy.records import owner, prune_reads
 from oxzep7_deploy.runner.base import Runner
 from oxzep7_deploy.runner.request import HostResult
 from oxzep7_deploy.state.host import HostState, LockRecord
@@ -38,12 +38,18 @@ class Target:
         return path
 
 
+READ_ONLY = ("status", "history")  # kinds whose records are pruned (records.prune_reads)
+
+
 def select_target(inventories: tuple[str, ...], app: str, limit: str | None, records: Path,
                   kind: str, runner: Runner) -> Target:
     inventory = load_inventory(*inventories)
     hosts = inventory.select(limit) if limit else inventory.hosts
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_root = records / "ops" / app / f"{stamp}-{kind}-{secrets.token_hex(2)}"
+    if kind in READ_ONLY:
+        run_root.mkdir(parents=True, exist_ok=True)
+        prune_reads(run_root.parent.glob(f"*-{kind}-*"))
     return Target(tuple(inventories), app, hosts, run_root, runner)
 
 

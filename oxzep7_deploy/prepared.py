@@ -17,6 +17,7 @@ from oxzep7_deploy.deploy import (
     check_world,
     read_spec_bytes,
     refuse_while_paused,
+    spec_for_records,
     stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, ProgressEvent
@@ -25,6 +26,7 @@ from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
 from oxzep7_deploy.records import DeployRecord, find_deploys, owner
+from oxzep7_deploy.runner.ansible_config import AnsibleConfig
 from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
@@ -72,7 +74,8 @@ def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext) ->
         platforms = probe_platforms(spec, targets, absolute_sources(inventories), record, ctx)
     else:
         platforms = inventory_platforms(spec, inventory, targets)
-    plan = build_plan(spec, targets, record.release, platforms)
+    forks, _origin = AnsibleConfig().forks(spec.ansible.forks)
+    plan = build_plan(spec, targets, record.release, platforms, forks)
     return PreparedDeploy(spec, spec_path, data, plan, record, platforms, note)
 
 
@@ -95,9 +98,10 @@ def start(prepared: PreparedDeploy, inventories: tuple[str, ...]) -> None:
             "owner": owner(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "platforms": prepared.platforms,
+            "spec_digest": prepared.spec.digest,
         },
         plan=prepared.plan.to_json(),
-        spec=prepared.data,
+        spec=spec_for_records(prepared.spec, prepared.data),
     )
 
 

@@ -17,6 +17,8 @@ import json
 import os
 import shutil
 import socket
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,52 @@ def default_root() -> Path:
     """Where this controller keeps its records: `.oxzep7/` in the working directory, or
     OXZEP7_RECORDS."""
     return Path(os.environ.get("OXZEP7_RECORDS", ".oxzep7"))
+
+
+# Records of read-only commands (status, history, audit): the newest KEEP are kept, and none
+# older than MAX_AGE days; deploy, rollback and unlock records are never pruned.
+KEEP_READS_VAR = "OXZEP7_KEEP_READS"
+READS_DAYS_VAR = "OXZEP7_KEEP_READS_DAYS"
+KEEP_READS = 20
+READS_DAYS = 7.0
+
+
+def read_bounds(env: Mapping[str, str] | None = None) -> tuple[int, float]:
+    """(count, days) kept of read-only commands' records: OXZEP7_KEEP_READS (default 20) and
+    OXZEP7_KEEP_READS_DAYS (default 7); a value that is not a number is the default."""
+    env = os.environ if env is None else env
+
+    def number(name: str, default: float) -> float:
+        try:
+            value = float(env.get(name, default))
+        except ValueError:
+            return default
+        return value if value >= 0 else default
+
+    return int(number(KEEP_READS_VAR, KEEP_READS)), number(READS_DAYS_VAR, READS_DAYS)
+
+
+def prune_reads(runs: Iterable[Path], keep: int | None = None, days: float | None = None,
+                now: float | None = None) -> list[Path]:
+    """Remove the records of read-only runs beyond the newest `keep` or older than `days`
+    (the newest one always stays: it is the run just made); returns what was removed."""
+    default_keep, default_days = read_bounds()
+    keep = default_keep if keep is None else keep
+    days = default_days if days is None else days
+    now = time.time() if now is None else now
+    found = []
+    for path in runs:
+        with contextlib.suppress(OSError):
+            found.append((path.stat().st_mtime, path))
+    found.sort(reverse=True)
+    removed = []
+    for n, (mtime, path) in enumerate(found):
+        if n == 0:
+            continue
+        if n >= max(keep, 1) or now - mtime > days * 86400:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def owner() -> str:

@@ -46,7 +46,7 @@ class AuditRequest:
     hosts: tuple[str, ...]
     target: Target | None = None
     paths: tuple[str, ...] = ()  # more places to look for venvs (--path)
-    forks: int = 50
+    forks: int | None = None
     budget: int = 40  # seconds each host may spend searching
     reach_timeout: int = 15  # seconds a host has to answer a first round trip
 

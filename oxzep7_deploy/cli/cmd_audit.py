@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +27,8 @@ from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import ExitCode, UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
+from oxzep7_deploy.records import prune_reads
 from oxzep7_deploy.spec import load_spec
-
-KEEP_AUDITS = 20  # audit run directories kept under .oxzep7/audits
 
 
 @click.command("audit", cls=JsonCommand)
@@ -65,7 +63,7 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
         if not path.startswith("/"):
             raise UsageError(f"--path {path}: must be an absolute path on the hosts")
     request = AuditRequest(tuple(inventory), hosts, target, tuple(paths),
-                           forks=loaded.ansible.forks if loaded else 50,
+                           forks=loaded.ansible.forks if loaded else None,
                            reach_timeout=(timeout or 10) + 5)
     env = {"ANSIBLE_TIMEOUT": str(timeout)} if timeout else {}
     err = PipeSafeConsole(stderr=True, highlight=False)
@@ -109,8 +107,7 @@ def _run_dir(now: dt.datetime) -> Path:
     root = records_root() / "audits"
     path = root / now.strftime("%Y%m%dT%H%M%S%fZ")
     path.mkdir(parents=True, exist_ok=True)
-    for old in sorted(p for p in root.iterdir() if p.is_dir())[:-KEEP_AUDITS]:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_reads(p for p in root.iterdir() if p.is_dir())
     return path
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
@@ -11,6 +13,7 @@ from oxzep7_deploy.deploy import DeployContext
 from oxzep7_deploy.plan import Plan, Wave
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
 from oxzep7_deploy.prepared import prepare
+from oxzep7_deploy.runner.ansible_config import AnsibleConfig
 from oxzep7_deploy.spec.durations import format_duration
 from oxzep7_deploy.spec.model import Spec
 
@@ -28,10 +31,13 @@ def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
     match no host.
     """
     prepared = prepare(spec, inventory, DeployContext(records_root()))  # no host probes
+    ansible = AnsibleConfig().effective(prepared.spec.ansible.forks, prepared.spec.ansible.become)
     if as_json:
-        emit_json(prepared.plan.to_json())
+        emit_json({**prepared.plan.to_json(), "ansible": ansible})
     else:
         for line in describe_plan(prepared.plan, prepared.spec):
+            say(line)
+        for line in describe_ansible(ansible):
             say(line)
         if prepared.note:
             say(prepared.note)
@@ -79,6 +85,30 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
         + (format_duration(plan.dead_man) if plan.dead_man else "off")
     )
     return lines
+
+
+def describe_ansible(settings: dict[str, Any]) -> list[str]:
+    """The settings of Ansible a run gets, each with where it comes from."""
+    def show(name: str, label: str) -> str:
+        entry = settings[name]
+        value = entry["value"]
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif value is None:
+            value = "not set"
+        origin = entry["from"]
+        origin = {"default": "Ansible's default"}.get(origin, origin)
+        return f"{label} {value} ({origin})"
+
+    return [
+        "ansible: config file " + (settings["config_file"] or "none (no ansible.cfg found)"),
+        "  " + "; ".join([show("remote_user", "remote user"), show("become", "become"),
+                          show("become_method", "method")]),
+        "  " + "; ".join([show("forks", "forks"), show("timeout", "timeout"),
+                          show("host_key_checking", "host key checking")]),
+        "  " + show("private_key_file", "private key")
+        + " (an inventory's ansible_user / ansible_ssh_private_key_file win per host)",
+    ]
 
 
 def _batches(wave: Wave, most: int = 8) -> str:

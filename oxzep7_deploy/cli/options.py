@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,9 +20,38 @@ def json_option(func: F) -> F:
 
 def inventory_option(func: F) -> F:
     return click.option(
-        "-i", "--inventory", "inventory", required=True, multiple=True, metavar="INVENTORY",
-        help="Ansible inventory: a file, a directory, or 'h1,h2,' (repeatable).",
+        "-i", "--inventory", "inventory", multiple=True, metavar="INVENTORY",
+        callback=_configured_inventory,
+        help="Ansible inventory: a file, a directory, or 'h1,h2,' (repeatable). Default: "
+             "as ansible-playbook's, `inventory =` in ansible.cfg or ANSIBLE_INVENTORY.",
     )(func)
+
+
+def _configured_inventory(_ctx: click.Context, _param: click.Parameter,
+                          value: tuple[str, ...]) -> tuple[str, ...]:
+    """No -i: the inventory ansible-playbook would use (ansible.cfg's `inventory =`,
+    ANSIBLE_INVENTORY, else /etc/ansible/hosts), when it exists."""
+    if value:
+        return value
+    from oxzep7_deploy.errors import Oxzep7Error
+    from oxzep7_deploy.runner.ansible_config import AnsibleConfig
+
+    try:
+        config = AnsibleConfig()
+    except Oxzep7Error as exc:
+        raise click.BadParameter(f"{exc.message} ({exc.hint})") from None
+    sources, origin = config.inventory()
+    found = tuple(s for s in sources if Path(s).exists() or "," in s)
+    if not found:
+        if origin != "default":
+            where = f"{origin} names {', '.join(sources)}, which does not exist"
+        else:
+            where = (f"{config.file} sets no `inventory =`" if config.file
+                     else "no ansible.cfg found from here") + ", and /etc/ansible/hosts is missing"
+        raise click.MissingParameter(
+            f"No inventory: {where}; give -i INVENTORY, or set `inventory = PATH` in "
+            f"{config.file or './ansible.cfg'} [defaults].", ctx=_ctx, param=_param)
+    return found
 
 
 def yes_option(func: F) -> F:

@@ -27,8 +27,12 @@ def build_plan(
     targets: Sequence[str],
     release: str,
     platforms: Mapping[str, str] | None = None,
+    forks: int = 50,
 ) -> Plan:
-    """The whole deploy, decided up front: `plan` prints it and `apply` carries it out."""
+    """The whole deploy, decided up front: `plan` prints it and `apply` carries it out.
+
+    `forks` is Ansible's (its configuration's, else 50), used where the spec sets none.
+    """
     if not targets:
         raise UsageError(f"{spec.name}: no target hosts", hint="check `targets` against the inventory")
     if len(set(targets)) != len(targets):
@@ -55,7 +59,7 @@ def build_plan(
         on_failure=rollout.on_failure,
         dead_man=rollout.dead_man,
         lock_ttl=rollout.lock_ttl,
-        forks=spec.ansible.forks,
+        forks=spec.ansible.forks if spec.ansible.forks is not None else forks,
     )
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import configparser
 import os
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -14,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import ansible_runner.interface
 
 from oxzep7_deploy.paths import playbooks_dir
+from oxzep7_deploy.runner import process_env
+from oxzep7_deploy.runner.ansible_config import DEFAULT_FORKS, AnsibleConfig
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
 from oxzep7_deploy.runner.procs import MARK_VAR, mark, stop_marked
@@ -23,70 +24,25 @@ from oxzep7_deploy.runner.request import RunRequest, RunResult, absolute_sources
 
 
 def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment every run gets: our own ansible-playbook, tuned for speed, quiet."""
+    """The environment every run gets: the user's, with the ansible.cfg `ansible-playbook` would
+    read from here named by an absolute ANSIBLE_CONFIG (ansible-runner runs Ansible from its
+    private data directory, where ./ansible.cfg is not the user's), our own ansible-playbook
+    first on PATH, and the tool's tuning only where the user's configuration says nothing."""
     env = dict(os.environ if base is None else base)
+    config = AnsibleConfig(env)
+    if config.file is not None:
+        env["ANSIBLE_CONFIG"] = str(config.file)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    uid = os.getuid()
-    env.setdefault("ANSIBLE_SSH_CONTROL_PATH_DIR", f"/tmp/oxzep7-cp-{uid}")
-    env.setdefault("ANSIBLE_PIPELINING", "True")
-    env.setdefault(
-        "ANSIBLE_SSH_ARGS",
-        # a host lost after it connected must fail the run, not hang it on a live master
-        "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=5 -o ServerAliveCountMax=3",
-    )
-    env.setdefault("ANSIBLE_GATHERING", "explicit")
-    env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "False")
-    env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
-    env.setdefault("ANSIBLE_SYSTEM_WARNINGS", "False")
-    env.setdefault("ANSIBLE_INTERPRETER_PYTHON", "auto_silent")
-    env.setdefault("ANSIBLE_FORCE_COLOR", "False")
-    env.setdefault("ANSIBLE_NOCOLOR", "True")
-    env.setdefault("ANSIBLE_TIMEOUT", "15")
+    for variable, value in config.tuned_env().items():
+        env.setdefault(variable, value)
     # ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False when the variable is absent: a tool
     # that becomes root must keep Ansible's default (on) unless the user's config turns it off
-    if "ANSIBLE_HOST_KEY_CHECKING" not in env and "ANSIBLE_SSH_HOST_KEY_CHECKING" not in env:
-        env["ANSIBLE_HOST_KEY_CHECKING"] = configured_host_key_checking(env) or "True"
+    checking, origin = config.lookup("host_key_checking", "ssh")
+    if not origin.startswith("env:"):
+        env["ANSIBLE_HOST_KEY_CHECKING"] = "True" if checking else "False"
     env[MARK_VAR] = mark()  # every process of the run carries it: an interrupt stops them all
     return env
-
-
-def ansible_config_file(env: Mapping[str, str]) -> Path | None:
-    """The ansible.cfg `ansible-playbook` run from here would read: ANSIBLE_CONFIG, ./ansible.cfg
-    (unless the directory is world-writable), ~/.ansible.cfg, /etc/ansible/ansible.cfg."""
-    candidates: list[Path] = []
-    if "ANSIBLE_CONFIG" in env:
-        path = Path(env["ANSIBLE_CONFIG"]).expanduser()
-        candidates.append(path / "ansible.cfg" if path.is_dir() else path)
-    try:
-        cwd = Path.cwd()
-        if not cwd.stat().st_mode & stat.S_IWOTH:
-            candidates.append(cwd / "ansible.cfg")
-    except OSError:
-        pass
-    home = env.get("HOME")
-    if home:
-        candidates.append(Path(home) / ".ansible.cfg")
-    candidates.append(Path("/etc/ansible/ansible.cfg"))
-    return next((p for p in candidates if p.is_file() and os.access(p, os.R_OK)), None)
-
-
-def configured_host_key_checking(env: Mapping[str, str]) -> str | None:
-    """`host_key_checking` as the user's ansible.cfg sets it ([ssh_connection] over [defaults],
-    as Ansible reads it), or None when it says nothing (or cannot be read: Ansible will say why)."""
-    path = ansible_config_file(env)
-    if path is None:
-        return None
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return None
-    value = None
-    for section in ("defaults", "ssh_connection"):
-        if parser.has_option(section, "host_key_checking"):
-            value = parser.get(section, "host_key_checking").strip()
-    return value
 
 
 # how often (seconds) ansible-runner asks whether to cancel, while the playbook prints nothing
@@ -120,6 +76,7 @@ class AnsibleRunner:
 
         env = ansible_env()
         env.update(self._extra_env)
+        env.update(request.private_env)
         env[MARK_VAR] = mark()
         _write_settings(data_dir)
         with _interruptible() as interrupted:
@@ -138,7 +95,10 @@ class AnsibleRunner:
         extravars = dict(request.extravars)
         if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
             extravars["ansible_become"] = False
-        result = ansible_runner.run(
+        forks = request.forks
+        if forks is None:  # the spec says nothing: the user's ansible.cfg or ANSIBLE_FORKS, else ours
+            forks = None if AnsibleConfig(env).says("DEFAULT_FORKS") else DEFAULT_FORKS
+        runner = ansible_runner.interface.init_runner(
             private_data_dir=str(data_dir),
             project_dir=str(playbooks_dir()),
             playbook=request.playbook,
@@ -147,15 +107,27 @@ class AnsibleRunner:
             inventory=list(absolute_sources(request.inventory)),
             limit=",".join(request.limit),
             extravars=extravars,
-            forks=request.forks,
+            forks=forks,
             verbosity=request.verbosity or None,
             envvars=env,
+            suppress_env_files=True,  # env/envvars, env/extravars: nothing of the env on disk
             ident=request.ident,
             quiet=True,
             event_handler=handle,
             cancel_callback=interrupted,
             rotate_artifacts=0,
         )
+        # ansible-runner writes its process's environment into artifacts/<ident>/command: it
+        # gets only what neither the user's environment nor application.env set, and
+        # process_env.py in front of ansible-playbook fetches the rest over a private socket
+        served = dict(runner.config.env)
+        private = {**os.environ, **request.private_env}
+        kept = {k: v for k, v in served.items() if k not in private}
+        with process_env.serve(served) as address:
+            runner.config.env = {**kept, **address}
+            runner.config.command = [sys.executable, process_env.__file__, *runner.config.command]
+            runner.run()
+        result = runner
         if interrupted():  # Ctrl-C or SIGTERM: the playbook was cancelled; stop the caller too
             raise KeyboardInterrupt
         artifacts = Path(result.config.artifact_dir)

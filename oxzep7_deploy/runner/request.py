@@ -47,10 +47,12 @@ class RunRequest:
     inventory: InventorySources  # one `-i` source, or several in order
     limit: tuple[str, ...]  # the hosts of this batch; never empty
     extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    forks: int = 50
+    forks: int | None = None  # None: Ansible's configuration says, else oxzep7-deploy's 50
     become: bool = True
     verbosity: int = 0
     ident: str = "run"  # names the artifacts folder of this call
+    # variables for the run's processes only, never written on the controller (application.env)
+    private_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def sources(self) -> tuple[str, ...]:

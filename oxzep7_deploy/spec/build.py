@@ -61,7 +61,7 @@ def build_spec(data: Data, digest: str) -> Spec:
             keep=int(data["snapshot"]["keep"]),
         ),
         rollout=_rollout(data["rollout"]),
-        ansible=AnsibleOptions(forks=int(data["ansible"]["forks"]), become=data["ansible"]["become"]),
+        ansible=AnsibleOptions(forks=_forks(data["ansible"].get("forks")), become=data["ansible"]["become"]),
         api_version=data["apiVersion"],
         kind=data["kind"],
         digest=digest,
@@ -167,3 +167,7 @@ def _rollout(data: Data) -> Rollout:
         dead_man=parse_duration(data["dead_man"]),
         lock_ttl=parse_duration(data["lock_ttl"]),
     )
+
+
+def _forks(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -193,7 +193,7 @@ class Rollout:
 
 @dataclass(frozen=True)
 class AnsibleOptions:
-    forks: int = 50
+    forks: int | None = None  # None: Ansible's configuration's forks, else 50 (runner decides)
     become: bool = True
 
 

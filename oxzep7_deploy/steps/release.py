@@ -8,14 +8,11 @@ agent's report) is in `HostResult.result`. The host agent keeps the state, so `r
 
 from __future__ import annotations
 
+import base64
 import json
-import os
 import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -149,24 +146,15 @@ def release_vars(
 # -- running a playbook ------------------------------------------------------------------------
 
 
-@contextmanager
-def _env_file(env: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
-    """application.env in a private temp file the playbook reads on the controller, then gone.
+APP_ENV_VAR = "OXZEP7_APP_ENV_B64"
 
-    Never in extravars: ansible-runner writes those into its artifacts (`command`).
-    """
+
+def _private_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """application.env for the run's processes only (the playbook reads it with the `env`
+    lookup): never in extravars or a file, which the controller would keep on disk."""
     if not env:
-        yield {}
-        return
-    folder = tempfile.mkdtemp(prefix="oxzep7-env-")
-    path = Path(folder) / "env.json"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(dict(env), handle)
-        yield {"oxzep7_env_file": str(path)}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        return {}
+    return {APP_ENV_VAR: base64.b64encode(json.dumps(dict(env)).encode()).decode()}
 
 
 def _run(
@@ -177,20 +165,20 @@ def _run(
     run_dir: Path,
     extravars: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
-    forks: int = 50,
+    forks: int | None = None,
 ) -> Results:
     if not hosts:
         return MappingProxyType({})
-    with _env_file(env) as env_vars:
-        request = RunRequest(
-            playbook=playbook,
-            inventory=inventory_sources(inventory),
-            limit=tuple(hosts),
-            extravars=MappingProxyType({**extravars, **env_vars}),
-            forks=forks,
-            ident=playbook.removesuffix(".yml"),
-        )
-        result = runner.run(request, run_dir)
+    request = RunRequest(
+        playbook=playbook,
+        inventory=inventory_sources(inventory),
+        limit=tuple(hosts),
+        extravars=MappingProxyType(dict(extravars)),
+        forks=forks,
+        ident=playbook.removesuffix(".yml"),
+        private_env=MappingProxyType(_private_env(env)),
+    )
+    result = runner.run(request, run_dir)
     return MappingProxyType({h: _explain(r) for h, r in result.hosts.items()})
 
 
@@ -336,7 +324,7 @@ def rollback_release(
     reason: str | None = None,
     env: Mapping[str, str] | None = None,
     release_lock: bool = True,
-    forks: int = 50,
+    forks: int | None = None,
 ) -> Results:
     """Back to the last good release (or `to`) on each host, from host state alone.
 
@@ -358,7 +346,7 @@ def read_status(
     runner: Runner,
     run_dir: Path,
     root: str | None = None,
-    forks: int = 50,
+    forks: int | None = None,
 ) -> dict[str, HostState]:
     """Each host's state of `app` (changes nothing on the hosts, not even the agent).
 
@@ -400,7 +388,7 @@ def unlock(
     deploy_id: str | None = None,
     owner: str | None = None,
     force: bool = False,
-    forks: int = 50,
+    forks: int | None = None,
 ) -> Results:
     """Release the app's lock: held by `deploy_id` or `owner`, expired, or any with `force`.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from oxzep7_deploy.deploy import DeployContext, run_deploy
+from oxzep7_deploy.deploy import DeployContext, run_deploy, stored_deploy
 from oxzep7_deploy.engine_model import Outcome
 from oxzep7_deploy.errors import LockHeldError, UsageError
 from oxzep7_deploy.prepared import prepare_deploy
@@ -261,3 +261,30 @@ def test_an_interrupt_is_recorded_and_the_same_apply_resumes(tmp_path: Path, spe
     release, outcome = apply(spec, context(tmp_path, steps))
     assert release == plan.release and outcome is Outcome.SUCCEEDED
     assert steps.hosts_of("switch") == ["h2"], "wave canary is not done again"
+
+
+def test_the_records_keep_no_application_env_value_and_a_resume_reads_it_again(
+        tmp_path: Path) -> None:
+    """application.env often holds secrets: the records' copy of the spec has its keys only; a
+    resumed deploy (or promote, abort) reads the values from the spec file again."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("application: {name: app, root: /srv/app}",
+                                 "application: {name: app, root: /srv/app,\n"
+                                 "              env: {DB_PASSWORD: s3cret-x9}}"))
+    ctx = context(tmp_path, FakeSteps())
+    loaded, plan, record = prepare_deploy(str(path), ("h1,h2,",), ctx)
+    files = [p for p in (tmp_path / "records").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if b"s3cret-x9" in p.read_bytes()]
+    assert b"DB_PASSWORD" in (record.dir / "spec.yaml").read_bytes()
+    from oxzep7_deploy.engine_model import Progress
+
+    record.save_progress(Progress(plan.name, plan.release, prestaged=["h1", "h2"], waves_done=1))
+    resumed, plan2, _ = prepare_deploy(str(path), ("h1,h2,",), context(tmp_path, FakeSteps()))
+    assert plan2.release == plan.release and resumed.digest == loaded.digest
+    assert dict(resumed.application.env) == {"DB_PASSWORD": "s3cret-x9"}
+    path.write_text(SPEC)  # the key is gone from the file: promote refused, abort goes on
+    with pytest.raises(UsageError, match="DB_PASSWORD") as info:
+        stored_deploy(record)
+    assert "abort" in str(info.value.hint)
+    aborted, _ = stored_deploy(record, abort=True)
+    assert dict(aborted.application.env) == {} and aborted.digest == loaded.digest

@@ -7,6 +7,7 @@ hosts are tests/e2e/test_release.py.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -44,7 +45,7 @@ def test_each_engine_step_runs_its_playbook_with_its_variables(tmp_path: Path) -
     sent = {r.ident: r for r in hosts.requests}
     assert [r.playbook for r in hosts.requests] == [f"release_{n}.yml" for n in STEP_NAMES]
     assert hosts.data_dirs == [tmp_path / n for n in STEP_NAMES], "a private directory per step"
-    assert all(r.limit == ("h1", "h2") and r.sources == ("inv.ini", "db1,") and r.forks == 50
+    assert all(r.limit == ("h1", "h2") and r.sources == ("inv.ini", "db1,") and r.forks is None
                for r in hosts.requests)
     base = {"oxzep7_app": "app"}
     assert dict(sent["release_lock"].extravars) == {
@@ -71,25 +72,19 @@ def test_each_engine_step_runs_its_playbook_with_its_variables(tmp_path: Path) -
 
 
 def without_env_file(request: RunRequest) -> dict[str, Any]:
-    doc = dict(request.extravars)
-    assert "oxzep7_env_file" in doc, f"{request.playbook} gets application.env"
-    del doc["oxzep7_env_file"]
-    return doc
+    """The request's extravars; it must carry application.env, in its process env only."""
+    assert release.APP_ENV_VAR in request.private_env, f"{request.playbook} gets application.env"
+    return dict(request.extravars)
 
 
-def test_application_env_goes_in_a_private_file_only_while_the_step_runs(tmp_path: Path) -> None:
-    seen: dict[str, Any] = {}
-
-    def peek(request: RunRequest, host: str) -> dict[str, Any]:
-        path = Path(request.extravars["oxzep7_env_file"])
-        seen.update(env=json.loads(path.read_text()), mode=path.stat().st_mode & 0o777, path=path)
-        return {"ok": True}
-
-    hosts = FakeHosts({"release_switch.yml": peek})
+def test_application_env_goes_to_the_run_s_process_only(tmp_path: Path) -> None:
+    hosts = FakeHosts()
     bound(hosts, tmp_path).switch(["h1"])
-    assert seen["env"] == {"TOKEN": "s3cret"} and seen["mode"] == 0o600
-    assert not seen["path"].exists(), "gone after the run"
-    assert "s3cret" not in json.dumps(dict(hosts.requests[0].extravars), default=str)
+    request = hosts.requests[0]
+    sent = json.loads(base64.b64decode(request.private_env[release.APP_ENV_VAR]))
+    assert sent == {"TOKEN": "s3cret"}
+    assert "s3cret" not in json.dumps(dict(request.extravars), default=str)
+    assert not list(tmp_path.rglob("*")), "nothing written for it"
 
 
 @pytest.mark.parametrize("name", STEP_NAMES)

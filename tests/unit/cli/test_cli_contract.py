@@ -40,7 +40,7 @@ def test_a_usage_error_with_json_is_one_json_document(args: list[str], error: st
     code, out, _ = invoke(*args)
     doc = json.loads(out)
     assert code == 2 and doc["ok"] is False and doc["exit_code"] == 2
-    assert doc["error"] == error
+    assert doc["error"] == error or doc["error"].startswith(error + " No inventory: ")
     assert "--help" in doc["hint"]
 
 
@@ -63,7 +63,7 @@ def test_a_usage_error_of_a_host_command_with_json_is_one_json_document(
     code, out, _ = invoke(*args)
     doc = json.loads(out)
     assert code == 2 and doc["ok"] is False and doc["exit_code"] == 2
-    assert doc["error"] == error
+    assert doc["error"] == error or doc["error"].startswith(error + " No inventory: ")
     assert f"{args[0]} --help` shows the arguments and options" in doc["hint"]
 
 
@@ -121,7 +121,9 @@ def test_plan_text_speaks_in_the_spec_units_and_summarises_large_waves(tmp_path:
     assert "wave 1 canary: switch h1; then no health checks, bake 1h30m" in lines
     assert ("wave 2 all: switch 29 hosts in 3 batches of up to 10 (h2, h3, h4, h5 and 25 more); "
             "then no health checks") in lines
-    assert lines[-1] == "failure budget: 0 hosts; on failure: rollback-all; dead-man: 1m30s"
+    settings = next(n for n, line in enumerate(lines) if line.startswith("ansible: config file"))
+    assert lines[settings - 1] == (
+        "failure budget: 0 hosts; on failure: rollback-all; dead-man: 1m30s")
 
 
 @pytest.mark.parametrize(
