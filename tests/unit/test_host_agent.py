@@ -1143,3 +1143,72 @@ def test_a_hand_made_current_outside_releases_is_put_back_when_the_first_release
     assert rc == 1 and doc["revert_ok"], doc
     assert os.path.realpath(bare.root / "current") == str(by_hand)
     assert bare.state["current"] == "adopted-demo-v1"
+
+
+# -- the dead-man across a reboot of the host ----------------------------------------------------
+
+
+def reboot(host: Host) -> None:
+    """What a reboot does to an armed dead-man: its timer or process is gone, its record stays."""
+    pid = host.state["deadman"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+                    "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], 5)
+
+
+def test_an_unconfirmed_switch_survives_a_reboot_the_dead_man_is_re_armed_for_the_time_left(
+        host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    units = tmp_path / "etc-systemd-system"
+    monkeypatch.setenv("OXZEP7_SYSTEMD_UNIT_DIR", str(units))
+    host.register("r1")
+    proc = host.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "4",
+                        "--deadman-mode", "process")
+    assert proc.returncode == 0, proc.stdout
+    # armed: the unit that runs at boot is installed and enabled for this app
+    template = (units / "oxzep7-deadman@.service").read_text()
+    assert "deadman-boot --app %i" in template and "WantedBy=multi-user.target" in template
+    assert (units / "multi-user.target.wants" / "oxzep7-deadman@demo.service").resolve() == \
+        (units / "oxzep7-deadman@.service").resolve()
+    armed = host.state["deadman"]
+    reboot(host)
+    doc = json.loads(host.process("deadman-boot").stdout)
+    assert doc["ok"] and doc["rearmed"], doc
+    again = host.state["deadman"]
+    assert again["token"] == armed["token"] and again["pid"] != armed["pid"]
+    assert again["fires_epoch"] == armed["fires_epoch"], "the deadline is the one armed at switch"
+    assert host.state["history"][-1]["event"] == "deadman-boot"
+    assert host.link() == "releases/r1"
+    assert wait_for(lambda: host.link() == "releases/initial", 15), "the re-armed dead-man did not fire"
+    assert wait_for(lambda: host.state["deadman"] is None, 5)
+    reason = host.state["releases"]["r1"]["bad_reason"]
+    assert reason.startswith("dead-man: deploy d1 was not confirmed within 4s"), reason
+    assert "the host restarted at" in reason, reason
+
+
+def test_a_reboot_past_the_deadline_reverts_at_boot_and_a_confirmed_release_stays(
+        host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OXZEP7_SYSTEMD_UNIT_DIR", str(tmp_path / "units"))
+    host.register("r1")
+    host.process("switch", "--release", "r1", "--deploy", "d1", "--deadman", "60",
+                 "--deadman-mode", "process")
+    reboot(host)
+    state = host.state  # the host was down for longer than the dead-man's time
+    state["deadman"]["fires_epoch"] = time.time() - 5
+    agent.write_json_atomic(str(host.state_dir / "demo" / "state.json"), state)
+    doc = host.ok("deadman-boot")
+    assert doc["fired"] and doc["to"] == "initial", doc
+    assert host.link() == "releases/initial"
+    state = host.state
+    assert state["deadman"] is None and state["releases"]["r1"]["status"] == "bad"
+    assert [e["event"] for e in state["history"][-2:]] == ["deadman-boot", "deadman"]
+    # a confirmed switch: the boot unit finds nothing armed and changes nothing
+    host.register("r2")
+    host.process("switch", "--release", "r2", "--deploy", "d2", "--deadman", "60",
+                 "--deadman-mode", "process")
+    pid = host.state["deadman"]["pid"]
+    host.ok("confirm", "--release", "r2", "--deploy", "d2")
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 5)
+    before = host.state
+    doc = host.ok("deadman-boot")
+    assert doc["changed"] is False and doc["reason"] == "nothing armed", doc
+    assert host.link() == "releases/r2" and host.state["history"] == before["history"]
