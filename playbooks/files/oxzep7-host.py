@@ -230,6 +230,16 @@ class AgentError(Exception):
         self.extra = extra
 
 
+def pause_at(point):
+    """A test hook: with OXZEP7_AGENT_PAUSE_AT naming `point` (comma-separated names), the agent
+    stops itself (SIGSTOP) there, between two of its writes, for a drill to SIGKILL it; without
+    the variable it does nothing. Points: switch:lock, switch:deadman, switch:tmp-link,
+    switch:link, switch:state (see switch_call.switch)."""
+    wanted = os.environ.get("OXZEP7_AGENT_PAUSE_AT")
+    if wanted and point in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def now():
     return time.time()
 
@@ -1439,14 +1449,19 @@ def arm_deadman(ctx, deploy, seconds, mode="auto"):
 # playbooks/agent/oxzep7_host/switch.py
 
 
-def switch_link(root, rel):
-    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
+def switch_link(root, rel, point=None):
+    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd. The
+    temp links of agents killed before their rename are removed (the guard is held: no other
+    agent is between its symlink and its rename)."""
     link = os.path.join(root, "current")
     target = os.path.relpath(rel["path"], root)
+    for name in os.listdir(root):
+        if name.startswith(".current.tmp-"):
+            os.unlink(os.path.join(root, name))
     tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
     os.symlink(target, tmp)
+    if point:
+        pause_at(point)
     os.rename(tmp, link)
     fsync_dir(root)
 
@@ -1502,11 +1517,14 @@ def switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
         disarm(ctx, st)
         st["deadman"] = arm(ctx, deadman, deploy, old, rid, deadman_mode)
         save_state(paths, st)  # armed before the link moves: a crash in between is covered
-    switch_link(st["root"], rel)
+        pause_at("switch:deadman")
+    switch_link(st["root"], rel, point="switch:tmp-link")
+    pause_at("switch:link")  # the link moved, the state not yet: the next load sees the link
     st["previous"], st["current"] = old, rid
     set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
     history(st, "switch", release=rid, deploy=deploy, to=rid, **{"from": old})
     save_state(paths, st)
+    pause_at("switch:state")
     return {"changed": True, "from": old, "to": rid, "deadman": st["deadman"], "snapshot": snapshot}
 
 
@@ -1878,6 +1896,8 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
     paths = ctx.paths
     with guarded(paths):
         taken = lock_if_asked(paths, deploy, lock)
+        if taken:
+            pause_at("switch:lock")
         report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     report["lock"] = taken["lock"] if taken else None
     part = "Restart services"

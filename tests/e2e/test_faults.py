@@ -1,5 +1,6 @@
-"""Faults on a real fleet, through the real CLI (issue 18, items 3, 4 and 5): the network lost
-mid-switch, the controller SIGKILLed mid-wave, two operators at once.
+"""Faults on a real fleet, through the real CLI (issue 18, items 1, 3, 4 and 5): a reboot while a
+release is unconfirmed, the network lost mid-switch, the controller SIGKILLed mid-wave, two
+operators at once.
 
 A 2-host fleet of its own with the sample app. The "new" interpreter is the hosts' own python3.11
 (`existing`): no CPython build. A health command that sleeps holds every switch open for a few
@@ -91,10 +92,11 @@ def reset(ctl: Controller, app: SampleApp) -> None:
         app.wait_healthy(host)
 
 
-def spec_file(work: Path, app: SampleApp, name: str, *, hold: int = 4, gate: str = "") -> Path:
+def spec_file(work: Path, app: SampleApp, name: str, *, hold: int = 4, gate: str = "",
+              dead_man: int = DEAD_MAN) -> Path:
     return write(work, f"{name}.yaml", SPEC.format(
         name=name, root=app.root, code=app.code, pip_args=list(app.pip_args), service=app.service,
-        url=app.health_url, hold=hold, gate=gate, dead_man=DEAD_MAN))
+        url=app.health_url, hold=hold, gate=gate, dead_man=dead_man))
 
 
 def state(fleet: Fleet, host: str) -> dict[str, Any]:
@@ -288,3 +290,71 @@ def test_two_operators_one_apply_proceeds_the_other_and_a_rollback_are_refused_u
                            "h1", "--yes", "--force")
     assert code == 0 and doc["complete"], doc
     assert {on(app, h) for h in HOSTS} == {INITIAL}
+
+
+# -- item 1: a reboot while a release is unconfirmed -----------------------------------------------
+
+BOOT_UNIT = "oxzep7-deadman@sample.service"
+
+
+def boot_unit_ran(fleet: Fleet, host: str) -> bool:
+    """The dead-man's boot unit has run to its end since the host last started."""
+    out = fleet.run_on(host, f"systemctl show -p ExecMainExitTimestampMonotonic --value {BOOT_UNIT}"
+                       ).stdout.strip()
+    return out not in ("", "0")
+
+
+def test_a_host_rebooted_while_its_release_is_unconfirmed_reverts_after_the_deadline(
+        fleet2: Fleet, app: SampleApp, work: Path) -> None:
+    dead_man = 60  # the reboot is over well before it: the dead-man is re-armed, not fired
+    ctl = Controller(fleet2, work / "ops")
+    spec = spec_file(ctl.work, app, "sample-reboot", dead_man=dead_man)
+    proc = start_apply(ctl, spec)
+    try:
+        wait_for(lambda: armed(fleet2, "h1"), 240, "the canary h1 inside its switch")
+        os.killpg(proc.pid, signal.SIGKILL)  # nobody is left to confirm or revert h1
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    record = state(fleet2, "h1")["deadman"]
+    release = record["to"]
+    assert on(app, "h1") == release
+    fleet2.restart("h1")  # power cycled: the transient timer under /run is gone
+    wait_for(lambda: boot_unit_ran(fleet2, "h1"), 60, "the dead-man's boot unit on h1")
+    doc = state(fleet2, "h1")
+    assert on(app, "h1") == release, "before the deadline the host stays on the new release"
+    assert doc["deadman"]["fires_epoch"] == record["fires_epoch"], "the deadline armed at switch"
+    assert doc["deadman"]["unit"] != record["unit"], "a timer of its own after the boot"
+    boot = doc["history"][-1]
+    assert boot["event"] == "deadman-boot" and "re-armed" in boot["detail"], boot
+    # the deadline passes: back on `initial`, healthy, and the state says why
+    wait_for(lambda: on(app, "h1") == INITIAL, dead_man + 60, "h1's re-armed dead-man")
+    app.wait_healthy("h1")
+    doc = state(fleet2, "h1")
+    assert doc["deadman"] is None and doc["history"][-1]["event"] == "deadman", doc["history"][-3:]
+    assert on(app, "h2") == INITIAL, "h2 was never switched"
+    for cp in fleet2.control_path_dir(ctl.work).glob("*"):  # masters to the host before its reboot
+        cp.unlink()
+    code, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
+    assert code == 0, status
+    assert (status["hosts"]["h1"]["current"] or INITIAL) == INITIAL, status["hosts"]["h1"]
+    bad = status["hosts"]["h1"]["releases"][release]
+    assert bad["status"] == "bad", bad
+    assert f"not confirmed within {dead_man}s" in bad["bad_reason"], bad
+    assert "the host restarted at" in bad["bad_reason"], bad
+    # a confirmed release survives a reboot: the same apply resumes and finishes, then h1 reboots
+    code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+    assert code == 0 and report["outcome"] == "succeeded", report
+    assert report["release"] == release, "resumed, not a new attempt"
+    before = state(fleet2, "h1")
+    assert before["deadman"] is None and before["releases"][release]["status"] == "good"
+    fleet2.restart("h1")
+    wait_for(lambda: boot_unit_ran(fleet2, "h1"), 60, "the dead-man's boot unit on h1")
+    app.wait_healthy("h1")
+    assert on(app, "h1") == release
+    after = state(fleet2, "h1")
+    assert after["history"] == before["history"] and after["current"] == release, \
+        after["history"][-3:]
+    for cp in fleet2.control_path_dir(ctl.work).glob("*"):
+        cp.unlink()

@@ -1212,3 +1212,72 @@ def test_a_reboot_past_the_deadline_reverts_at_boot_and_a_confirmed_release_stay
     doc = host.ok("deadman-boot")
     assert doc["changed"] is False and doc["reason"] == "nothing armed", doc
     assert host.link() == "releases/r2" and host.state["history"] == before["history"]
+
+
+# -- the agent killed between its writes -----------------------------------------------------------
+
+SWITCH_POINTS = ["switch:lock", "switch:deadman", "switch:tmp-link", "switch:link", "switch:state"]
+
+
+def stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("point", SWITCH_POINTS)
+def test_a_switch_killed_between_any_two_writes_leaves_the_old_or_the_new_truth_and_goes_on(
+        host: Host, point: str) -> None:
+    host.register("r1")
+    argv = [sys.executable, str(AGENT_PATH), "--state-dir", str(host.state_dir), "switch",
+            "--app", host.app, "--release", "r1", "--deploy", "d1", "--deadman", "60",
+            "--deadman-mode", "process", "--lock-ttl", "600", "--lock-owner", "ops@here"]
+    proc = subprocess.Popen(argv, env={**os.environ, "OXZEP7_AGENT_PAUSE_AT": point},
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: stopped(proc.pid), 20), f"the agent did not stop at {point}"
+    finally:
+        proc.kill()
+        proc.communicate()
+    # the state file is whole, and with the link it tells one truth: old or new, never a mix
+    state = json.loads((host.state_dir / "demo" / "state.json").read_text())
+    report = host.ok("state")
+    assert report["current_link"] in ("initial", "r1"), report
+    assert report["state"]["current"] == report["current_link"] == host.link().split("/")[-1]
+    if point in ("switch:lock", "switch:deadman", "switch:tmp-link"):
+        assert host.link() == "releases/initial" and state["current"] == "initial", point
+    else:
+        assert host.link() == "releases/r1", point
+    armed = state["deadman"]
+    if point != "switch:lock":  # the dead-man was armed before the link moved
+        assert armed and armed["to"] == "r1" and armed["from"] == "initial", state
+    # the lock is the killed deploy's: another deploy is refused, the same one goes on
+    rc, doc = host.call("switch", "--release", "r1", "--deploy", "d2", "--lock-ttl", "600",
+                        "--lock-owner", "ops@elsewhere")
+    assert rc == 2 and doc["code"] == "locked", doc
+    host.ok("switch", "--release", "r1", "--deploy", "d1", "--lock-ttl", "600",
+            "--lock-owner", "ops@here")
+    host.ok("confirm", "--release", "r1", "--deploy", "d1", "--unlock")
+    after = host.state
+    assert host.link() == "releases/r1" and after["current"] == "r1" and after["deadman"] is None
+    assert after["releases"]["r1"]["status"] == "good"
+    if armed:
+        assert wait_for(lambda: not Path(f"/proc/{armed['pid']}").exists(), 5), \
+            "the killed switch's dead-man lives on"
+    assert not [p.name for p in host.root.iterdir() if p.name.startswith(".current.tmp-")]
+    assert not (host.state_dir / "demo" / "lock").exists()
+    # and a rollback from here works as ever
+    host.ok("rollback", "--to", "initial", "--no-health")
+    assert host.link() == "releases/initial"
+
+
+def test_the_pause_hook_is_inert_without_its_variable(host: Host,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OXZEP7_AGENT_PAUSE_AT", raising=False)
+    host.register("r1")
+    proc = host.process("switch", "--release", "r1", "--deploy", "d1", "--lock-ttl", "60")
+    assert proc.returncode == 0, proc.stdout
+    monkeypatch.setenv("OXZEP7_AGENT_PAUSE_AT", "confirm:nowhere")  # a point no write has
+    host.ok("confirm", "--release", "r1", "--deploy", "d1", "--unlock")
+    assert host.link() == "releases/r1"
