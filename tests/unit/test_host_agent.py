@@ -1281,3 +1281,34 @@ def test_the_pause_hook_is_inert_without_its_variable(host: Host,
     monkeypatch.setenv("OXZEP7_AGENT_PAUSE_AT", "confirm:nowhere")  # a point no write has
     host.ok("confirm", "--release", "r1", "--deploy", "d1", "--unlock")
     assert host.link() == "releases/r1"
+
+
+FILLS_THE_DISK = """#!/bin/sh
+# an interpreter whose venv fills the disk: it writes 300 KiB, then fails as pip does on ENOSPC
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+    mkdir -p "$3/lib" && head -c 307200 /dev/zero > "$3/lib/partial.whl"
+    echo "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device"
+    exit 1
+fi
+exec {python} "$@"
+"""
+
+
+def test_a_release_whose_build_fills_the_disk_is_removed_and_the_error_says_needed_and_free(
+        host: Host, tmp_path: Path) -> None:
+    fake = tmp_path / "python3-full-disk"
+    fake.write_text(FILLS_THE_DISK.format(python=sys.executable))
+    fake.chmod(0o755)
+    req = json.loads(prepare_request(host, "r1", []))
+    req["interpreter"]["executable"] = str(fake)
+    rc, doc = host.call("prepare", stdin=json.dumps(req))
+    assert rc == 1 and doc["code"] == "no-space", doc
+    assert doc["needed_bytes"] >= 300 * 1024 and doc["free_bytes"] > 0 and doc["no_space"], doc
+    msg = doc["error"]
+    assert msg.startswith(f"no space left on device under {host.root} while building release r1"), msg
+    assert "it needs more than 0.3 MB" in msg and "MB free" in msg, msg
+    assert "nothing was switched" in msg and "[Errno 28]" in doc["cause"], doc
+    assert not (host.root / "releases" / "r1").exists(), "the partial release is left behind"
+    state = host.state
+    assert state["releases"]["r1"]["status"] == "failed" and state["current"] == "initial"
+    assert host.link() == "releases/initial"
