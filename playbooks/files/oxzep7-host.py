@@ -2007,7 +2007,7 @@ def prepare(ctx, req):
     except Exception as failure:
         exc = failure if isinstance(failure, AgentError) else AgentError(
             "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
-        if no_space(failure):
+        if no_space(failure, path):
             exc = disk_full(rid, root, path, exc)
         with guarded(paths):
             st, _ = load_state(paths, root)
@@ -2034,13 +2034,25 @@ def prepare(ctx, req):
     }
 
 
-def no_space(failure):
-    """The build failed because the filesystem filled (a command said so, or a write of ours)."""
-    if isinstance(failure, OSError):
-        return failure.errno == errno.ENOSPC
+def no_space(failure, path):
+    """The build failed because the filesystem filled: a write of ours or a command said so,
+    or (venv hides what its ensurepip said) the filesystem of `path` is full now."""
+    if isinstance(failure, OSError) and failure.errno == errno.ENOSPC:
+        return True
     text = " ".join(str(x) for x in (failure.message, failure.extra.get("output")) if x) \
         if isinstance(failure, AgentError) else str(failure)
-    return "No space left on device" in text or "[Errno 28]" in text
+    return "No space left on device" in text or "[Errno 28]" in text or full(path)
+
+
+def full(path, slack=1 << 20):
+    """Less than `slack` bytes (or no inode) left to this process on the filesystem of `path`."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    inodes = st.f_ffree if os.geteuid() == 0 else st.f_favail
+    return blocks * st.f_frsize < slack or (st.f_files > 0 and inodes == 0)
 
 
 def disk_usage(path):
