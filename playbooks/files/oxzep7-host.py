@@ -2044,15 +2044,21 @@ def no_space(failure, path):
     return "No space left on device" in text or "[Errno 28]" in text or full(path)
 
 
+def room(path):
+    """(bytes, inodes) free to this process (root may use the reserved blocks) where `path` is."""
+    st = os.statvfs(path)
+    if os.geteuid() == 0:
+        return st.f_bfree * st.f_frsize, (st.f_ffree if st.f_files else None)
+    return st.f_bavail * st.f_frsize, (st.f_favail if st.f_files else None)
+
+
 def full(path, slack=1 << 20):
-    """Less than `slack` bytes (or no inode) left to this process on the filesystem of `path`."""
+    """Less than `slack` bytes (or no inode) left on the filesystem of `path`."""
     try:
-        st = os.statvfs(path)
+        free, inodes = room(path)
     except OSError:
         return False
-    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
-    inodes = st.f_ffree if os.geteuid() == 0 else st.f_favail
-    return blocks * st.f_frsize < slack or (st.f_files > 0 and inodes == 0)
+    return free < slack or inodes == 0
 
 
 def disk_usage(path):
@@ -2074,8 +2080,7 @@ def disk_full(rid, root, path, exc):
     where = os.path.normpath(root)
     while not os.path.isdir(where):
         where = os.path.dirname(where)
-    st = os.statvfs(where)
-    free = st.f_bavail * st.f_frsize
+    free = room(where)[0]
     message = (
         f"no space left on device under {where} while building release {rid}: it needs more than "
         f"{mb(written)} (written when the disk filled), {where} has {mb(free)} free; the partial "
