@@ -68,6 +68,31 @@ class Artifact:
     size: int
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    @property
+    def unpacked_bytes(self) -> int:
+        """What the tree takes on a host's disk once unpacked (the manifest's `unpacked_bytes`;
+        measured from the archive for a manifest written before it was recorded)."""
+        recorded = self.meta.get("unpacked_bytes")
+        return int(recorded) if recorded else unpacked_bytes(self.path)
+
+
+_BLOCK = 4096
+
+
+def unpacked_bytes(archive: Path) -> int:
+    """The disk space a tar archive takes unpacked: every member rounded up to 4 KiB blocks
+    (directories and links one block each), which is what ext4 and tmpfs charge for them;
+    0 (unknown: no check on the hosts) for what is not a readable tar archive."""
+    total = 0
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                blocks = max(1, -(-member.size // _BLOCK)) if member.isfile() else 1
+                total += blocks * _BLOCK
+    except (OSError, tarfile.TarError):
+        return 0
+    return total
+
 
 def fetch_archive(url: str, sha256: str, cache_dir: Path, timeout: float = 60.0) -> LocalArchive:
     """The archive at `url` (http(s) or an absolute path) on the controller, sha256 verified.
@@ -244,7 +269,7 @@ class ArtifactCache:
         path = self.root / f"{stem}-{sha256[:12]}{dot}{ext}"
         os.replace(fetched, path)
         record = {**meta, "key": key, "name": path.name, "sha256": sha256,
-                  "size": path.stat().st_size}
+                  "size": path.stat().st_size, "unpacked_bytes": unpacked_bytes(path)}
         tmp = self.root / f".{key}.json.tmp"
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.root / f"{key}.json")

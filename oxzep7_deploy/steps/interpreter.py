@@ -20,6 +20,7 @@ from oxzep7_deploy.artifacts import (
     check_prebuilt_archive,
     fetch_archive,
     prebuilt_key,
+    unpacked_bytes,
 )
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM, plan_builds
@@ -305,8 +306,9 @@ def _install_prebuilt(session: _Session, todo: Sequence[str], archive: LocalArch
     if not todo:
         return
     marker = {"url": archive.url, "archive_sha256": archive.sha256}
+    need = unpacked_bytes(archive.path)  # each host refuses early when its prefix lacks room
     shipping = {h: {"key": key, "path": str(archive.path), "sha256": archive.sha256,
-                    "marker": marker} for h in todo}
+                    "marker": marker, "unpacked_bytes": need} for h in todo}
     shipped = session.run("ship", todo, {"oxzep7_interp_artifacts": shipping})
     for host in todo:
         session.record(shipped.hosts[host], HostAction.SHIPPED)
@@ -463,6 +465,7 @@ class _SourceJob:
                 continue
             shipping[host] = {
                 "key": self.keys[platform], "path": str(artifact.path), "sha256": artifact.sha256,
+                "unpacked_bytes": artifact.unpacked_bytes,
                 "marker": {**self.marker, "platform": platform, "artifact_sha256": artifact.sha256,
                            "built_on": artifact.meta.get("built_on")},
             }

@@ -26,6 +26,8 @@ library only).
                                                 config on stdin; writes nothing)
     arm-deadman --app A --deploy D --seconds N
     deadman-fire --app A --token T             (run by the dead-man timer)
+    deadman-boot --app A                       (run at boot: re-arm or fire a dead-man the
+                                                reboot interrupted)
     confirm    --app A --deploy D --release X
     rollback   --app A [--to X] [--only-from X] [--deploy D] [--reason R] [--no-health]
     prune      --app A --keep N [--protect X ...]
@@ -37,6 +39,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -225,6 +228,16 @@ class AgentError(Exception):
         self.message = message
         self.exit_status = exit_status
         self.extra = extra
+
+
+def pause_at(point):
+    """A test hook: with OXZEP7_AGENT_PAUSE_AT naming `point` (comma-separated names), the agent
+    stops itself (SIGSTOP) there, between two of its writes, for a drill to SIGKILL it; without
+    the variable it does nothing. Points: switch:lock, switch:deadman, switch:tmp-link,
+    switch:link, switch:state (see switch_call.switch)."""
+    wanted = os.environ.get("OXZEP7_AGENT_PAUSE_AT")
+    if wanted and point in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def now():
@@ -1235,9 +1248,65 @@ def preflight(ctx, req, root=None):
 # playbooks/agent/oxzep7_host/deadman.py
 
 
-def arm(ctx, seconds, deploy, old, new, mode="auto"):
+BOOT_UNIT = "oxzep7-deadman@.service"
+
+
+def boot_unit_dir():
+    """Where the boot unit goes: OXZEP7_SYSTEMD_UNIT_DIR (tests), else /etc/systemd/system on a
+    host run by systemd; None without systemd (nothing survives a reboot there)."""
+    override = os.environ.get("OXZEP7_SYSTEMD_UNIT_DIR")
+    if override:
+        return override
+    return "/etc/systemd/system" if has_systemd() else None
+
+
+def boot_unit_text(state_dir):
+    agent = os.path.abspath(__file__)
+    return (
+        "# written by oxzep7-host: an unconfirmed switch survives a reboot of this host\n"
+        "[Unit]\n"
+        "Description=oxzep7 dead-man of %i after a restart of the host\n"
+        "After=local-fs.target network.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={sys.executable} {agent} --state-dir {state_dir} deadman-boot --app %i\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def install_boot_unit(paths):
+    """The template unit and its instance for this app enabled at boot (files written directly:
+    no daemon-reload, systemd reads them when it starts); the path of the instance's link."""
+    unit_dir = boot_unit_dir()
+    if unit_dir is None:
+        return None
+    template = os.path.join(unit_dir, BOOT_UNIT)
+    wants = os.path.join(unit_dir, "multi-user.target.wants")
+    if not os.path.isdir(wants):
+        os.makedirs(wants, 0o755)
+    text = boot_unit_text(os.path.abspath(paths.base))
+    try:
+        with open(template) as handle:
+            same = handle.read() == text
+    except OSError:
+        same = False
+    if not same:
+        write_bytes_atomic(template, text.encode("utf-8"), 0o644)
+    link = os.path.join(wants, f"oxzep7-deadman@{paths.app}.service")
+    if os.path.realpath(link) != os.path.realpath(template):
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(template, link)
+    return link
+
+
+def arm(ctx, seconds, deploy, old, new, mode="auto", token=None):
     paths = ctx.paths
-    token = "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
+    fresh = token is None
+    token = token or "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
     record = {
         "token": token,
         "deploy": deploy,
@@ -1262,8 +1331,16 @@ def arm(ctx, seconds, deploy, old, new, mode="auto"):
     ]
     if mode == "auto":
         mode = "systemd" if has_systemd() and shutil.which("systemd-run") else "process"
+    try:
+        record["boot_unit"] = install_boot_unit(paths)
+    except OSError as exc:
+        raise AgentError("deadman", f"could not install the dead-man's boot unit in "
+                         f"{boot_unit_dir()}: {exc} (it must survive a reboot of this host): make "
+                         "that directory writable by root and deploy again") from None
     if mode == "systemd":
         unit = f"oxzep7-deadman-{paths.app}-{token}"
+        if not fresh:  # re-armed after a reboot: a name of its own
+            unit += "-" + os.urandom(2).hex()
         rc, out = ctx.run(
             [
                 "systemd-run",
@@ -1319,6 +1396,21 @@ def spawn_detached(argv):
     return int(data)
 
 
+def timer_alive(ctx, record):
+    """Whether the timer or process armed for `record` still runs (a reboot ends both)."""
+    if record.get("mode") == "systemd" and record.get("unit"):
+        rc, _ = ctx.run(["systemctl", "is-active", "--quiet", record["unit"] + ".timer"],
+                        dict(os.environ), timeout=60)
+        return rc == 0
+    if record.get("pid"):
+        try:
+            with open("/proc/{}/cmdline".format(int(record["pid"])), "rb") as handle:
+                return record["token"].encode() in handle.read()
+        except OSError:
+            return False
+    return False
+
+
 def disarm(ctx, st):
     """Stop the pending dead-man (if any) and forget it; the fire also checks the token."""
     record = st.get("deadman")
@@ -1357,14 +1449,19 @@ def arm_deadman(ctx, deploy, seconds, mode="auto"):
 # playbooks/agent/oxzep7_host/switch.py
 
 
-def switch_link(root, rel):
-    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
+def switch_link(root, rel, point=None):
+    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd. The
+    temp links of agents killed before their rename are removed (the guard is held: no other
+    agent is between its symlink and its rename)."""
     link = os.path.join(root, "current")
     target = os.path.relpath(rel["path"], root)
+    for name in os.listdir(root):
+        if name.startswith(".current.tmp-"):
+            os.unlink(os.path.join(root, name))
     tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
     os.symlink(target, tmp)
+    if point:
+        pause_at(point)
     os.rename(tmp, link)
     fsync_dir(root)
 
@@ -1420,11 +1517,14 @@ def switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
         disarm(ctx, st)
         st["deadman"] = arm(ctx, deadman, deploy, old, rid, deadman_mode)
         save_state(paths, st)  # armed before the link moves: a crash in between is covered
-    switch_link(st["root"], rel)
+        pause_at("switch:deadman")
+    switch_link(st["root"], rel, point="switch:tmp-link")
+    pause_at("switch:link")  # the link moved, the state not yet: the next load sees the link
     st["previous"], st["current"] = old, rid
     set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
     history(st, "switch", release=rid, deploy=deploy, to=rid, **{"from": old})
     save_state(paths, st)
+    pause_at("switch:state")
     return {"changed": True, "from": old, "to": rid, "deadman": st["deadman"], "snapshot": snapshot}
 
 
@@ -1726,18 +1826,61 @@ def deadman_fire(ctx, token):
         record = st.get("deadman")
         if not record or record.get("token") != token:
             return {"changed": False, "fired": False, "reason": "disarmed"}
-        st["deadman"] = None
-        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
-        if st["current"] == record["to"] and not record.get("from") and first_switch(st):
-            return dict(undo_adoption(ctx, st, reason, record["deploy"], event="deadman"), fired=True)
-        if st["current"] != record["to"] or not record.get("from"):
-            history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
-            save_state(paths, st)
-            return {"changed": False, "fired": True, "reason": "nothing to undo"}
-        result = do_rollback(
-            ctx, st, record["from"], reason, record["deploy"], check=False, event="deadman"
-        )
+        return fire_locked(ctx, st, record)
+
+
+def fire_locked(ctx, st, record):
+    """Revert the switch `record` was armed for; the caller holds the guard."""
+    paths = ctx.paths
+    st["deadman"] = None
+    reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
+    if record.get("restarted"):
+        reason += "; the host restarted at {} while it was unconfirmed".format(record["restarted"])
+    if st["current"] == record["to"] and not record.get("from") and first_switch(st):
+        return dict(undo_adoption(ctx, st, reason, record["deploy"], event="deadman"), fired=True)
+    if st["current"] != record["to"] or not record.get("from"):
+        history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
+        save_state(paths, st)
+        return {"changed": False, "fired": True, "reason": "nothing to undo"}
+    result = do_rollback(
+        ctx, st, record["from"], reason, record["deploy"], check=False, event="deadman"
+    )
     return dict(result, fired=True)
+
+
+def deadman_boot(ctx):
+    """Run at boot (oxzep7-deadman@<app>.service): a dead-man armed before the host went down
+    lost its timer or process. Re-arm it for the time left, or fire it now if its time has
+    passed. Nothing armed (the switch was confirmed): nothing to do."""
+    paths = ctx.paths
+    if not os.path.exists(paths.state):
+        return {"changed": False, "fired": False, "reason": "no state"}
+    with guarded(paths):
+        st, _ = load_state(paths)
+        record = st.get("deadman")
+        if not record:
+            return {"changed": False, "fired": False, "reason": "nothing armed"}
+        if timer_alive(ctx, record):
+            return {"changed": False, "fired": False, "reason": "its timer still runs"}
+        left = float(record.get("fires_epoch") or 0) - now()
+        record = dict(record, restarted=record.get("restarted") or iso())
+        due = "due {}".format(record.get("fires"))
+        if left <= 0:
+            history(st, "deadman-boot", release=record.get("to"), deploy=record.get("deploy"),
+                    detail=f"the host restarted while this release was unconfirmed; its dead-man "
+                           f"was {due}: reverting now")
+            return dict(fire_locked(ctx, st, record), rearmed=False)
+        seconds = max(1, math.ceil(left))
+        again = arm(ctx, seconds, record.get("deploy"), record.get("from"), record.get("to"),
+                    token=record["token"])
+        for key in ("seconds", "armed", "fires", "fires_epoch", "restarted"):
+            again[key] = record.get(key)
+        st["deadman"] = again
+        history(st, "deadman-boot", release=record.get("to"), deploy=record.get("deploy"),
+                detail=f"the host restarted while this release was unconfirmed; its dead-man "
+                       f"re-armed for the {seconds}s left ({due})")
+        save_state(paths, st)
+    return {"changed": True, "fired": False, "rearmed": True, "deadman": again}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1753,6 +1896,8 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
     paths = ctx.paths
     with guarded(paths):
         taken = lock_if_asked(paths, deploy, lock)
+        if taken:
+            pause_at("switch:lock")
         report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     report["lock"] = taken["lock"] if taken else None
     part = "Restart services"
@@ -1862,6 +2007,8 @@ def prepare(ctx, req):
     except Exception as failure:
         exc = failure if isinstance(failure, AgentError) else AgentError(
             "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
+        if no_space(failure, path):
+            exc = disk_full(rid, root, path, exc)
         with guarded(paths):
             st, _ = load_state(paths, root)
             add_release(st, req, path, interp, "failed")
@@ -1885,6 +2032,67 @@ def prepare(ctx, req):
         "steps": steps,
         "seconds": round(now() - started, 2),
     }
+
+
+def no_space(failure, path):
+    """The build failed because the filesystem filled: a write of ours or a command said so,
+    or (venv hides what its ensurepip said) the filesystem of `path` is full now."""
+    if isinstance(failure, OSError) and failure.errno == errno.ENOSPC:
+        return True
+    text = " ".join(str(x) for x in (failure.message, failure.extra.get("output")) if x) \
+        if isinstance(failure, AgentError) else str(failure)
+    return "No space left on device" in text or "[Errno 28]" in text or full(path)
+
+
+def room(path):
+    """(bytes, inodes) free to this process (root may use the reserved blocks) where `path` is."""
+    st = os.statvfs(path)
+    if os.geteuid() == 0:
+        return st.f_bfree * st.f_frsize, (st.f_ffree if st.f_files else None)
+    return st.f_bavail * st.f_frsize, (st.f_favail if st.f_files else None)
+
+
+def full(path, slack=1 << 20):
+    """Less than `slack` bytes (or no inode) left on the filesystem of `path`."""
+    try:
+        free, inodes = room(path)
+    except OSError:
+        return False
+    return free < slack or inodes == 0
+
+
+def disk_usage(path):
+    """Bytes `path` takes on disk (its blocks), 0 if it is not there."""
+    total = 0
+    for top, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+    return total
+
+
+def disk_full(rid, root, path, exc):
+    """The error of a release whose build filled the disk under `root`: the partial release
+    directory is removed (nothing half-built is left), and the message says how much it had
+    written (it needs more than that) and how much is free there now."""
+    written = disk_usage(path)
+    shutil.rmtree(path, ignore_errors=True)
+    where = os.path.normpath(root)
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = room(where)[0]
+    message = (
+        f"no space left on device under {where} while building release {rid}: it needs more than "
+        f"{mb(written)} (written when the disk filled), {where} has {mb(free)} free; the partial "
+        f"release {path} was removed and nothing was switched: free space there and deploy again"
+    )
+    extra = dict(exc.extra, no_space=True, path=where, needed_bytes=written, free_bytes=free,
+                 cause=exc.message)
+    return AgentError("no-space", message, exc.exit_status, **extra)
+
+
+def mb(n):
+    return f"{n / (1 << 20):.1f} MB"
 
 
 def add_release(st, req, path, interp, status):
@@ -2078,6 +2286,10 @@ def cmd_deadman_fire(args, ctx):
     return deadman_fire(ctx, args.token)
 
 
+def cmd_deadman_boot(args, ctx):
+    return deadman_boot(ctx)
+
+
 def cmd_confirm(args, ctx):
     return confirm(ctx, args.release, args.deploy, args.prune_keep, args.unlock)
 
@@ -2161,6 +2373,7 @@ def parser():
         deadman_mode,
     )
     command("deadman-fire", cmd_deadman_fire, opt("--token", required=True))
+    command("deadman-boot", cmd_deadman_boot)
     command(
         "confirm",
         cmd_confirm,

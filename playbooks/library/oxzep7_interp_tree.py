@@ -46,6 +46,8 @@ options:
   marker: {type: dict, description: what the marker records (present)}
   executable: {type: str, description: interpreter file name under bin/, e.g. python3.13}
   version: {type: str, description: the version the interpreter must print (present)}
+  need_bytes: {type: int, description: "the tree's size unpacked (probe): when the filesystem of
+    the prefix's parent has less free, fail before anything is shipped; 0: no check"}
 """
 
 MARKER = ".oxzep7-artifact.json"
@@ -102,8 +104,34 @@ def remove_tree(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def free_bytes(path: str) -> tuple[str, int]:
+    """(the nearest existing directory at or above `path`, bytes free there for root)."""
+    where = os.path.normpath(path)
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    st = os.statvfs(where)
+    return where, st.f_bavail * st.f_frsize
+
+
+def mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def check_room(module: AnsibleModule, prefix: str, need: int) -> None:
+    """Refuse when the tree (`need` bytes unpacked, staged beside the prefix) cannot fit."""
+    where, free = free_bytes(os.path.dirname(os.path.normpath(prefix)))
+    if need and free < need:
+        module.fail_json(
+            msg=f"not enough space for the interpreter tree at {prefix}: it needs {mb(need)} "
+                f"unpacked, {where} has {mb(free)} free; nothing was shipped or installed: free "
+                f"{mb(need - free)} there (or choose another prefix) and run again",
+            no_space=True, path=where, needed_bytes=need, free_bytes=free)
+
+
 def probe(module: AnsibleModule, prefix: str, key: str | None) -> dict[str, Any]:
     marker = read_marker(prefix)
+    if not installed(module, prefix, key, marker) and not module.check_mode:
+        check_room(module, prefix, module.params["need_bytes"] or 0)
     exists = os.path.lexists(prefix)
     exe = module.params["executable"]
     return dict(
@@ -275,6 +303,7 @@ def main() -> None:
             marker=dict(type="dict"),
             executable=dict(type="str"),
             version=dict(type="str"),
+            need_bytes=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )

@@ -1,5 +1,6 @@
-"""Faults on a real fleet, through the real CLI (issue 18, items 3, 4 and 5): the network lost
-mid-switch, the controller SIGKILLed mid-wave, two operators at once.
+"""Faults on a real fleet, through the real CLI (issue 18, items 1 to 5): a reboot while a release
+is unconfirmed, a disk that fills while a release is built, the network lost mid-switch, the
+controller SIGKILLed mid-wave, two operators at once.
 
 A 2-host fleet of its own with the sample app. The "new" interpreter is the hosts' own python3.11
 (`existing`): no CPython build. A health command that sleeps holds every switch open for a few
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.fleet.harness import Fleet
+from tests.fleet.harness import Fleet, podman_env
 from tests.fleet.sample_app import SampleApp, install_sample_app
 from tests.fleet.scenario import CLI, Controller, write
 
@@ -57,6 +58,7 @@ rollout:
     - {{name: canary, hosts: 1}}
     - {{name: all, hosts: "100%"{gate}}}
   dead_man: {dead_man}s
+  max_failed: {max_failed}
 """
 
 
@@ -91,10 +93,11 @@ def reset(ctl: Controller, app: SampleApp) -> None:
         app.wait_healthy(host)
 
 
-def spec_file(work: Path, app: SampleApp, name: str, *, hold: int = 4, gate: str = "") -> Path:
+def spec_file(work: Path, app: SampleApp, name: str, *, hold: int = 4, gate: str = "",
+              dead_man: int = DEAD_MAN, max_failed: int = 0) -> Path:
     return write(work, f"{name}.yaml", SPEC.format(
         name=name, root=app.root, code=app.code, pip_args=list(app.pip_args), service=app.service,
-        url=app.health_url, hold=hold, gate=gate, dead_man=DEAD_MAN))
+        url=app.health_url, hold=hold, gate=gate, dead_man=dead_man, max_failed=max_failed))
 
 
 def state(fleet: Fleet, host: str) -> dict[str, Any]:
@@ -286,5 +289,160 @@ def test_two_operators_one_apply_proceeds_the_other_and_a_rollback_are_refused_u
     assert on(app, "h1") == release
     code, doc = carol.json("rollback", "-i", carol.inventory(), "--app", "sample", "--limit",
                            "h1", "--yes", "--force")
+    assert code == 0 and doc["complete"], doc
+    assert {on(app, h) for h in HOSTS} == {INITIAL}
+
+
+# -- item 1: a reboot while a release is unconfirmed -----------------------------------------------
+
+BOOT_UNIT = "oxzep7-deadman@sample.service"
+
+
+def boot_unit_ran(fleet: Fleet, host: str) -> bool:
+    """The dead-man's boot unit has run to its end since the host last started."""
+    out = fleet.run_on(host, f"systemctl show -p ExecMainExitTimestampMonotonic --value {BOOT_UNIT}"
+                       ).stdout.strip()
+    return out not in ("", "0")
+
+
+def test_a_host_rebooted_while_its_release_is_unconfirmed_reverts_after_the_deadline(
+        fleet2: Fleet, app: SampleApp, work: Path) -> None:
+    dead_man = 60  # the reboot is over well before it: the dead-man is re-armed, not fired
+    ctl = Controller(fleet2, work / "ops")
+    spec = spec_file(ctl.work, app, "sample-reboot", dead_man=dead_man)
+    proc = start_apply(ctl, spec)
+    try:
+        wait_for(lambda: armed(fleet2, "h1"), 240, "the canary h1 inside its switch")
+        os.killpg(proc.pid, signal.SIGKILL)  # nobody is left to confirm or revert h1
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    record = state(fleet2, "h1")["deadman"]
+    release = record["to"]
+    assert on(app, "h1") == release
+    fleet2.restart("h1")  # power cycled: the transient timer under /run is gone
+    wait_for(lambda: boot_unit_ran(fleet2, "h1"), 60, "the dead-man's boot unit on h1")
+    doc = state(fleet2, "h1")
+    assert on(app, "h1") == release, "before the deadline the host stays on the new release"
+    assert doc["deadman"]["fires_epoch"] == record["fires_epoch"], "the deadline armed at switch"
+    assert doc["deadman"]["unit"] != record["unit"], "a timer of its own after the boot"
+    boot = doc["history"][-1]
+    assert boot["event"] == "deadman-boot" and "re-armed" in boot["detail"], boot
+    # the deadline passes: back on `initial`, healthy, and the state says why
+    wait_for(lambda: on(app, "h1") == INITIAL, dead_man + 60, "h1's re-armed dead-man")
+    app.wait_healthy("h1")
+    doc = state(fleet2, "h1")
+    assert doc["deadman"] is None and doc["history"][-1]["event"] == "deadman", doc["history"][-3:]
+    assert on(app, "h2") == INITIAL, "h2 was never switched"
+    for cp in fleet2.control_path_dir(ctl.work).glob("*"):  # masters to the host before its reboot
+        cp.unlink()
+    code, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
+    assert code == 0, status
+    assert (status["hosts"]["h1"]["current"] or INITIAL) == INITIAL, status["hosts"]["h1"]
+    bad = status["hosts"]["h1"]["releases"][release]
+    assert bad["status"] == "bad", bad
+    assert f"not confirmed within {dead_man}s" in bad["bad_reason"], bad
+    assert "the host restarted at" in bad["bad_reason"], bad
+    # a confirmed release survives a reboot: the same apply resumes and finishes, then h1 reboots
+    code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+    assert code == 0 and report["outcome"] == "succeeded", report
+    assert report["release"] == release, "resumed, not a new attempt"
+    before = state(fleet2, "h1")
+    assert before["deadman"] is None and before["releases"][release]["status"] == "good"
+    fleet2.restart("h1")
+    wait_for(lambda: boot_unit_ran(fleet2, "h1"), 60, "the dead-man's boot unit on h1")
+    app.wait_healthy("h1")
+    assert on(app, "h1") == release
+    after = state(fleet2, "h1")
+    assert after["history"] == before["history"] and after["current"] == release, \
+        after["history"][-3:]
+    for cp in fleet2.control_path_dir(ctl.work).glob("*"):
+        cp.unlink()
+
+
+# -- item 2: the disk fills while a release is built -----------------------------------------------
+
+
+def test_a_release_build_that_fills_the_disk_fails_that_host_alone_and_leaves_nothing_behind(
+        fleet2: Fleet, app: SampleApp, work: Path) -> None:
+    ctl = Controller(fleet2, work / "ops")
+    spec = spec_file(ctl.work, app, "sample-full", hold=1, max_failed=1)
+    releases = f"{app.root}/releases"
+    fleet2.fill("h2", app.root, free_mb=4)  # the new venv (pip alone) needs more than that
+    try:
+        code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+        left = fleet2.sh("h2", f"ls -A {releases}").split()
+    finally:
+        fleet2.unfill("h2", app.root)
+    assert code == 0 and report["outcome"] == "succeeded-within-budget", report
+    h2 = report["hosts"]["h2"]
+    assert h2["state"] == "failed" and h2["failed_step"] == "prepare", h2
+    message = h2["message"]
+    assert f"no space left on device under {app.root} while building release" in message, message
+    assert "it needs more than " in message and "MB free" in message, message
+    assert "nothing was switched" in message, message
+    assert left == [INITIAL], f"a partial release is left on h2: {left}"
+    assert on(app, "h2") == INITIAL
+    app.wait_healthy("h2")
+    assert on(app, "h1") == report["release"], "the other host switched"
+    doc = state(fleet2, "h2")
+    assert doc["releases"][report["release"]]["status"] == "failed"
+
+
+# -- item 6: state written at the worst moment -----------------------------------------------------
+
+AGENT = "/var/lib/oxzep7/bin/oxzep7-host"
+
+
+def agent_stopped(fleet: Fleet, host: str) -> str | None:
+    """The pid of an agent `switch` on `host` that stopped itself at its pause point."""
+    out = fleet.run_on(host, "ps -eo pid=,stat=,args= | grep '[o]xzep7-host.* switch '").stdout
+    for line in out.splitlines():
+        pid, stat, *_ = line.split()
+        if stat.startswith("T"):
+            return pid
+    return None
+
+
+def test_an_agent_killed_between_the_link_and_the_state_leaves_a_readable_truth_and_goes_on(
+        fleet2: Fleet, app: SampleApp, work: Path) -> None:
+    ctl = Controller(fleet2, work / "ops")
+    spec = spec_file(ctl.work, app, "sample-torn", hold=1, gate=", promote: manual")
+    code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
+    assert code == 0 and report["outcome"] == "paused", report
+    release = report["release"]
+    assert (on(app, "h1"), on(app, "h2")) == (release, INITIAL)
+    deploy = next(e["deploy"] for e in reversed(state(fleet2, "h1")["history"])
+                  if e["event"] == "switch")
+    # h2's own agent switches to the prepared release and is SIGKILLed right after the link
+    # moved, before the state says so
+    drill = subprocess.Popen(
+        ["podman", "exec", fleet2.container("h2"), "env", "OXZEP7_AGENT_PAUSE_AT=switch:link",
+         "python3", AGENT, "switch", "--app", "sample", "--release", release, "--deploy", deploy,
+         "--deadman", "600"], env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        wait_for(lambda: agent_stopped(fleet2, "h2") is not None, 60, "h2's agent at switch:link")
+        fleet2.sh("h2", f"kill -9 {agent_stopped(fleet2, 'h2')}")
+        drill.communicate(timeout=60)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+    torn = state(fleet2, "h2")  # a whole JSON document: the old truth, the dead-man armed
+    assert torn["current"] == INITIAL and torn["deadman"]["to"] == release, torn
+    assert on(app, "h2") == release, "the link had moved"
+    # status reads it and tells the new truth (the link wins); the deploy goes on from its gate
+    code, status = ctl.json("status", "-i", ctl.inventory(), "--app", "sample")
+    assert code == 0, status
+    assert status["hosts"]["h2"]["current"] == release, status["hosts"]["h2"]
+    code, report = ctl.json("promote", "sample-torn", "--yes")
+    assert code == 0 and report["outcome"] == "succeeded", report
+    assert {on(app, h) for h in HOSTS} == {release}
+    doc = state(fleet2, "h2")
+    assert doc["current"] == release and doc["deadman"] is None, doc
+    assert doc["releases"][release]["status"] == "good"
+    # and a rollback from there works as ever
+    code, doc = ctl.json("rollback", "-i", ctl.inventory(), "--app", "sample", "--yes")
     assert code == 0 and doc["complete"], doc
     assert {on(app, h) for h in HOSTS} == {INITIAL}

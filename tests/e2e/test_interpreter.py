@@ -189,17 +189,20 @@ def test_a_tree_missing_a_module_is_refused_and_nothing_installed(
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_unpack_leaves_no_half_installed_prefix(
+def test_a_prefix_without_room_for_the_tree_is_refused_before_anything_is_shipped(
         built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
     artifact = the_artifact(built)
+    assert artifact.unpacked_bytes > 60 << 20, "what the tree takes unpacked is known"
     prebuilt_fleet.fill("h3", "/opt/oxzep7/python", size_mb=30)  # the tree needs ~100 MB
     try:
         out = install(prebuilt_fleet, prebuilt(artifact.path), tmp_path / "full", ["h3"])
         assert not out.ok
         message = out.hosts["h3"].message or ""
-        assert "no space left on device" in message and "nothing was installed" in message, message
+        assert f"not enough space for the interpreter tree at {PREFIX}" in message, message
+        assert "MB unpacked, /opt/oxzep7/python has " in message and "MB free" in message, message
+        assert "nothing was shipped" in message, message
         assert prebuilt_fleet.run_on("h3", f"test -e {PREFIX}").returncode != 0
-        assert leftovers(prebuilt_fleet, "h3").split() == []
+        assert leftovers(prebuilt_fleet, "h3").split() == [], "no archive shipped, no stage"
         assert "oxz-fill" in prebuilt_fleet.sh("h3", "findmnt -n -o SOURCE /opt/oxzep7/python")
     finally:
         prebuilt_fleet.unfill("h3", "/opt/oxzep7/python")

@@ -10,7 +10,8 @@
 #   fleet.sh run CMD...          run CMD inside the fleet's bridge namespace (direct reach to hosts)
 #   fleet.sh exec HOST CMD...    run CMD on HOST as root (podman exec, no SSH)
 #   fleet.sh ssh HOST [CMD...]   ssh to HOST as the deploy user, as the controller would
-#   fleet.sh pause|unpause|stop|start|cut|mend HOST   fault controls
+#   fleet.sh pause|unpause|stop|start|restart|cut|mend HOST   fault controls (restart: power
+#                                cycled, no clean shutdown; back with its network and sshd)
 #   fleet.sh fill HOST PATH SIZE_MB   make PATH on HOST a filesystem of SIZE_MB ("+N": its contents + N MB
 #                                free); what PATH held is carried over; writes beyond the size get ENOSPC
 #   fleet.sh unfill HOST PATH    back to the host's own disk, carrying over what PATH holds now
@@ -329,6 +330,7 @@ cmd_fault() {
     unpause) podman unpause "$FLEET-$h" >/dev/null ;;
     stop) podman stop -t 0 "$FLEET-$h" >/dev/null ;;
     start) podman start "$FLEET-$h" >/dev/null; wait_ssh "$h" ;;
+    restart) podman restart -t 0 "$FLEET-$h" >/dev/null; wait_ssh "$h" ;;
     cut) ip -n "$FLEET-net" link set "v$h" down ;;
     mend) ip -n "$FLEET-net" link set "v$h" up ;;
   esac
@@ -354,7 +356,7 @@ case "${1:-}" in
   list) cmd_list ;;
   exec) shift; cmd_exec "$@" ;;
   ssh) shift; cmd_ssh "$@" ;;
-  pause|unpause|stop|start|cut|mend) [ $# -eq 2 ] || die "usage: $0 $1 HOST"; cmd_fault "$1" "$2" ;;
+  pause|unpause|stop|start|restart|cut|mend) [ $# -eq 2 ] || die "usage: $0 $1 HOST"; cmd_fault "$1" "$2" ;;
   fill) [ $# -eq 4 ] || die "usage: $0 fill HOST PATH SIZE_MB"; cmd_fill "$2" "$3" "$4" ;;
   unfill) [ $# -eq 3 ] || die "usage: $0 unfill HOST PATH"; cmd_unfill "$2" "$3" ;;
   destroy) cmd_destroy ;;

@@ -359,6 +359,11 @@ class Fleet:
         """Power `host` back on and wait for its sshd."""
         self._sh("start", host)
 
+    def restart(self, host: str) -> None:
+        """Reboot `host` the hard way (`podman restart -t 0`: no clean shutdown) and wait for its
+        sshd; its network namespace, address and disk are kept, everything under /run is not."""
+        self._sh("restart", host)
+
     def cut(self, host: str) -> None:
         """Unplug `host` from the bridge: its packets go nowhere."""
         self._sh("cut", host)

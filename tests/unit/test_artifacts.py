@@ -25,6 +25,7 @@ from oxzep7_deploy.artifacts import (
     check_prebuilt_archive,
     fetch_archive,
     sha256_file,
+    unpacked_bytes,
 )
 from oxzep7_deploy.errors import UsageError
 from oxzep7_deploy.plan.model import BuildStep
@@ -482,3 +483,20 @@ def test_a_group_planned_without_facts_builds_on_its_planned_host_for_that_hosts
     assert actions_of(runner) == [("probe", ("h1", "h2", "box")), ("build", ("box",)),
                                   ("ship", ("h1", "h2"))]
     assert dict(out.platforms) == {"h1": DEBIAN, "h2": DEBIAN, "box": DEBIAN} and out.ok
+
+
+# ---- the space a tree takes unpacked ----
+
+
+def test_the_manifest_records_the_unpacked_size_in_disk_blocks(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "tree.tar.gz", {"bin/python3.13": b"x" * 5000,
+                                                  "lib/libpython.so": b"y" * 10,
+                                                  "lib/empty": b""})
+    assert unpacked_bytes(archive) == (2 + 1 + 1) * 4096  # 5000 B: two blocks; an empty file one
+    fetched = tmp_path / "cpython-3.13.5-x-key.tar.gz"
+    fetched.write_bytes(archive.read_bytes())
+    cache = ArtifactCache(tmp_path / "cache")
+    stored = cache.store(fetched, "key", sha(archive), {"version": "3.13.5"})
+    manifest = json.loads((tmp_path / "cache" / "artifacts" / "key.json").read_text())
+    assert manifest["unpacked_bytes"] == 4 * 4096 == stored.unpacked_bytes
+    assert unpacked_bytes(tmp_path / "cache" / "artifacts" / "key.json") == 0, "not a tar: unknown"

@@ -23,6 +23,8 @@ library only).
                                                 config on stdin; writes nothing)
     arm-deadman --app A --deploy D --seconds N
     deadman-fire --app A --token T             (run by the dead-man timer)
+    deadman-boot --app A                       (run at boot: re-arm or fire a dead-man the
+                                                reboot interrupted)
     confirm    --app A --deploy D --release X
     rollback   --app A [--to X] [--only-from X] [--deploy D] [--reason R] [--no-health]
     prune      --app A --keep N [--protect X ...]

@@ -1,6 +1,8 @@
 """Constants, the agent's one error type, the clock and placeholders."""
 
+import os
 import re
+import signal
 import time
 
 from oxzep7_deploy.rules import PlaceholderError, fill_placeholders
@@ -27,6 +29,16 @@ class AgentError(Exception):
         self.message = message
         self.exit_status = exit_status
         self.extra = extra
+
+
+def pause_at(point):
+    """A test hook: with OXZEP7_AGENT_PAUSE_AT naming `point` (comma-separated names), the agent
+    stops itself (SIGSTOP) there, between two of its writes, for a drill to SIGKILL it; without
+    the variable it does nothing. Points: switch:lock, switch:deadman, switch:tmp-link,
+    switch:link, switch:state (see switch_call.switch)."""
+    wanted = os.environ.get("OXZEP7_AGENT_PAUSE_AT")
+    if wanted and point in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def now():

@@ -13,7 +13,7 @@ from .health import check_health, preflight, restart
 from .lock import acquire_lock, lock_view, release_lock
 from .prepare import prepare, record_release
 from .prune import prune
-from .rollback import confirm, deadman_fire, rollback
+from .rollback import confirm, deadman_boot, deadman_fire, rollback
 from .snapshot import snapshot
 from .state import current_link, load_state, probe_interpreter
 from .switch_call import switch
@@ -106,6 +106,10 @@ def cmd_deadman_fire(args, ctx):
     return deadman_fire(ctx, args.token)
 
 
+def cmd_deadman_boot(args, ctx):
+    return deadman_boot(ctx)
+
+
 def cmd_confirm(args, ctx):
     return confirm(ctx, args.release, args.deploy, args.prune_keep, args.unlock)
 
@@ -189,6 +193,7 @@ def parser():
         deadman_mode,
     )
     command("deadman-fire", cmd_deadman_fire, opt("--token", required=True))
+    command("deadman-boot", cmd_deadman_boot)
     command(
         "confirm",
         cmd_confirm,

@@ -1,5 +1,8 @@
 """The dead-man switch: armed before a switch, it reverts the switch unless confirmed in time
-(a systemd timer, or a detached process without systemd)."""
+(a systemd timer, or a detached process without systemd). Neither outlives a reboot: the armed
+dead-man is in the state (its deadline included) and a unit enabled at boot
+(oxzep7-deadman@<app>.service, installed when the dead-man is armed) re-arms it for the time left,
+or has it fire at once when its time has passed (`deadman-boot`)."""
 
 import contextlib
 import os
@@ -8,16 +11,73 @@ import shutil
 import signal
 import sys
 
+from oxzep7_deploy.rules import write_bytes_atomic
+
 from .base import AgentError, iso, now
 from .context import last_line
 from .files import guarded
 from .health import has_systemd
 from .state import load_state, save_state
 
+BOOT_UNIT = "oxzep7-deadman@.service"
 
-def arm(ctx, seconds, deploy, old, new, mode="auto"):
+
+def boot_unit_dir():
+    """Where the boot unit goes: OXZEP7_SYSTEMD_UNIT_DIR (tests), else /etc/systemd/system on a
+    host run by systemd; None without systemd (nothing survives a reboot there)."""
+    override = os.environ.get("OXZEP7_SYSTEMD_UNIT_DIR")
+    if override:
+        return override
+    return "/etc/systemd/system" if has_systemd() else None
+
+
+def boot_unit_text(state_dir):
+    agent = os.path.abspath(__file__)
+    return (
+        "# written by oxzep7-host: an unconfirmed switch survives a reboot of this host\n"
+        "[Unit]\n"
+        "Description=oxzep7 dead-man of %i after a restart of the host\n"
+        "After=local-fs.target network.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={sys.executable} {agent} --state-dir {state_dir} deadman-boot --app %i\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def install_boot_unit(paths):
+    """The template unit and its instance for this app enabled at boot (files written directly:
+    no daemon-reload, systemd reads them when it starts); the path of the instance's link."""
+    unit_dir = boot_unit_dir()
+    if unit_dir is None:
+        return None
+    template = os.path.join(unit_dir, BOOT_UNIT)
+    wants = os.path.join(unit_dir, "multi-user.target.wants")
+    if not os.path.isdir(wants):
+        os.makedirs(wants, 0o755)
+    text = boot_unit_text(os.path.abspath(paths.base))
+    try:
+        with open(template) as handle:
+            same = handle.read() == text
+    except OSError:
+        same = False
+    if not same:
+        write_bytes_atomic(template, text.encode("utf-8"), 0o644)
+    link = os.path.join(wants, f"oxzep7-deadman@{paths.app}.service")
+    if os.path.realpath(link) != os.path.realpath(template):
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(template, link)
+    return link
+
+
+def arm(ctx, seconds, deploy, old, new, mode="auto", token=None):
     paths = ctx.paths
-    token = "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
+    fresh = token is None
+    token = token or "{}-{}".format(re.sub(r"[^A-Za-z0-9]", "", deploy or "x")[:24], os.urandom(4).hex())
     record = {
         "token": token,
         "deploy": deploy,
@@ -42,8 +102,16 @@ def arm(ctx, seconds, deploy, old, new, mode="auto"):
     ]
     if mode == "auto":
         mode = "systemd" if has_systemd() and shutil.which("systemd-run") else "process"
+    try:
+        record["boot_unit"] = install_boot_unit(paths)
+    except OSError as exc:
+        raise AgentError("deadman", f"could not install the dead-man's boot unit in "
+                         f"{boot_unit_dir()}: {exc} (it must survive a reboot of this host): make "
+                         "that directory writable by root and deploy again") from None
     if mode == "systemd":
         unit = f"oxzep7-deadman-{paths.app}-{token}"
+        if not fresh:  # re-armed after a reboot: a name of its own
+            unit += "-" + os.urandom(2).hex()
         rc, out = ctx.run(
             [
                 "systemd-run",
@@ -97,6 +165,21 @@ def spawn_detached(argv):
     data = os.read(read_end, 32)
     os.close(read_end)
     return int(data)
+
+
+def timer_alive(ctx, record):
+    """Whether the timer or process armed for `record` still runs (a reboot ends both)."""
+    if record.get("mode") == "systemd" and record.get("unit"):
+        rc, _ = ctx.run(["systemctl", "is-active", "--quiet", record["unit"] + ".timer"],
+                        dict(os.environ), timeout=60)
+        return rc == 0
+    if record.get("pid"):
+        try:
+            with open("/proc/{}/cmdline".format(int(record["pid"])), "rb") as handle:
+                return record["token"].encode() in handle.read()
+        except OSError:
+            return False
+    return False
 
 
 def disarm(ctx, st):

@@ -1,5 +1,7 @@
 """prepare: a release directory with a venv, requirements, release.json, verify."""
 
+import contextlib
+import errno
 import os
 import shutil
 
@@ -71,6 +73,8 @@ def prepare(ctx, req):
     except Exception as failure:
         exc = failure if isinstance(failure, AgentError) else AgentError(
             "prepare-failed", f"preparing {rid} failed: {type(failure).__name__}: {failure}")
+        if no_space(failure, path):
+            exc = disk_full(rid, root, path, exc)
         with guarded(paths):
             st, _ = load_state(paths, root)
             add_release(st, req, path, interp, "failed")
@@ -94,6 +98,67 @@ def prepare(ctx, req):
         "steps": steps,
         "seconds": round(now() - started, 2),
     }
+
+
+def no_space(failure, path):
+    """The build failed because the filesystem filled: a write of ours or a command said so,
+    or (venv hides what its ensurepip said) the filesystem of `path` is full now."""
+    if isinstance(failure, OSError) and failure.errno == errno.ENOSPC:
+        return True
+    text = " ".join(str(x) for x in (failure.message, failure.extra.get("output")) if x) \
+        if isinstance(failure, AgentError) else str(failure)
+    return "No space left on device" in text or "[Errno 28]" in text or full(path)
+
+
+def room(path):
+    """(bytes, inodes) free to this process (root may use the reserved blocks) where `path` is."""
+    st = os.statvfs(path)
+    if os.geteuid() == 0:
+        return st.f_bfree * st.f_frsize, (st.f_ffree if st.f_files else None)
+    return st.f_bavail * st.f_frsize, (st.f_favail if st.f_files else None)
+
+
+def full(path, slack=1 << 20):
+    """Less than `slack` bytes (or no inode) left on the filesystem of `path`."""
+    try:
+        free, inodes = room(path)
+    except OSError:
+        return False
+    return free < slack or inodes == 0
+
+
+def disk_usage(path):
+    """Bytes `path` takes on disk (its blocks), 0 if it is not there."""
+    total = 0
+    for top, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+    return total
+
+
+def disk_full(rid, root, path, exc):
+    """The error of a release whose build filled the disk under `root`: the partial release
+    directory is removed (nothing half-built is left), and the message says how much it had
+    written (it needs more than that) and how much is free there now."""
+    written = disk_usage(path)
+    shutil.rmtree(path, ignore_errors=True)
+    where = os.path.normpath(root)
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = room(where)[0]
+    message = (
+        f"no space left on device under {where} while building release {rid}: it needs more than "
+        f"{mb(written)} (written when the disk filled), {where} has {mb(free)} free; the partial "
+        f"release {path} was removed and nothing was switched: free space there and deploy again"
+    )
+    extra = dict(exc.extra, no_space=True, path=where, needed_bytes=written, free_bytes=free,
+                 cause=exc.message)
+    return AgentError("no-space", message, exc.exit_status, **extra)
+
+
+def mb(n):
+    return f"{n / (1 << 20):.1f} MB"
 
 
 def add_release(st, req, path, interp, status):

@@ -1,9 +1,10 @@
 """confirm a release (disarm the dead-man, mark it good) or roll back to an earlier one."""
 
+import math
 import os
 
-from .base import AgentError
-from .deadman import disarm
+from .base import AgentError, iso, now
+from .deadman import arm, disarm, timer_alive
 from .files import guarded
 from .health import health, restart_services
 from .lock import lock_if_asked, release_lock
@@ -167,15 +168,58 @@ def deadman_fire(ctx, token):
         record = st.get("deadman")
         if not record or record.get("token") != token:
             return {"changed": False, "fired": False, "reason": "disarmed"}
-        st["deadman"] = None
-        reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
-        if st["current"] == record["to"] and not record.get("from") and first_switch(st):
-            return dict(undo_adoption(ctx, st, reason, record["deploy"], event="deadman"), fired=True)
-        if st["current"] != record["to"] or not record.get("from"):
-            history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
-            save_state(paths, st)
-            return {"changed": False, "fired": True, "reason": "nothing to undo"}
-        result = do_rollback(
-            ctx, st, record["from"], reason, record["deploy"], check=False, event="deadman"
-        )
+        return fire_locked(ctx, st, record)
+
+
+def fire_locked(ctx, st, record):
+    """Revert the switch `record` was armed for; the caller holds the guard."""
+    paths = ctx.paths
+    st["deadman"] = None
+    reason = f"dead-man: deploy {record['deploy']} was not confirmed within {record['seconds']}s"
+    if record.get("restarted"):
+        reason += "; the host restarted at {} while it was unconfirmed".format(record["restarted"])
+    if st["current"] == record["to"] and not record.get("from") and first_switch(st):
+        return dict(undo_adoption(ctx, st, reason, record["deploy"], event="deadman"), fired=True)
+    if st["current"] != record["to"] or not record.get("from"):
+        history(st, "deadman", detail="fired with nothing to undo", deploy=record["deploy"])
+        save_state(paths, st)
+        return {"changed": False, "fired": True, "reason": "nothing to undo"}
+    result = do_rollback(
+        ctx, st, record["from"], reason, record["deploy"], check=False, event="deadman"
+    )
     return dict(result, fired=True)
+
+
+def deadman_boot(ctx):
+    """Run at boot (oxzep7-deadman@<app>.service): a dead-man armed before the host went down
+    lost its timer or process. Re-arm it for the time left, or fire it now if its time has
+    passed. Nothing armed (the switch was confirmed): nothing to do."""
+    paths = ctx.paths
+    if not os.path.exists(paths.state):
+        return {"changed": False, "fired": False, "reason": "no state"}
+    with guarded(paths):
+        st, _ = load_state(paths)
+        record = st.get("deadman")
+        if not record:
+            return {"changed": False, "fired": False, "reason": "nothing armed"}
+        if timer_alive(ctx, record):
+            return {"changed": False, "fired": False, "reason": "its timer still runs"}
+        left = float(record.get("fires_epoch") or 0) - now()
+        record = dict(record, restarted=record.get("restarted") or iso())
+        due = "due {}".format(record.get("fires"))
+        if left <= 0:
+            history(st, "deadman-boot", release=record.get("to"), deploy=record.get("deploy"),
+                    detail=f"the host restarted while this release was unconfirmed; its dead-man "
+                           f"was {due}: reverting now")
+            return dict(fire_locked(ctx, st, record), rearmed=False)
+        seconds = max(1, math.ceil(left))
+        again = arm(ctx, seconds, record.get("deploy"), record.get("from"), record.get("to"),
+                    token=record["token"])
+        for key in ("seconds", "armed", "fires", "fires_epoch", "restarted"):
+            again[key] = record.get(key)
+        st["deadman"] = again
+        history(st, "deadman-boot", release=record.get("to"), deploy=record.get("deploy"),
+                detail=f"the host restarted while this release was unconfirmed; its dead-man "
+                       f"re-armed for the {seconds}s left ({due})")
+        save_state(paths, st)
+    return {"changed": True, "fired": False, "rearmed": True, "deadman": again}

@@ -5,7 +5,7 @@ import os
 
 from oxzep7_deploy.rules import fsync_dir
 
-from .base import AgentError, iso
+from .base import AgentError, iso, pause_at
 from .context import last_line
 from .deadman import arm, disarm
 from .health import has_systemd
@@ -13,14 +13,19 @@ from .snapshot import take_snapshot
 from .state import history, load_state, recompute_last_good, release, release_config, save_state, set_status
 
 
-def switch_link(root, rel):
-    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd."""
+def switch_link(root, rel, point=None):
+    """<root>/current -> the release, by rename(2) of a new symlink over it; dir fsync'd. The
+    temp links of agents killed before their rename are removed (the guard is held: no other
+    agent is between its symlink and its rename)."""
     link = os.path.join(root, "current")
     target = os.path.relpath(rel["path"], root)
+    for name in os.listdir(root):
+        if name.startswith(".current.tmp-"):
+            os.unlink(os.path.join(root, name))
     tmp = os.path.join(root, f".current.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
     os.symlink(target, tmp)
+    if point:
+        pause_at(point)
     os.rename(tmp, link)
     fsync_dir(root)
 
@@ -76,11 +81,14 @@ def switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
         disarm(ctx, st)
         st["deadman"] = arm(ctx, deadman, deploy, old, rid, deadman_mode)
         save_state(paths, st)  # armed before the link moves: a crash in between is covered
-    switch_link(st["root"], rel)
+        pause_at("switch:deadman")
+    switch_link(st["root"], rel, point="switch:tmp-link")
+    pause_at("switch:link")  # the link moved, the state not yet: the next load sees the link
     st["previous"], st["current"] = old, rid
     set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
     history(st, "switch", release=rid, deploy=deploy, to=rid, **{"from": old})
     save_state(paths, st)
+    pause_at("switch:state")
     return {"changed": True, "from": old, "to": rid, "deadman": st["deadman"], "snapshot": snapshot}
 
 

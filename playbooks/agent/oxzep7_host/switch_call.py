@@ -1,7 +1,7 @@
 """The switch command: switch, restart, run the health checks, and put the previous release
 back on the host when the restart or a check fails."""
 
-from .base import AgentError
+from .base import AgentError, pause_at
 from .files import guarded
 from .health import check_health, restart_services
 from .lock import lock_if_asked
@@ -19,6 +19,8 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
     paths = ctx.paths
     with guarded(paths):
         taken = lock_if_asked(paths, deploy, lock)
+        if taken:
+            pause_at("switch:lock")
         report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     report["lock"] = taken["lock"] if taken else None
     part = "Restart services"
