@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import shutil
 import signal
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import click
 from oxzep7_deploy.cli.output import emit_json, fail_line, silence
 from oxzep7_deploy.errors import ExitCode, Oxzep7Error, SpecError
 from oxzep7_deploy.records import default_root
+from oxzep7_deploy.runner.ansible_config import control_path_dir
 from oxzep7_deploy.runner.procs import stop_marked
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,8 +74,18 @@ def error_boundary(func: F | None = None, *, read_only: bool = False) -> Any:
         except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing is wrong
             silence(sys.stdout)
             raise SystemExit(BROKEN_PIPE) from None
+        finally:
+            _end_of_command()
 
     return wrapper
+
+
+def _end_of_command() -> None:
+    """Nothing of ours outlives the command: the ssh masters its runs left (ControlPersist) are
+    stopped and their directory, this command's own, removed."""
+    with _signals_ignored():
+        stop_marked()
+        shutil.rmtree(control_path_dir(), ignore_errors=True)
 
 
 def _raise_interrupt(_signum: int, _frame: Any) -> None:

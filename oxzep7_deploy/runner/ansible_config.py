@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.runner.procs import mark
 
 # the tool's forks when neither the spec nor the user's configuration sets any
 DEFAULT_FORKS = 50
@@ -32,9 +33,17 @@ class Tuning:
     plugin: str | None = None  # "ssh": an option of the ssh connection plugin
 
 
+def control_path_dir(uid: int | None = None) -> Path:
+    """This command's ssh control directory, when the user's configuration names none."""
+    return Path(f"/tmp/oxzep7-cp-{os.getuid() if uid is None else uid}") / mark()
+
+
 def tuning(uid: int) -> tuple[Tuning, ...]:
     return (
-        Tuning("ANSIBLE_SSH_CONTROL_PATH_DIR", f"/tmp/oxzep7-cp-{uid}", "control_path_dir", "ssh"),
+        # one directory per command: its ssh masters are its own, stopped when it ends
+        # (procs.end_of_command), so no other oxzep7 command's session goes with them
+        Tuning("ANSIBLE_SSH_CONTROL_PATH_DIR", str(control_path_dir(uid)), "control_path_dir",
+               "ssh"),
         Tuning("ANSIBLE_PIPELINING", "True", "pipelining", "ssh"),
         # a host lost after it connected must fail the run, not hang it on a live master
         Tuning("ANSIBLE_SSH_ARGS", "-o ControlMaster=auto -o ControlPersist=120s "

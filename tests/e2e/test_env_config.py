@@ -185,3 +185,27 @@ def test_no_secret_is_written_on_the_controller(hosts: Fleet, app: SampleApp,
     assert (work / ".oxzep7" / "deploys").is_dir() and list((work / ".oxzep7").rglob("command"))
     left = [d for d in set(Path("/tmp").glob("oxzep7-env-*")) - before if (d / "s").exists()]
     assert left == [], "the run's socket folders are gone"
+
+
+def test_no_ssh_master_outlives_a_command(hosts: Fleet, app: SampleApp, tmp_path: Path) -> None:
+    """ControlPersist keeps an ssh master alive after its last session: the tool's own (in a
+    control directory of the command's own) is stopped when the command exits."""
+    env = env_for(hosts, tmp_path, ANSIBLE_HOST_KEY_CHECKING="False")
+    env.pop("ANSIBLE_SSH_CONTROL_PATH_DIR", None)  # the tool's default, not the harness's
+    proc = subprocess.Popen([str(CLI), "status", "-i", str(hosts.inventory), "--app", "sample",
+                             "--json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (out, err)
+    assert json.loads(out)["complete"]
+    needle = f"OXZEP7_CONTROLLER={proc.pid}-".encode()
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and any(v.startswith(needle) for v in environ.split(b"\0")):
+            left.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    assert left == [], left
+    assert not list(Path(f"/tmp/oxzep7-cp-{os.getuid()}").glob(f"{proc.pid}-*"))
