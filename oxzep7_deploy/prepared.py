@@ -20,7 +20,7 @@ from oxzep7_deploy.deploy import (
     stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, ProgressEvent
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import InventoryError, UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
@@ -92,7 +92,11 @@ def narrow(inventory: Inventory, spec: Spec, targets: tuple[str, ...], limit: st
     selects too, in inventory order; a limit that leaves none is a usage error."""
     if not limit:
         return targets
-    allowed = set(inventory.select(limit))
+    try:
+        allowed = set(inventory.select(limit))
+    except InventoryError as exc:  # no host of the inventory at all, or not a pattern
+        raise InventoryError(f"--limit {limit}: {exc.message}; nothing was changed",
+                             hint=exc.hint) from exc
     narrowed = tuple(h for h in targets if h in allowed)
     if not narrowed:
         raise UsageError(
