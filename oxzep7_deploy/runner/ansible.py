@@ -153,6 +153,7 @@ class AnsibleRunner:
             verbosity=max(request.verbosity, self._verbosity) or None,
             **become_prompt(self._become_password),
             envvars=env,
+            suppress_env_files=True,  # env/envvars, env/extravars, env/passwords: none on disk
             ident=request.ident,
             quiet=True,
             event_handler=handle,
@@ -177,7 +178,8 @@ BECOME_PROMPT = r"^(BECOME|SUDO|SU) password[^:\n]*:\s*$"
 def become_prompt(password: str | None) -> dict[str, Any]:
     """ansible-runner's arguments for -K: ansible-playbook asks for the become password and
     ansible-runner types it in (pexpect) from memory. Not an extra variable, not an environment
-    variable: those end up in the artifacts (`command`, `env/`) on the controller's disk."""
+    variable: those end up in the artifacts (`command`, `env/`) on the controller's disk; and
+    `run` passes suppress_env_files, or ansible-runner would write these to env/passwords."""
     if password is None:
         return {}
     return {"cmdline": "--ask-become-pass", "passwords": {BECOME_PROMPT: password}}
