@@ -1,7 +1,7 @@
 """Ansible's conventions in the operator's hands (issue 14, item 5), on a real fleet, through the
 real CLI: `-v`…`-vvv` reach Ansible, `--limit` narrows what apply touches, and a host whose sudo
 asks for a password works with `-K` (the password never lands on the controller's disk) or with
-`ansible_become_password` in the inventory, and fails without either, saying so.
+`ansible_become_password` in a vault beside the inventory, and fails without either, saying so.
 
 The interpreter is the hosts' own python3.11 (`existing`): no CPython build.
 """
@@ -9,6 +9,7 @@ The interpreter is the hosts' own python3.11 (`existing`): no CPython build.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def test_apply_with_limit_switches_only_the_limited_hosts(fleet3: Fleet, app: Sa
     assert "nosuch*" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+class VaultController(Controller):
+    """The operator's vault password file, as ansible-playbook reads it."""
+
+    password_file: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "ANSIBLE_VAULT_PASSWORD_FILE": str(self.password_file)}
+
+
 def on_disk(password: str, *folders: Path) -> list[str]:
     """Files under `folders` that hold `password`."""
     found = subprocess.run(["grep", "-rlF", password, *map(str, folders)],
@@ -134,12 +144,19 @@ def test_a_sudo_password_works_with_K_and_fails_clearly_without(fleet3: Fleet, a
         leaks = on_disk(PASSWORD, tmp_path, tool_cache())
         assert leaks == [], f"the become password is on the controller's disk: {leaks}"
 
-        # as Ansible does: ansible_become_password in the inventory, no -K
-        inventory = write(tmp_path / "inv", "hosts.ini", fleet3.inventory.read_text().replace(
-            "\nh2 ", f"\nh2 ansible_become_password={PASSWORD} ", 1))
-        assert PASSWORD in inventory.read_text()
-        code, status = ctl.json("status", "-i", str(inventory), "--app", "sample", "--limit", "h2",
-                                timeout=300)
+        # as Ansible does: ansible_become_password in a vault beside the inventory, no -K
+        inv_dir = tmp_path / "inv"
+        write(inv_dir, "hosts.ini", fleet3.inventory.read_text())
+        vault_pass = write(tmp_path, "vault-pass", "vault-pw-e2e\n")
+        vaulted = write(inv_dir / "host_vars", "h2.yml", f"ansible_become_password: {PASSWORD}\n")
+        subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt",
+                        "--vault-password-file", str(vault_pass), str(vaulted)], check=True,
+                       capture_output=True, timeout=60)
+        assert PASSWORD not in vaulted.read_text()
+        vault = VaultController(fleet3, tmp_path)
+        vault.password_file = vault_pass
+        code, status = vault.json("status", "-i", str(inv_dir), "--app", "sample", "--limit", "h2",
+                                  timeout=300)
         assert code == 0 and status["complete"], status
     finally:
         fleet3.require_sudo_password("h2", None)

@@ -214,3 +214,47 @@ def test_the_completion_readme_documents_works() -> None:
     env["COMP_WORDS"], env["COMP_CWORD"] = "oxzep7-deploy status --li", "2"
     words = subprocess.run([str(cli_path)], env=env, capture_output=True, text=True, timeout=60)
     assert "plain,--limit" in words.stdout.splitlines(), words.stdout
+
+
+# -- vaulted inventory variables -----------------------------------------------------------------
+
+
+SOURCE_SPEC = """\
+apiVersion: oxzep7.dev/v1
+kind: PythonUpgrade
+name: src
+targets: all
+interpreter:
+  version: "3.13.5"
+  install: {method: source, url: "https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tgz",
+            sha256: "0000000000000000000000000000000000000000000000000000000000000000"}
+application: {name: sample, root: /srv/sample}
+"""
+
+
+def test_vaulted_group_vars_are_read_with_the_vault_password_file_ansible_reads(
+        tmp_path: Path) -> None:
+    """plan reads group_vars (oxzep7_platform) as Ansible does: a vaulted file there (e.g. with
+    ansible_become_password) needs the configured vault password file, not a failure."""
+    inv = tmp_path / "inv"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    (inv / "hosts.ini").write_text("[web]\nh1\nh2\n")
+    vaulted = inv / "group_vars" / "all" / "vault.yml"
+    vaulted.write_text("ansible_become_password: vaulted-secret\n")
+    (tmp_path / "vault-pass").write_text("vault-pw\n")
+    subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt",
+                    "--vault-password-file", str(tmp_path / "vault-pass"), str(vaulted)],
+                   check=True, capture_output=True, timeout=60)
+    (tmp_path / "spec.yaml").write_text(SOURCE_SPEC)
+    cli_path = Path(sys.executable).with_name("oxzep7-deploy")
+    env = {**os.environ, "OXZEP7_RECORDS": str(tmp_path / "records")}
+    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
+    without = subprocess.run([str(cli_path), "plan", "spec.yaml", "-i", "inv"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert without.returncode == 2, without.stdout + without.stderr
+    assert "vault-encrypted" in without.stderr and "ANSIBLE_VAULT_PASSWORD_FILE" in without.stderr
+    env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(tmp_path / "vault-pass")
+    with_file = subprocess.run([str(cli_path), "plan", "spec.yaml", "-i", "inv"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert with_file.returncode == 0, with_file.stderr
+    assert "2 target hosts" in with_file.stdout
