@@ -147,9 +147,14 @@ class Inventory:
             except AnsibleError as exc:  # a broken group_vars/ or host_vars/ file
                 folder = "host_vars" if isinstance(entity, Host) else "group_vars"
                 cause = str(exc).strip().splitlines()[0]
+                hint = f"fix {folder}/{entity.name}* beside the inventory: Ansible fails on it too"
+                if "vault" in cause.lower():
+                    hint = ("it is vault-encrypted: name the vault password file as ansible-playbook "
+                            "reads it (ANSIBLE_VAULT_PASSWORD_FILE, or vault_password_file / "
+                            "vault_identity_list in ansible.cfg); there is no --ask-vault-pass")
                 raise InventoryError(
                     f"inventory {self._label()}: {folder}/{entity.name} cannot be read: {cause}",
-                    hint=f"fix {folder}/{entity.name}* beside the inventory: Ansible fails on it too",
+                    hint=hint,
                 ) from exc
             self._file_vars[key] = found or {}
         return self._file_vars[key]
@@ -168,6 +173,37 @@ class Inventory:
 
     def _label(self) -> str:
         return ", ".join(self.sources)
+
+
+def _vault_secrets(loader: Any) -> None:
+    """The vault passwords ansible-playbook would read without asking (vault_password_file and
+    vault_identity_list of its configuration): vaulted group_vars/ and host_vars/ (e.g. an
+    ansible_become_password) are read here as they are in the runs."""
+    from ansible import constants as C
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import get_file_vault_secret
+
+    slugs = list(C.DEFAULT_VAULT_IDENTITY_LIST or [])
+    if C.DEFAULT_VAULT_PASSWORD_FILE:
+        slugs.append(str(C.DEFAULT_VAULT_PASSWORD_FILE))
+    secrets = []
+    for slug in slugs:
+        name, _, value = slug.partition("@") if "@" in slug else ("", "", slug)
+        if value in ("prompt", "prompt_ask_vault_pass"):  # only a terminal prompt has it
+            continue
+        vault_id = name or C.DEFAULT_VAULT_IDENTITY
+        try:
+            secret = get_file_vault_secret(filename=value, vault_id=vault_id, loader=loader)
+            secret.load()
+        except AnsibleError as exc:
+            raise InventoryError(
+                f"vault password file {value}: {str(exc).strip().splitlines()[0]}",
+                hint="fix ANSIBLE_VAULT_PASSWORD_FILE or vault_password_file / vault_identity_list "
+                     "in ansible.cfg: ansible-playbook fails on it too",
+            ) from exc
+        secrets.append((vault_id, secret))
+    if secrets:
+        loader.set_vault_secrets(secrets)
 
 
 def load_inventory(*sources: str | Path) -> Inventory:
@@ -193,6 +229,7 @@ def load_inventory(*sources: str | Path) -> Inventory:
             )
     try:
         loader = DataLoader()
+        _vault_secrets(loader)
         manager = InventoryManager(loader=loader, sources=list(names))
     except AnsibleError as exc:
         raise _parse_error(names, exc, failures) from exc

@@ -21,7 +21,7 @@ from oxzep7_deploy.deploy import (
     stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, ProgressEvent
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import InventoryError, UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
@@ -53,22 +53,32 @@ class PreparedDeploy:
         return self.record.exists()
 
 
-def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext) -> PreparedDeploy:
+def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext,
+            limit: str | None = None) -> PreparedDeploy:
     """Load and check the spec and the inventory, choose the release attempt, plan; write nothing.
 
-    A recorded unfinished deploy of the same release is resumed with its stored plan. A different
-    spec of the same name while one waits at a manual gate is refused.
+    `limit` (--limit) narrows the spec's targets further, as Ansible's --limit does. A recorded
+    unfinished deploy of the same release is resumed with its stored plan. A different spec of
+    the same name while one waits at a manual gate is refused.
     """
     spec = load_spec(spec_path)
     data = read_spec_bytes(spec, spec_path)
     check_world(spec, spec_path)
     refuse_while_paused(spec, data, spec_path, ctx.records_root)
     inventory = load_inventory(*inventories)
-    targets = inventory.select(spec.targets)
+    targets = narrow(inventory, spec, inventory.select(spec.targets), limit)
     check_build_host(spec, inventory)
     record, note = choose_record(spec, targets, inventories, ctx)
     if record.exists():  # resume: the stored plan, as it was made (platforms, builds, waves)
         stored, plan = stored_deploy(record)
+        if limit and set(plan.targets) != set(targets) and _outcome(record) is not Outcome.SUCCEEDED:
+            raise UsageError(
+                f"{spec.name}: the unfinished deploy of release {record.release} targets "
+                f"{', '.join(plan.targets)}; --limit {limit} selects {', '.join(targets)}; "
+                "nothing was changed",
+                hint="finish that deploy first (apply with the --limit it was started with), or "
+                     "roll it back (`oxzep7-deploy rollback`)",
+            )
         return PreparedDeploy(stored, spec_path, data, plan, record, {}, note)
     if ctx.probe_platforms is not None:
         platforms = probe_platforms(spec, targets, absolute_sources(inventories), record, ctx)
@@ -77,6 +87,32 @@ def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext) ->
     forks, _origin = AnsibleConfig().forks(spec.ansible.forks)
     plan = build_plan(spec, targets, record.release, platforms, forks)
     return PreparedDeploy(spec, spec_path, data, plan, record, platforms, note)
+
+
+def narrow(inventory: Inventory, spec: Spec, targets: tuple[str, ...], limit: str | None
+           ) -> tuple[str, ...]:
+    """The spec's targets that `limit` (an Ansible pattern, matched by Ansible's inventory code)
+    selects too, in inventory order; a limit that leaves none is a usage error."""
+    if not limit:
+        return targets
+    try:
+        allowed = set(inventory.select(limit))
+    except InventoryError as exc:  # no host of the inventory at all, or not a pattern
+        raise InventoryError(f"--limit {limit}: {exc.message}; nothing was changed",
+                             hint=exc.hint) from exc
+    narrowed = tuple(h for h in targets if h in allowed)
+    if not narrowed:
+        raise UsageError(
+            f"--limit {limit}: none of the targets of {spec.name} ({spec.targets!r}: "
+            f"{_few(targets)}) match it; nothing was changed",
+            hint="--limit narrows the spec's targets: name some of them (a host, a group, "
+                 "'h*', 'a:&b', 'a:!b'), or change the spec's targets",
+        )
+    return narrowed
+
+
+def _few(hosts: tuple[str, ...], most: int = 8) -> str:
+    return ", ".join(hosts[:most]) + (f" and {len(hosts) - most} more" if len(hosts) > most else "")
 
 
 def prepare_deploy(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext

@@ -44,6 +44,8 @@ class FakeHosts:
         self.data_dirs: list[Path] = []
         self.become: list[bool] = []  # one per runner the code under test asked for
         self.env: list[dict[str, str]] = []  # the extra environment of each runner_factory call
+        self.verbosity: list[int] = []  # the -v count of each runner_factory call
+        self.become_passwords: list[str | None] = []  # -K's password of each runner_factory call
 
     # -- the seam ------------------------------------------------------------------------------
 
@@ -56,8 +58,11 @@ class FakeHosts:
         monkeypatch.setattr("oxzep7_deploy.cli.runners.runner_factory", self.runner_factory)
         return self
 
-    def runner_factory(self, verbose: int = 0, env: Mapping[str, str] | None = None) -> FakeHosts:
+    def runner_factory(self, verbose: int = 0, env: Mapping[str, str] | None = None,
+                       become_password: str | None = None) -> FakeHosts:
         self.env.append(dict(env or {}))
+        self.verbosity.append(verbose)
+        self.become_passwords.append(become_password)
         return self  # a FakeHosts is callable as a factory: `fake(become=...)` is `fake.factory`
 
     def __call__(self, *, become: bool = True) -> FakeHosts:

@@ -184,6 +184,7 @@ class JsonCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         wants_json = "--json" in args
         try:
+            _refuse_check(self, args)
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
             if not wants_json:
@@ -195,6 +196,16 @@ class JsonCommand(click.Command):
                 "exit_code": int(ExitCode.USAGE),
             })
             raise click.exceptions.Exit(int(ExitCode.USAGE)) from None
+
+
+NO_CHECK = "oxzep7-deploy has no --check: use `oxzep7-deploy plan` to see what would change"
+
+
+def _refuse_check(command: click.Command, args: list[str]) -> None:
+    """Ansible's `--check` (dry run) is `plan` here: say so, not click's "no such option"."""
+    options = args[:args.index("--")] if "--" in args else args
+    if "--check" in options and not any("--check" in p.opts for p in command.params):
+        raise click.UsageError(NO_CHECK)
 
 
 def report(exc: Oxzep7Error, as_json: bool, problems: list[str] | None = None) -> None:

@@ -9,9 +9,10 @@ from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import (
     deploy_name_argument,
+    host_options,
     inventory_option,
     json_option,
-    verbose_option,
+    limit_option,
     yes_option,
 )
 from oxzep7_deploy.cli.output import confirm, emit_json
@@ -31,8 +32,9 @@ from oxzep7_deploy.prepared import prepare, start
 from oxzep7_deploy.steps.host_steps import host_context
 
 
-def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
-    return host_context(records_root(), runners.runner_factory(verbose=verbose), printer)
+def _context(printer: ProgressPrinter, verbose: int = 0, ask_become_pass: bool = False
+             ) -> DeployContext:
+    return host_context(records_root(), runners.for_command(verbose, ask_become_pass), printer)
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
@@ -55,18 +57,23 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
 @click.command("apply", cls=JsonCommand)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @inventory_option
+@limit_option
 @click.option("--allow-unhealthy", is_flag=True,
               help="Deploy even where the pre-flight finds what runs now unhealthy.")
 @yes_option
-@verbose_option
+@host_options
 @json_option
 @error_boundary
-def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes: bool, verbose: int,
-              as_json: bool) -> None:
-    """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
+def apply_cmd(spec: str, inventory: tuple[str, ...], limit: str | None, allow_unhealthy: bool,
+              yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+    """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted.
+
+    --limit narrows the spec's targets further, as Ansible's --limit: only those hosts are
+    planned and touched.
+    """
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer, verbose)
-    prepared = prepare(spec, inventory, ctx)  # what `plan` shows
+    ctx = _context(printer, verbose, ask_become_pass)
+    prepared = prepare(spec, inventory, ctx, limit)  # what `plan` shows
     loaded, plan, record = prepared.spec, prepared.plan, prepared.record
     for line in describe_plan(plan, loaded):
         printer.line(line)
@@ -92,26 +99,29 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes:
 @click.command("promote", cls=JsonCommand)
 @deploy_name_argument
 @yes_option
+@host_options
 @json_option
 @error_boundary
-def promote_cmd(name: str, yes: bool, as_json: bool) -> None:
+def promote_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
     """Continue a deploy paused at a manual gate."""
-    _resume(name, yes, as_json, abort=False)
+    _resume(name, yes, as_json, abort=False, verbose=verbose, ask_become_pass=ask_become_pass)
 
 
 @click.command("abort", cls=JsonCommand)
 @deploy_name_argument
 @yes_option
+@host_options
 @json_option
 @error_boundary
-def abort_cmd(name: str, yes: bool, as_json: bool) -> None:
+def abort_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
     """Stop a paused deploy and roll back what it switched."""
-    _resume(name, yes, as_json, abort=True)
+    _resume(name, yes, as_json, abort=True, verbose=verbose, ask_become_pass=ask_become_pass)
 
 
-def _resume(name: str, yes: bool, as_json: bool, abort: bool) -> None:
+def _resume(name: str, yes: bool, as_json: bool, abort: bool, verbose: int = 0,
+            ask_become_pass: bool = False) -> None:
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer)
+    ctx = _context(printer, verbose, ask_become_pass)
     record = paused_deploy(ctx.records_root, name)
     spec, plan = stored_deploy(record, abort=abort, on_event=printer)  # not the file as it is now
     progress = record.load_progress()

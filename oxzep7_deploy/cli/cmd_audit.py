@@ -22,7 +22,7 @@ from rich.table import Table
 from oxzep7_deploy.audit import AuditRequest, Target, run_audit
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import inventory_option, json_option
+from oxzep7_deploy.cli.options import host_options, inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import ExitCode, UsageError
@@ -41,11 +41,12 @@ from oxzep7_deploy.spec import load_spec
               help="Judge end of life on this date instead of today.")
 @click.option("--timeout", type=click.IntRange(1, 300), metavar="SECONDS",
               help="SSH connection timeout per host (default: Ansible's, 10-15 s).")
+@host_options
 @json_option
 @error_boundary
 def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
               paths: tuple[str, ...], on_date: dt.datetime | None, timeout: int | None,
-              as_json: bool) -> None:
+              verbose: int, ask_become_pass: bool, as_json: bool) -> None:
     """Per host: OS, arch, free disk, every Python with its version and end of life, venvs and
     what they run on (broken ones too), systemd units and cron jobs that run Python.
 
@@ -72,7 +73,7 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
     run_dir = _run_dir(now)
-    doc = run_audit(request, runners.runner_factory(env=env)(), run_dir, now,
+    doc = run_audit(request, runners.for_command(verbose, ask_become_pass, env)(), run_dir, now,
                     on_date.date() if on_date else None)
     (run_dir / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:

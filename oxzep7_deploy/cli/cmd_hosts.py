@@ -6,7 +6,14 @@ import click
 
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import app_option, inventory_option, json_option, yes_option
+from oxzep7_deploy.cli.options import (
+    app_option,
+    host_options,
+    inventory_option,
+    json_option,
+    limit_option,
+    yes_option,
+)
 from oxzep7_deploy.cli.output import confirm, emit_json, say
 from oxzep7_deploy.cli.progress import ProgressPrinter
 from oxzep7_deploy.errors import ExitCode
@@ -22,19 +29,19 @@ from oxzep7_deploy.fleet_ops import (
 )
 from oxzep7_deploy.state.host import ReleaseStatus
 
-limit_option = click.option("--limit", help="Only hosts matching this Ansible pattern.")
-
 
 @click.command("status", cls=JsonCommand)
 @inventory_option
 @app_option
 @limit_option
+@host_options
 @json_option
 @error_boundary
-def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
+               ask_become_pass: bool, as_json: bool) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
     target = select_target(inventory, app, limit, records_root(), "status",
-                           runners.runner_factory()())
+                           runners.for_command(verbose, ask_become_pass)())
     states = ordered(read_states(target), target.hosts)
     summary = summary_line(states)
     missing = not_read(states)
@@ -76,12 +83,14 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
 @inventory_option
 @app_option
 @limit_option
+@host_options
 @json_option
 @error_boundary
-def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
+               ask_become_pass: bool, as_json: bool) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
     target = select_target(inventory, app, limit, records_root(), "history",
-                           runners.runner_factory()())
+                           runners.for_command(verbose, ask_become_pass)())
     states = ordered(read_states(target), target.hosts)
     doc = history_of(states)
     missing = not_read(states)
@@ -117,14 +126,16 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
 @click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
 @click.option("--force", is_flag=True, help="Break a lock a running deploy holds, and roll back.")
 @limit_option
+@host_options
 @yes_option
 @json_option
 @error_boundary
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
-                 limit: str | None, yes: bool, as_json: bool) -> None:
+                 limit: str | None, yes: bool, verbose: int, ask_become_pass: bool,
+                 as_json: bool) -> None:
     """Back to the previous good release on every host of the app, from host state alone."""
     target = select_target(inventory, app, limit, records_root(), "rollback",
-                           runners.runner_factory()())
+                           runners.for_command(verbose, ask_become_pass)())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release, force)
@@ -164,14 +175,15 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
 @app_option
 @click.option("--force", is_flag=True, help="Break a lock held by someone else.")
 @limit_option
+@host_options
 @yes_option
 @json_option
 @error_boundary
 def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | None, yes: bool,
-               as_json: bool) -> None:
+               verbose: int, ask_become_pass: bool, as_json: bool) -> None:
     """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
     target = select_target(inventory, app, limit, records_root(), "unlock",
-                           runners.runner_factory()())
+                           runners.for_command(verbose, ask_become_pass)())
     confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())

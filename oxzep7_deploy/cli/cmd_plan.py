@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import inventory_option, json_option
+from oxzep7_deploy.cli.options import inventory_option, json_option, limit_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import DeployContext
 from oxzep7_deploy.plan import Plan, Wave
@@ -21,16 +21,17 @@ from oxzep7_deploy.spec.model import Spec
 @click.command("plan", cls=JsonCommand)
 @click.argument("spec")
 @inventory_option
+@limit_option
 @json_option
 @error_boundary(read_only=True)
-def plan_cmd(spec: str, inventory: tuple[str, ...], as_json: bool) -> None:
+def plan_cmd(spec: str, inventory: tuple[str, ...], limit: str | None, as_json: bool) -> None:
     """Show the waves, batches and gates that `apply` would run for SPEC on the inventory's hosts.
 
     Changes nothing and contacts no host: it reads the spec, the inventory and this controller's
-    records only. Exit 0 with the plan, or 2 for an invalid spec or inventory, or targets that
-    match no host.
+    records only. --limit narrows the spec's targets further, as Ansible's --limit. Exit 0 with
+    the plan, or 2 for an invalid spec or inventory, or targets (or a limit) that match no host.
     """
-    prepared = prepare(spec, inventory, DeployContext(records_root()))  # no host probes
+    prepared = prepare(spec, inventory, DeployContext(records_root()), limit)  # no host probes
     ansible = AnsibleConfig().effective(prepared.spec.ansible.forks, prepared.spec.ansible.become)
     if as_json:
         emit_json({**prepared.plan.to_json(), "ansible": ansible})

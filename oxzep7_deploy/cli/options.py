@@ -59,7 +59,33 @@ def yes_option(func: F) -> F:
 
 
 def verbose_option(func: F) -> F:
-    return click.option("-v", "--verbose", count=True, help="Show Ansible's own output too.")(func)
+    return click.option(
+        "-v", "--verbose", count=True,
+        help="Show Ansible's own output on stderr; -vv, -vvv, -vvvv pass that verbosity on to "
+             "Ansible (-vvv: SSH connections too).",
+    )(func)
+
+
+def become_password_option(func: F) -> F:
+    return click.option(
+        "-K", "--ask-become-pass", "ask_become_pass", is_flag=True,
+        help="Ask once for the sudo (become) password, as ansible-playbook -K does; it is kept in "
+             "memory only. Without it, ansible_become_password from the inventory or a vault "
+             "applies.",
+    )(func)
+
+
+def host_options(func: F) -> F:
+    """What every command that talks to hosts takes: -v… and -K, as Ansible does."""
+    return verbose_option(become_password_option(func))
+
+
+def limit_option(func: F) -> F:
+    return click.option(
+        "--limit", metavar="PATTERN",
+        help="Only hosts matching this Ansible pattern (names, groups, 'h*', 'a:b', 'a:&b', "
+             "'a:!b').",
+    )(func)
 
 
 def _schema_rule(*path: str) -> tuple[str, str]:

@@ -6,6 +6,8 @@ and its exit code says how it ended (see progress.py for the tables and progress
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import json
 import os
 import sys
@@ -52,6 +54,25 @@ def silence(stream: object) -> None:
 
 def is_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def read_secret(prompt: str) -> str:
+    """A secret typed once: without echo on a terminal, else the first line of stdin (as
+    `ansible-playbook -K` reads it). The prompt goes to stderr; the secret is never written."""
+    if sys.stdin.isatty():
+        try:
+            return getpass.getpass(prompt, stream=sys.stderr)
+        except EOFError:
+            pass
+    else:
+        with contextlib.suppress(BrokenPipeError):
+            click.echo(prompt, err=True, nl=False)
+        line = sys.stdin.readline()
+        if line:
+            return line[:-1] if line.endswith("\n") else line
+    raise UsageError("-K/--ask-become-pass: no password was given (stdin ended)",
+                     hint="type the become (sudo) password when asked, or pipe it on stdin; or "
+                          "set ansible_become_password in the inventory or a vault instead of -K")
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -53,10 +53,12 @@ class AnsibleRunner:
     """Runs playbooks with ansible-runner; each batch keeps its private data directory."""
 
     def __init__(self, extra_env: Mapping[str, str] | None = None, become: bool = True,
-                 echo: bool = False) -> None:
+                 echo: bool = False, verbosity: int = 0, become_password: str | None = None) -> None:
         self._extra_env = dict(extra_env or {})
         self._become = become
         self._echo = echo  # -v: Ansible's own output on stderr (it is always in the records)
+        self._verbosity = verbosity  # -vv…: Ansible's own -v count
+        self._become_password = become_password  # -K: kept in memory, never on disk
 
     def run(
         self, request: RunRequest, data_dir: Path, on_event: EventHandler | None = None
@@ -108,9 +110,10 @@ class AnsibleRunner:
             limit=",".join(request.limit),
             extravars=extravars,
             forks=forks,
-            verbosity=request.verbosity or None,
+            verbosity=max(request.verbosity, self._verbosity) or None,
+            **become_prompt(self._become_password),
             envvars=env,
-            suppress_env_files=True,  # env/envvars, env/extravars: nothing of the env on disk
+            suppress_env_files=True,  # env/envvars, env/extravars, env/passwords: none on disk
             ident=request.ident,
             quiet=True,
             event_handler=handle,
@@ -137,6 +140,20 @@ class AnsibleRunner:
             hosts=collector.results(),
             artifacts_dir=artifacts,
         )
+
+
+# Ansible's prompt for -K (ansible-core 2.15+ says BECOME; older ones named the method)
+BECOME_PROMPT = r"^(BECOME|SUDO|SU) password[^:\n]*:\s*$"
+
+
+def become_prompt(password: str | None) -> dict[str, Any]:
+    """ansible-runner's arguments for -K: ansible-playbook asks for the become password and
+    ansible-runner types it in (pexpect) from memory. Not an extra variable, not an environment
+    variable: those end up in the artifacts (`command`, `env/`) on the controller's disk; and
+    `run` passes suppress_env_files, or ansible-runner would write these to env/passwords."""
+    if password is None:
+        return {}
+    return {"cmdline": "--ask-become-pass", "passwords": {BECOME_PROMPT: password}}
 
 
 def _write_settings(data_dir: Path) -> None:

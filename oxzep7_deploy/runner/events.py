@@ -38,6 +38,20 @@ def _unreachable_message(host: str, res: Mapping[str, Any]) -> str:
     return msg
 
 
+def _become_message(host: str, msg: str) -> str:
+    """A become (sudo) password that is missing or wrong: say so, with what to do."""
+    lowered = msg.lower()
+    if "missing sudo password" in lowered or "missing become password" in lowered:
+        return (f"{msg}: sudo on {host} asks for a password: pass -K (--ask-become-pass) to be "
+                f"asked for it once, or set ansible_become_password for {host} in the inventory "
+                "(best in an Ansible vault)")
+    if "incorrect sudo password" in lowered or "incorrect su password" in lowered \
+            or "incorrect become password" in lowered:
+        return (f"{msg}: the become password was refused on {host}: run again with -K and the "
+                f"right password, or fix ansible_become_password for {host}")
+    return msg
+
+
 class HostResultCollector:
     """Feeds on events; `results()` then says what happened on each host of the batch."""
 
@@ -61,9 +75,9 @@ class HostResultCollector:
         res = data.get("res") or {}
         task = str(data.get("task") or "")
         if kind == "runner_on_unreachable":
-            self._unreachable[host] = (task, _unreachable_message(host, res))
+            self._unreachable[host] = (task, _become_message(host, _unreachable_message(host, res)))
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            self._failed[host] = (task, _message(res))
+            self._failed[host] = (task, _become_message(host, _message(res)))
         elif kind == "runner_on_ok":
             if res.get("changed"):
                 self._changed[host] = self._changed.get(host, 0) + 1

@@ -296,6 +296,17 @@ class Fleet:
         self.run_on(host, ["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"',
                            "write", path, mode], input=content, check=True)
 
+    def require_sudo_password(self, host: str, password: str | None) -> None:
+        """The deploy user's sudo on `host` asks for `password` (its login password), every time,
+        as on hosts without NOPASSWD; None puts the fleet's passwordless sudo back."""
+        if password is None:
+            rule, setpw = "deploy ALL=(ALL) NOPASSWD:ALL\n", "usermod -p '!' deploy"
+        else:
+            rule = "Defaults:deploy timestamp_timeout=0\ndeploy ALL=(ALL) ALL\n"
+            setpw = "chpasswd"
+        self.write_file(host, "/etc/sudoers.d/deploy", rule, mode="0440")
+        self.run_on(host, setpw, input=f"deploy:{password}\n" if password else "", check=True)
+
     def in_bridge(self, argv: Sequence[str]) -> list[str]:
         """`argv` run inside the bridge namespace, where the hosts' addresses are reachable."""
         return ["ip", "netns", "exec", self.bridge_ns, *argv]

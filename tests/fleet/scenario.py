@@ -86,7 +86,8 @@ class Controller:
         return env
 
     def run(self, *args: str, timeout: float = 1200, check: bool = False,
-            echo: bool = False) -> subprocess.CompletedProcess[str]:
+            echo: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`input` is the command's stdin (e.g. the password -K asks for); else the caller's."""
         argv = [str(CLI), *args]
         if echo:  # the demo: the user sees the tool's own output as it comes
             proc = subprocess.run(argv, cwd=self.work, env=self.env(), timeout=timeout,
@@ -94,7 +95,7 @@ class Controller:
             print(proc.stdout, end="", flush=True)
         else:
             proc = subprocess.run(argv, cwd=self.work, env=self.env(), timeout=timeout,
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, input=input)
         if check and proc.returncode != 0:
             raise FleetError(f"oxzep7-deploy {' '.join(args)} exited {proc.returncode}:\n"
                              f"{proc.stdout[-3000:]}\n{(proc.stderr or '')[-3000:]}")

@@ -49,12 +49,12 @@ def test_a_usage_error_with_json_is_one_json_document(args: list[str], error: st
     [
         (["apply", str(SPEC), "--json"], "Missing option '-i' / '--inventory'."),
         (["promote", "--json"], "Missing argument 'NAME'."),
-        (["abort", "sample", "--bogus", "--json"], "No such option '--bogus'."),
+        (["abort", "sample", "--frobnicate", "--json"], "No such option '--frobnicate'."),
         (["status", "--app", "sample", "--json"], "Missing option '-i' / '--inventory'."),
         (["history", "-i", "h1,", "--json"], "Missing option '--app'."),
         (["rollback", "-i", "h1,", "--json"], "Missing option '--app'."),
         (["unlock", "--app", "sample", "--json", "--forse"],
-         "No such option '--forse'. Did you mean '--force'?"),
+         "No such option '--forse'. (Did you mean one of: '--force', '--verbose'?)"),
         (["audit", "--json"], "Missing option '-i' / '--inventory'."),
     ],
 )

@@ -125,3 +125,26 @@ def test_an_interrupt_leaves_nothing_of_the_playbook_running(inventory: str, tmp
     assert _running("sleep 37.25") == [], "the task the playbook ran goes on"
     assert _running(str(play)) == [], "ansible-playbook or a worker goes on"
     assert marked_processes() == []
+
+
+def test_verbosity_reaches_ansible_vvv_shows_connections_and_v_does_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request = RunRequest("facts.yml", "here,", ("here",), extravars=LOCAL, become=False)
+    AnsibleRunner(become=False, echo=True, verbosity=1).run(request, tmp_path / "v")
+    once = capsys.readouterr().err
+    assert "TASK [" in once and "ESTABLISH LOCAL CONNECTION" not in once, once
+    AnsibleRunner(become=False, echo=True, verbosity=3).run(request, tmp_path / "vvv")
+    assert "ESTABLISH LOCAL CONNECTION" in capsys.readouterr().err
+
+
+def test_the_become_password_answers_ansibles_prompt_and_is_never_on_disk(tmp_path: Path) -> None:
+    """-K: ansible-playbook asks (--ask-become-pass) and the answer comes from memory; unanswered,
+    the run would wait for stdin. No file of the run's directory holds the password."""
+    secret = "oxz-unit-become-7d2f"
+    request = RunRequest("facts.yml", "here,", ("here",), extravars=LOCAL, become=False)
+    result = AnsibleRunner(become=False, become_password=secret).run(request, tmp_path / "run")
+    assert result.ok and result.hosts["here"].status is HostStatus.OK
+    command = (result.artifacts_dir / "command").read_text()
+    assert "--ask-become-pass" in command
+    leaks = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaks == []
