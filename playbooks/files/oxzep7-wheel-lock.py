@@ -19,7 +19,7 @@ def main(folder):
         with open(os.path.join(folder, name), "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         project, version, tag = parts[0], parts[1], parts[-1]
-        lines.append("{}=={} --hash=sha256:{}".format(project, version, digest))
+        lines.append(f"{project}=={version} --hash=sha256:{digest}")
         wheels.append({"file": name, "name": project, "version": version, "sha256": digest,
                        "platform_specific": tag != "any"})
     with open(os.path.join(folder, "requirements.txt"), "w") as out:
