@@ -138,6 +138,10 @@ class Engine:
         alive = self._alive(hosts)
         self._emit(ProgressEvent("batch", f"interpreter on {_names(alive)}", hosts=tuple(alive)))
         installed = self._step("install", self.steps.install, alive)
+        if self.plan.wheels and installed:
+            self._emit(ProgressEvent("batch", f"wheel set on {_names(installed)}",
+                                     hosts=tuple(installed)))
+            installed = self._step("wheels", self.steps.wheels, installed)
         if installed:
             self._emit(ProgressEvent("batch", f"release venv + verify on {_names(installed)}",
                                      hosts=tuple(installed)))

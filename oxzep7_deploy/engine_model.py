@@ -20,6 +20,11 @@ class HostSteps(Protocol):
         """Get the interpreter onto the hosts and verify it (builds once per platform)."""
         ...
 
+    def wheels(self, hosts: Sequence[str]) -> Results:
+        """Ship the requirements' wheel set of each host's platform, built once on its build
+        host (only when the plan has wheel steps: `application.wheels: once-per-platform`)."""
+        ...
+
     def lock(self, hosts: Sequence[str]) -> Results:
         """Take this deploy's lock (prepare takes it too; this is for `prestage: false`)."""
         ...

@@ -243,12 +243,12 @@ def check_build_host(spec: Spec, inv: Inventory) -> None:
 
 
 def platform_hosts(spec: Spec, targets: tuple[str, ...]) -> tuple[str, ...]:
-    """The hosts whose platform the plan needs: none unless the interpreter is built once per
-    platform; then the targets and a build_host outside them (it builds for its platform and gets
-    nothing of the release)."""
+    """The hosts whose platform the plan needs: none unless the interpreter or the wheels are built
+    once per platform; then the targets and a build_host outside them (it builds for its platform
+    and gets nothing of the release)."""
     install = spec.interpreter.install
     if not (isinstance(install, SourceInstall) and install.build is BuildMode.ONCE_PER_PLATFORM):
-        return ()
+        return targets if spec.application.wheels is BuildMode.ONCE_PER_PLATFORM else ()
     builder = install.build_host
     return (*targets, builder) if builder and builder not in targets else targets
 

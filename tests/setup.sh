@@ -27,4 +27,6 @@ if [ -x tests/fleet/cpython.sh ] || [ -f tests/fleet/cpython.sh ]; then
   log "CPython source (from Debian's source packages, cached)"
   bash tests/fleet/cpython.sh >/dev/null
 fi
+log "the realistic app's packages (datasette: cp311, cp313 wheels, MarkupSafe's sdist), cached"
+.venv/bin/python -m tests.fleet.wheelhouse >/dev/null
 log "ready"

@@ -65,6 +65,12 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
             lines.append(f"  {platform}: build on {step.build_host}{outside}{ship}")
         else:
             lines.append(f"  {step.action} on {where}")
+    for wheels in plan.wheels:
+        platform = wheels.platform
+        if platform == UNKNOWN_PLATFORM:
+            platform = "platform from facts at apply"
+        lines.append(f"wheels ({platform}): built once on {wheels.build_host} with the new "
+                     f"interpreter, shipped to {_hosts(wheels.hosts)}, installed with --no-index")
     if plan.prestage:
         lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
         if spec is not None and not spec.rollout.prestage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from oxzep7_deploy.errors import UsageError
-from oxzep7_deploy.plan.model import Batch, BuildStep, Gate, Plan, Wave
+from oxzep7_deploy.plan.model import Batch, BuildStep, Gate, Plan, Wave, WheelStep
 from oxzep7_deploy.spec.model import (
     BuildMode,
     ExistingInstall,
@@ -40,6 +40,7 @@ def build_plan(
     hosts = tuple(targets)
     rollout = spec.rollout
     prestage = rollout.prestage or rollout.strategy is Strategy.BLUE_GREEN
+    build = plan_builds(spec, hosts, platforms or {})
     return Plan(
         name=spec.name,
         app=spec.application.name,
@@ -52,7 +53,7 @@ def build_plan(
             "executable": spec.interpreter.executable,
             "prefix": spec.interpreter.prefix,
         },
-        build=plan_builds(spec, hosts, platforms or {}),
+        build=build,
         prestage=hosts if prestage else (),
         waves=plan_waves(spec, hosts),
         max_failed=rollout.max_failed.resolve(len(hosts)),
@@ -60,6 +61,7 @@ def build_plan(
         dead_man=rollout.dead_man,
         lock_ttl=rollout.lock_ttl,
         forks=spec.ansible.forks if spec.ansible.forks is not None else forks,
+        wheels=plan_wheels(spec, build),
     )
 
 
@@ -188,3 +190,13 @@ def outside_build_platform(spec: Spec, build_host: str, platforms: Mapping[str, 
         hint="name a build host of the targets' platform, or leave build_host out "
              "(the first target of each platform builds then)",
     )
+
+
+def plan_wheels(spec: Spec, build: Sequence[BuildStep]) -> tuple[WheelStep, ...]:
+    """Per platform, where the requirements' wheel set is built (`wheels: once-per-platform`):
+    the host that builds the interpreter for it (`install.build_host`), else its first target."""
+    app = spec.application
+    if app.wheels is not BuildMode.ONCE_PER_PLATFORM or not app.requirements:
+        return ()
+    return tuple(WheelStep(step.platform, step.build_host or step.hosts[0], step.hosts)
+                 for step in build)

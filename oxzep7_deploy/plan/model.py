@@ -73,6 +73,24 @@ class BuildStep:
 
 
 @dataclass(frozen=True)
+class WheelStep:
+    """The requirements' wheel set of one platform: built on `build_host` with the new interpreter,
+    shipped to `hosts` (`application.wheels: once-per-platform`)."""
+
+    platform: str
+    build_host: str
+    hosts: tuple[str, ...]  # the targets of this platform
+
+    def to_json(self) -> dict[str, Any]:
+        return {"platform": self.platform, "build_host": self.build_host,
+                "hosts": list(self.hosts), "action": "build-wheels-and-ship"}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> WheelStep:
+        return cls(str(doc["platform"]), str(doc["build_host"]), _names(doc["hosts"]))
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     app: str
@@ -88,6 +106,7 @@ class Plan:
     dead_man: int
     lock_ttl: int
     forks: int
+    wheels: tuple[WheelStep, ...] = ()  # empty: pip installs from the index on each host
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +124,8 @@ class Plan:
             "dead_man": self.dead_man,
             "lock_ttl": self.lock_ttl,
             "forks": self.forks,
+            # only with `wheels: once-per-platform`: plans without it keep their shape
+            **({"wheels": [w.to_json() for w in self.wheels]} if self.wheels else {}),
         }
 
     @classmethod
@@ -130,6 +151,7 @@ class Plan:
             dead_man=int(doc["dead_man"]),
             lock_ttl=int(doc["lock_ttl"]),
             forks=int(doc["forks"]),
+            wheels=tuple(WheelStep.from_json(w) for w in doc.get("wheels", [])),
         )
 
 

@@ -115,6 +115,7 @@ def _application(data: Data) -> Application:
         code=normalize_path(code) if code is not None else None,
         requirements=requirements,
         pip_args=tuple(data["pip_args"]),
+        wheels=BuildMode(data["wheels"]),
         services=tuple(data["services"]),
         restart_command=data.get("restart_command"),
         keep_releases=int(data["keep_releases"]),

@@ -136,6 +136,7 @@ class Application:
     code: str | None = None
     requirements: str | None = None  # absolute after loading (resolved against code)
     pip_args: tuple[str, ...] = ()
+    wheels: BuildMode = BuildMode.ON_EACH_HOST  # once-per-platform: built on the build host, shipped
     services: tuple[str, ...] = ()
     restart_command: str | None = None
     keep_releases: int = 3

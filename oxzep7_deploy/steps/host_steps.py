@@ -17,6 +17,7 @@ from oxzep7_deploy.spec.model import Spec
 from oxzep7_deploy.steps.interpreter import install_interpreter
 from oxzep7_deploy.steps.release import ReleaseSteps, lock_holders, raise_if_locked
 from oxzep7_deploy.steps.release import unlock as release_unlock
+from oxzep7_deploy.steps.wheels import WheelSets
 
 
 def cache_dir() -> Path:
@@ -35,6 +36,7 @@ class AnsibleHostSteps(ReleaseSteps):
                          plan.release, deploy_id=f"{plan.name}/{plan.release}", owner=owner())
         self.record = record
         self.build = plan.build  # which host compiles for which platform: the install runs it
+        self.wheel_sets = WheelSets(spec, plan, inventory, runner, record.run_dir, cache_dir())
 
     def prepare(self, hosts: Sequence[str]) -> Results:
         """Prepare; if another deploy holds a host's lock, let go of ours and stop (exit 2)."""
@@ -74,6 +76,9 @@ class AnsibleHostSteps(ReleaseSteps):
             if outcome is not None and outcome is not Outcome.PAUSED:
                 stale.setdefault(held.deploy, []).append(host)
         return stale
+
+    def wheels(self, hosts: Sequence[str]) -> Results:
+        return self.wheel_sets.run(hosts)
 
     def install(self, hosts: Sequence[str]) -> Results:
         outcome = install_interpreter(self.spec, self.inventory, hosts, self.runner,

@@ -32,6 +32,7 @@ from oxzep7_deploy.state.host import (
     unreachable_state,
     unreadable_state,
 )
+from oxzep7_deploy.steps.wheels import prepare_requirements
 
 Results = Mapping[str, HostResult]
 
@@ -114,6 +115,7 @@ def release_vars(
     values = release_values(spec, release_id)
     managed = isinstance(interp.install, (SourceInstall, PrebuiltInstall))
     verify = [_substituted(cmd, values, f"verify[{i}]") for i, cmd in enumerate(spec.verify)]
+    requirements, pip_args = prepare_requirements(spec, release_id)
     return {
         "oxzep7_app": app.name,
         "oxzep7_root": app.root,
@@ -133,8 +135,8 @@ def release_vars(
                 "prefix": interp.prefix if managed else None,
                 "managed": managed,
             },
-            "requirements": app.requirements,
-            "pip_args": list(app.pip_args),
+            "requirements": requirements,
+            "pip_args": pip_args,
             "code": app.code,
             "verify": verify,
             "spec": {"name": spec.name, "digest": spec.digest},

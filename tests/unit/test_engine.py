@@ -46,6 +46,9 @@ class FakeSteps:
     def install(self, hosts: Sequence[str]) -> Results:
         return self._run("install", hosts)
 
+    def wheels(self, hosts: Sequence[str]) -> Results:
+        return self._run("wheels", hosts)
+
     def lock(self, hosts: Sequence[str]) -> Results:
         return self._run("lock", hosts)
 
@@ -92,6 +95,27 @@ def test_canary_switches_waves_in_order_and_every_host_ends_live() -> None:
     assert steps.calls[0] == ("lock", ("h1",)), "the first target's lock before anything else"
     assert steps.calls[1] == ("install", HOSTS), "prestage installs on every target first"
     assert all(r.state == "live" for r in p.hosts.values())
+
+
+def test_with_wheel_steps_the_wheel_set_goes_between_install_and_prepare() -> None:
+    from oxzep7_deploy.plan.model import WheelStep
+
+    spec = make_spec(stages=STAGES)
+    plan = replace(build_plan(spec, HOSTS, "r1"), wheels=(WheelStep("unknown", "h1", HOSTS),))
+    steps = FakeSteps(fail={"wheels": {"h3"}})
+    progress = Engine(plan, steps, Progress(plan.name, plan.release), lambda p: None,
+                      sleep=lambda s: None).run()
+    names = [s for s, _ in steps.calls]
+    assert names[names.index("install") + 1:names.index("install") + 3] == ["wheels", "prepare"]
+    assert steps.hosts_of("wheels") == list(HOSTS)
+    assert "h3" not in steps.hosts_of("prepare") and progress.hosts["h3"].failed_step == "wheels"
+    assert not run_calls_wheels(), "a plan without wheel steps has no wheels step"
+
+
+def run_calls_wheels() -> bool:
+    steps = FakeSteps()
+    run(steps)
+    return "wheels" in [s for s, _ in steps.calls]
 
 
 def test_canary_failure_rolls_back_and_touches_no_other_host() -> None:
