@@ -15,6 +15,8 @@ from typing import Any
 
 import ansible_runner
 
+from oxzep7_deploy import agent_build
+from oxzep7_deploy.errors import DeployFailed
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
@@ -136,6 +138,7 @@ class AnsibleRunner:
              collector: HostResultCollector, env: dict[str, str],
              interrupted: Callable[[], bool]) -> RunResult:
         extravars = dict(request.extravars)
+        extravars.update(_programs())
         if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
             extravars["ansible_become"] = False
         result = ansible_runner.run(
@@ -165,6 +168,16 @@ class AnsibleRunner:
             hosts=collector.results(),
             artifacts_dir=artifacts,
         )
+
+
+def _programs() -> dict[str, str]:
+    """The hosts' zipapps, built from their packages into the cache (see agent_build)."""
+    try:
+        return agent_build.playbook_vars()
+    except (agent_build.BuildError, OSError) as exc:
+        raise DeployFailed(f"cannot build the programs the hosts run: {exc}",
+                           hint=f"check that {agent_build.default_dir()} is writable (or set "
+                           "OXZEP7_CACHE); no host was contacted") from exc
 
 
 def _write_settings(data_dir: Path) -> None:

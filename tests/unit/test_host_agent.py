@@ -1,4 +1,4 @@
-"""The host agent (playbooks/files/oxzep7-host.py) run locally against a temporary root.
+"""The host agent (the zipapp of playbooks/agent/oxzep7_host/) run locally against a temporary root.
 
 The agent is the on-host half of releases: state.json, locks, atomic switch, snapshots, dead-man,
 rollback and pruning. Here it runs in-process (`main([...])`) or as a process, against a temp
@@ -8,7 +8,6 @@ state directory and a temp application root with hand-made releases.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -23,7 +22,6 @@ import threading
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,19 +30,10 @@ from hypothesis import strategies as st
 
 from oxzep7_deploy.spec.placeholders import PlaceholderError
 from oxzep7_deploy.spec.placeholders import substitute as controller_substitute
+from tests import agents
 
-AGENT_PATH = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "oxzep7-host.py"
-
-
-def load_agent() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("oxzep7_host_agent", AGENT_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agent = load_agent()
+AGENT_PATH = agents.shipped("oxzep7-host")
+agent = agents.load("oxzep7-host")
 
 
 class Host:
@@ -651,9 +640,9 @@ def test_a_stale_dead_man_token_does_nothing(host: Host) -> None:
 # -- crash safety ------------------------------------------------------------------------------
 
 WRITER = """
-import importlib.util, random, sys
-spec = importlib.util.spec_from_file_location("agent", sys.argv[1])
-agent = importlib.util.module_from_spec(spec); spec.loader.exec_module(agent)
+import random, sys
+sys.path.insert(0, sys.argv[1])
+import oxzep7_host.files as agent
 n = 0
 while True:
     n += 1
@@ -992,7 +981,8 @@ def test_pruning_drops_bad_releases_before_older_good_ones(host: Host) -> None:
 def test_a_service_that_is_not_there_is_refused_before_anything_is_built(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agent, "has_systemd", lambda: True)
+    modules = agents.modules("oxzep7-host")
+    monkeypatch.setattr(modules["health"], "has_systemd", lambda: True)
     real = agent.run_logged
 
     def systemctl(argv: Any, env: Any, **kw: Any) -> tuple[int, str]:
@@ -1000,7 +990,7 @@ def test_a_service_that_is_not_there_is_refused_before_anything_is_built(
             return 0, "not-found\n" if argv[-1] == "typo.service" else "loaded\n"
         return real(argv, env, **kw)
 
-    monkeypatch.setattr(agent, "run_logged", systemctl)
+    monkeypatch.setattr(modules["context"], "run_logged", systemctl)
     req = json.loads(prepare_request(host, "r1", []))
     req["config"]["services"] = ["demo.service", "typo.service"]
     rc, doc = host.call("prepare", stdin=json.dumps(req))

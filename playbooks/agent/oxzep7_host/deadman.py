@@ -28,10 +28,9 @@ def arm(ctx, seconds, deploy, old, new, mode="auto"):
         "fires": iso(now() + seconds),
         "fires_epoch": now() + seconds,
     }
-    agent = os.path.abspath(__file__)
     argv = [
         sys.executable,
-        agent,
+        program(),
         "--state-dir",
         paths.base,
         "deadman-fire",
@@ -70,6 +69,12 @@ def arm(ctx, seconds, deploy, old, new, mode="auto"):
         ]
         record.update(mode="process", pid=spawn_detached(sleeper + argv))
     return record
+
+
+def program():
+    """The file the dead-man runs to fire: the zipapp this agent runs from
+    (/var/lib/oxzep7/bin/oxzep7-host), i.e. the parent of this package's directory."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def spawn_detached(argv):
