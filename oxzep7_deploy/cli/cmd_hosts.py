@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from oxzep7_deploy.cli import runners
@@ -20,22 +22,31 @@ from oxzep7_deploy.fleet_ops import (
     summary_line,
     unlock_app,
 )
-from oxzep7_deploy.state.host import ReleaseStatus
+from oxzep7_deploy.state.host import HostState, ReleaseStatus
 
 limit_option = click.option("--limit", help="Only hosts matching this Ansible pattern.")
 
 
-@click.command("status", cls=JsonCommand)
-@inventory_option
-@app_option
-@limit_option
-@json_option
-@error_boundary
+def _host_view(name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """`status` and `history`: a read-only view of an app's hosts (--inventory, --app, --limit,
+    --json); the function gets those four."""
+    def decorate(func: Callable[..., None]) -> click.Command:
+        for option in (error_boundary, json_option, limit_option, app_option, inventory_option):
+            func = option(func)
+        return click.command(name, cls=JsonCommand)(func)
+    return decorate
+
+
+def _read(inventory: tuple[str, ...], app: str, limit: str | None, command: str) -> dict[str, HostState]:
+    """Each selected host's state, in inventory order."""
+    target = select_target(inventory, app, limit, records_root(), command, runners.runner_factory()())
+    return ordered(read_states(target), target.hosts)
+
+
+@_host_view("status")
 def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
-    target = select_target(inventory, app, limit, records_root(), "status",
-                           runners.runner_factory()())
-    states = ordered(read_states(target), target.hosts)
+    states = _read(inventory, app, limit, "status")
     summary = summary_line(states)
     missing = not_read(states)
     if as_json:
@@ -72,17 +83,10 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
     raise SystemExit(int(ExitCode.DEPLOY_FAILED))
 
 
-@click.command("history", cls=JsonCommand)
-@inventory_option
-@app_option
-@limit_option
-@json_option
-@error_boundary
+@_host_view("history")
 def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
-    target = select_target(inventory, app, limit, records_root(), "history",
-                           runners.runner_factory()())
-    states = ordered(read_states(target), target.hosts)
+    states = _read(inventory, app, limit, "history")
     doc = history_of(states)
     missing = not_read(states)
     unreachable = [h for h, s in states.items() if s.unreachable]
