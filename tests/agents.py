@@ -51,7 +51,7 @@ def modules(name: str) -> dict[str, ModuleType]:
 def load(name: str) -> SimpleNamespace:
     """One namespace of every name the program's modules define (read-only use)."""
     merged: dict[str, object] = {}
-    shared = [sys.modules[f"oxzep7_deploy.{m}"] for m in agent_build.PROGRAMS[name].shared]
+    shared = [importlib.import_module(f"oxzep7_deploy.{m}") for m in agent_build.PROGRAMS[name].shared]
     for module in [*shared, *modules(name).values()]:
         merged.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
     return SimpleNamespace(**merged)
