@@ -3,7 +3,7 @@
 Hosts need Python 3.8 or newer: ansible-core 2.18 and 2.19 (what the controller installs) manage
 only 3.8+ targets, and the Ansible modules use `from __future__ import annotations` (3.7+). The
 agent's package and the shared rules its zipapp includes stay runnable on 3.6 (older hosts can still
-run `oxzep7-host` by hand; test_host_agent.py runs it on 3.6 where one is installed).
+run `oxzep7-host` by hand; tests/unit/agent/ runs it on 3.6 where one is installed).
 """
 
 from __future__ import annotations
