@@ -1,150 +1,158 @@
-"""Build the host agent's one shipped file from its source package.
+"""Build the programs the hosts run as zipapps, from their source packages, at run time.
 
-    python -m oxzep7_deploy.agent_build           rewrite playbooks/files/oxzep7-host.py
-    python -m oxzep7_deploy.agent_build --check   exit 1 if it differs from a fresh build
+    python -m oxzep7_deploy.agent_build [DIR]   write both zipapps into DIR (default: the cache)
 
-The source is the package playbooks/agent/oxzep7_host/ (small modules) plus oxzep7_deploy/rules.py
-(the rules the controller shares with the hosts). The playbooks copy ONE file to the hosts, so the
-build joins them: the package's docstring, every standard-library import once, then each module's
-body in dependency order (MODULES) with its own imports left out. The modules therefore share one
-namespace in the shipped file: a top-level name defined twice is refused. Function-level imports
-stay where they are. tests/unit/test_agent_build.py holds the shipped file equal to a fresh build.
+Two programs run on the hosts, each the package of small modules under playbooks/agent/:
+  oxzep7-host   playbooks/agent/oxzep7_host/ plus oxzep7_deploy/rules.py (the rules the
+                controller shares with the hosts); installed at /var/lib/oxzep7/bin/oxzep7-host
+  oxzep7-audit  playbooks/agent/oxzep7_audit/; run from Ansible's temporary copy, writes nothing
+Nothing generated is committed: the runner builds each zipapp before a run (`ship`), into a
+directory keyed by the sources' sha256, and hands its path to the playbooks. A build is
+deterministic: the same sources give the same bytes (fixed order, timestamps and modes), so a
+host reinstalls its agent only when the sources changed. The hosts run it with their python3
+(3.8+: `python3 oxzep7-host.pyz ...`); it needs nothing but the standard library there.
 """
 
 from __future__ import annotations
 
-import ast
+import base64
+import hashlib
+import io
+import os
 import sys
+import tempfile
+import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-PLAYBOOKS = HERE / "data" / "playbooks"
-PACKAGE = PLAYBOOKS / "agent" / "oxzep7_host"
-RULES = HERE / "rules.py"
-TARGET = PLAYBOOKS / "files" / "oxzep7-host.py"
+from oxzep7_deploy.paths import cache_dir
 
-# Dependency order: a module comes after every module it imports from.
-MODULES = ("base", "files", "context", "state", "lock", "snapshot", "health", "deadman", "switch",
-           "prune", "rollback", "switch_call", "prepare", "cli")
-SHARED_PREFIXES = ("oxzep7_deploy",)  # imports of code the build copies in
+HERE = Path(__file__).resolve().parent
+AGENTS = HERE / "data" / "playbooks" / "agent"
+RULES = HERE / "rules.py"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the oldest time a zip entry can hold: builds do not depend on mtimes
+_SHEBANG = b"#!/usr/bin/env python3\n"
+_MAIN = '''"""Run {package} (built by oxzep7_deploy.agent_build from playbooks/agent/{package}/)."""
+import runpy
+
+runpy.run_module("{package}", run_name="__main__", alter_sys=True)
+'''
+_SHARED_INIT = '"""Only the rules the controller shares with the hosts (oxzep7_deploy/rules.py)."""\n'
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program the hosts run: its package and the controller's modules it includes."""
+
+    name: str
+    package: str
+    shared: tuple[str, ...] = ()  # oxzep7_deploy modules copied in as they are
+
+    @property
+    def source(self) -> Path:
+        return AGENTS / self.package
+
+
+PROGRAMS = {
+    "oxzep7-host": Program("oxzep7-host", "oxzep7_host", shared=("rules",)),
+    "oxzep7-audit": Program("oxzep7-audit", "oxzep7_audit"),
+}
 
 
 class BuildError(Exception):
-    """The sources cannot be joined into one file (the message says where and why)."""
+    """A program cannot be built (the message says where and why)."""
 
 
-def _top_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return names
+def files(program: Program) -> list[tuple[str, bytes]]:
+    """The zipapp's entries, in their order: the package's modules, the shared ones, __main__.py."""
+    package = program.source
+    modules = sorted(package.glob("*.py"))
+    if not (package / "__main__.py").is_file():
+        raise BuildError(f"{package} has no __main__.py: the zipapp runs the package "
+                         f"(`python3 {program.name}.pyz` runs `python3 -m {program.package}`)")
+    entries = [(f"{program.package}/{path.name}", path.read_bytes()) for path in modules]
+    if program.shared:
+        entries.append(("oxzep7_deploy/__init__.py", _SHARED_INIT.encode()))
+        entries += [(f"oxzep7_deploy/{name}.py", (HERE / f"{name}.py").read_bytes())
+                    for name in program.shared]
+    entries.append(("__main__.py", _MAIN.format(package=program.package).encode()))
+    return entries
 
 
-class _Joined:
-    def __init__(self) -> None:
-        self.imports: set[str] = set()
-        self.from_imports: dict[str, set[str]] = {}
-        self.owner: dict[str, str] = {}
-        self.sections: list[str] = []
-
-    def add(self, path: Path, label: str) -> None:
-        source = path.read_text(encoding="utf-8")
-        tree = ast.parse(source, filename=str(path))
-        for name in sorted(_top_names(tree)):
-            if name in self.owner:
-                raise BuildError(f"{label} defines {name}, which {self.owner[name]} defines too: the "
-                                 "shipped file has one namespace, so rename one of them")
-            self.owner[name] = label
-        lines = source.splitlines()
-        drop: set[int] = set()
-        body = tree.body
-        doc = ast.get_docstring(tree)
-        if doc is not None:
-            drop.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
-        for node in body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self._take_import(node, label)
-                drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-        kept = [line for number, line in enumerate(lines, 1) if number not in drop]
-        text = "\n".join(kept).strip("\n")
-        self.sections.append(f"# {'-' * 94}\n# {label}\n\n\n{text}\n")
-
-    def _take_import(self, node: ast.Import | ast.ImportFrom, label: str) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    raise BuildError(f"{label}: `import {alias.name} as {alias.asname}` is not supported")
-                self.imports.add(alias.name)
-            return
-        module = node.module or ""
-        if node.level or module.startswith(SHARED_PREFIXES):
-            for alias in node.names:
-                if alias.asname:
-                    raise BuildError(f"{label}: import {alias.name} without `as` (one namespace)")
-            return
-        if module == "__future__":
-            return
-        for alias in node.names:
-            if alias.asname:
-                raise BuildError(f"{label}: `from {module} import {alias.name} as ...` is not supported")
-            self.from_imports.setdefault(module, set()).add(alias.name)
-
-    def text(self, docstring: str) -> str:
-        head = [
-            "# GENERATED FILE, do not edit: `python -m oxzep7_deploy.agent_build` builds it from",
-            "# playbooks/agent/oxzep7_host/*.py and oxzep7_deploy/rules.py; edit those, then rebuild.",
-            "# mypy: ignore-errors",
-            f'"""{docstring}"""',
-            "",
-        ]
-        head += [f"import {name}" for name in sorted(self.imports)]
-        head += [f"from {module} import {', '.join(sorted(names))}"
-                 for module, names in sorted(self.from_imports.items())]
-        return "\n".join(head) + "\n\n" + "\n\n".join(self.sections)
+def digest(program: Program) -> str:
+    """The sha256 of the program's sources: names and bytes (what its zipapp is keyed by)."""
+    sha = hashlib.sha256()
+    for name, data in files(program):
+        sha.update(f"{name}\0{len(data)}\0".encode())
+        sha.update(data)
+    return sha.hexdigest()
 
 
-def build() -> str:
-    """The shipped agent's text, from the package and the shared rules."""
-    present = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    if present != set(MODULES):
-        missing, extra = sorted(set(MODULES) - present), sorted(present - set(MODULES))
-        raise BuildError(f"{PACKAGE} has modules {sorted(present)}; the build lists {list(MODULES)} "
-                         f"(missing: {missing}, not listed: {extra}): update MODULES in {__file__}")
-    init = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
-    docstring = ast.get_docstring(init, clean=False)
-    if not docstring:
-        raise BuildError(f"{PACKAGE / '__init__.py'} needs a docstring: it is the agent's usage text")
-    joined = _Joined()
-    joined.add(RULES, "oxzep7_deploy/rules.py")
-    for name in MODULES:
-        joined.add(PACKAGE / f"{name}.py", f"playbooks/agent/oxzep7_host/{name}.py")
-    return joined.text(docstring)
+def build(program: Program) -> bytes:
+    """The program's zipapp: a shebang line, then a zip of its sources, the same bytes every time."""
+    buffer = io.BytesIO()
+    buffer.write(_SHEBANG)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in files(program):
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever builds it
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def ship(name: str, directory: Path) -> Path:
+    """The zipapp of program `name` in `directory/<sha256 of its sources>/`, built if missing;
+    next to it `<name>.pyz.b64`, its base64 (text, for a module argument: see oxzep7_agent)."""
+    program = PROGRAMS[name]
+    target = directory / digest(program) / f"{name}.pyz"
+    if target.is_file() and _with_suffix(target, ".b64").is_file():
+        return target
+    data = build(program)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write(_with_suffix(target, ".b64"), base64.b64encode(data) + b"\n")
+    _write(target, data)
+    return target
+
+
+def playbook_vars(directory: Path | None = None) -> dict[str, str]:
+    """The variables every run gets: where each zipapp is on the controller (the playbooks copy
+    oxzep7_audit_pyz with `script`, and read the agent's base64 from oxzep7_agent_pyz + .b64)."""
+    where = default_dir() if directory is None else directory
+    return {f"{name.replace('-', '_')}_pyz": str(ship(name, where)) for name in PROGRAMS}
+
+
+def _with_suffix(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)  # a concurrent build wrote the same bytes
+
+
+def default_dir() -> Path:
+    """Where the runs keep their zipapps: the controller's cache (OXZEP7_CACHE)."""
+    return cache_dir() / "agents"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        text = build()
-    except (BuildError, OSError, SyntaxError) as exc:
-        print(f"agent_build: {exc}", file=sys.stderr)
-        return 1
-    if args == ["--check"]:
-        if TARGET.read_text(encoding="utf-8") != text:
-            print(f"agent_build: {TARGET} differs from a fresh build of {PACKAGE}: run "
-                  "`python -m oxzep7_deploy.agent_build` (never edit the shipped file)", file=sys.stderr)
-            return 1
-        return 0
-    if args:
-        print("usage: python -m oxzep7_deploy.agent_build [--check]", file=sys.stderr)
+    if len(args) > 1 or any(a.startswith("-") for a in args):
+        print("usage: python -m oxzep7_deploy.agent_build [DIR]", file=sys.stderr)
         return 3
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
+    directory = Path(args[0]) if args else default_dir()
+    try:
+        for name in PROGRAMS:
+            print(ship(name, directory))
+    except (BuildError, OSError) as exc:
+        print(f"agent_build: {exc}; nothing was shipped", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -113,16 +113,11 @@ def stored_deploy(record: DeployRecord, abort: bool = False,
                   on_event: ProgressHandler | None = None) -> tuple[Spec, Plan]:
     """The spec and plan a recorded deploy runs: the copies in its records, never the spec file
     as it is now (it may have been edited since)."""
-    plan_file = record.dir / "plan.json"
     try:
         plan = Plan.from_json(record.plan_document())
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(
-            f"{plan_file}: the stored plan of deploy {record.name} (release {record.release}) "
-            f"cannot be read: {exc}",
-            hint="the records of this deploy are damaged; check the file, or look at the hosts "
-                 "with `oxzep7-deploy status` and `oxzep7-deploy rollback` by hand",
-        ) from exc
+        raise record.damaged("plan.json", "the stored plan", exc, "look at the hosts with "
+                             "`oxzep7-deploy status` and `oxzep7-deploy rollback` by hand") from exc
     data = record.spec_bytes()
     if data is not None:
         stored = parse_spec(data, str(record.dir / "spec.yaml"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -13,3 +14,9 @@ def playbooks_dir() -> Path:
         if any(candidate.glob("*.yml")):
             return candidate
     raise FileNotFoundError("the playbooks are missing from this installation of oxzep7-deploy")
+
+
+def cache_dir() -> Path:
+    """The controller's artifact cache: archives, built interpreter trees, the hosts' zipapps."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oxzep7"
+    return Path(os.environ.get("OXZEP7_CACHE", default))

@@ -202,12 +202,8 @@ def _outcome(record: DeployRecord) -> Outcome | None:
     try:
         return record.load_progress().outcome
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(
-            f"{record.dir / 'progress.json'}: the records of deploy {record.name} (release "
-            f"{record.release}) cannot be read: {exc}; nothing was changed",
-            hint="the records of this deploy are damaged; check the file, or move the folder "
-                 "away to start the release afresh",
-        ) from exc
+        raise record.damaged("progress.json", "the records", f"{exc}; nothing was changed",
+                             "move the folder away to start the release afresh") from exc
 
 
 def _moved_on(record: DeployRecord, ctx: DeployContext, inventories: tuple[str, ...], app: str,

@@ -24,6 +24,7 @@ from typing import Any
 
 from oxzep7_deploy import rules
 from oxzep7_deploy.engine_model import Progress
+from oxzep7_deploy.errors import UsageError
 
 
 def default_root() -> Path:
@@ -128,6 +129,15 @@ class DeployRecord:
         with contextlib.suppress(OSError):  # other releases or deploys are there
             self.dir.parent.rmdir()  # deploys/<name>
             self.dir.parent.parent.rmdir()  # deploys
+
+    def damaged(self, file: str, what: str, reason: object, next_step: str) -> UsageError:
+        """The error for one of these records that cannot be read: `file` in this deploy's folder,
+        `what` it holds; the hint says the records are damaged and what to do instead."""
+        return UsageError(
+            f"{self.dir / file}: {what} of deploy {self.name} (release {self.release}) cannot be "
+            f"read: {reason}",
+            hint=f"the records of this deploy are damaged; check the file, or {next_step}",
+        )
 
     def plan_document(self) -> Any:
         """plan.json as written (`Plan.from_json` reads it)."""

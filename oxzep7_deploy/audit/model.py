@@ -55,7 +55,7 @@ class AuditRequest:
         return self.target.prefix if self.target else DEFAULT_PREFIX
 
     def probe_config(self) -> dict[str, Any]:
-        """The options document the host probe reads (playbooks/files/oxzep7-audit.py)."""
+        """The options document the host probe reads (playbooks/agent/oxzep7_audit/)."""
         target = self.target
         return {
             "prefix": self.prefix,

@@ -96,26 +96,21 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], limit: str | None, allow_un
     _finish(plan, progress, printer, as_json)
 
 
-@click.command("promote", cls=JsonCommand)
-@deploy_name_argument
-@yes_option
-@host_options
-@json_option
-@error_boundary
-def promote_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
-    """Continue a deploy paused at a manual gate."""
-    _resume(name, yes, as_json, abort=False, verbose=verbose, ask_become_pass=ask_become_pass)
+def _gate_command(command: str, help_text: str, abort: bool) -> click.Command:
+    """`promote` and `abort`: the two answers to a deploy paused at a manual gate."""
+    @click.command(command, cls=JsonCommand, help=help_text)
+    @deploy_name_argument
+    @yes_option
+    @host_options
+    @json_option
+    @error_boundary
+    def gate_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+        _resume(name, yes, as_json, abort=abort, verbose=verbose, ask_become_pass=ask_become_pass)
+    return gate_cmd
 
 
-@click.command("abort", cls=JsonCommand)
-@deploy_name_argument
-@yes_option
-@host_options
-@json_option
-@error_boundary
-def abort_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
-    """Stop a paused deploy and roll back what it switched."""
-    _resume(name, yes, as_json, abort=True, verbose=verbose, ask_become_pass=ask_become_pass)
+promote_cmd = _gate_command("promote", "Continue a deploy paused at a manual gate.", abort=False)
+abort_cmd = _gate_command("abort", "Stop a paused deploy and roll back what it switched.", abort=True)
 
 
 def _resume(name: str, yes: bool, as_json: bool, abort: bool, verbose: int = 0,

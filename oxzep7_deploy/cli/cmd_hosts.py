@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from oxzep7_deploy.cli import runners
@@ -27,22 +29,33 @@ from oxzep7_deploy.fleet_ops import (
     summary_line,
     unlock_app,
 )
-from oxzep7_deploy.state.host import ReleaseStatus
+from oxzep7_deploy.state.host import HostState, ReleaseStatus
 
 
-@click.command("status", cls=JsonCommand)
-@inventory_option
-@app_option
-@limit_option
-@host_options
-@json_option
-@error_boundary
+def _host_view(name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """`status` and `history`: a read-only view of an app's hosts (--inventory, --app, --limit,
+    -v, -K, --json); the function gets those."""
+    def decorate(func: Callable[..., None]) -> click.Command:
+        for option in (error_boundary, json_option, host_options, limit_option, app_option,
+                       inventory_option):
+            func = option(func)
+        return click.command(name, cls=JsonCommand)(func)
+    return decorate
+
+
+def _read(inventory: tuple[str, ...], app: str, limit: str | None, command: str, verbose: int,
+          ask_become_pass: bool) -> dict[str, HostState]:
+    """Each selected host's state, in inventory order."""
+    target = select_target(inventory, app, limit, records_root(), command,
+                           runners.for_command(verbose, ask_become_pass)())
+    return ordered(read_states(target), target.hosts)
+
+
+@_host_view("status")
 def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
                ask_become_pass: bool, as_json: bool) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
-    target = select_target(inventory, app, limit, records_root(), "status",
-                           runners.for_command(verbose, ask_become_pass)())
-    states = ordered(read_states(target), target.hosts)
+    states = _read(inventory, app, limit, "status", verbose, ask_become_pass)
     summary = summary_line(states)
     missing = not_read(states)
     if as_json:
@@ -79,19 +92,11 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
     raise SystemExit(int(ExitCode.DEPLOY_FAILED))
 
 
-@click.command("history", cls=JsonCommand)
-@inventory_option
-@app_option
-@limit_option
-@host_options
-@json_option
-@error_boundary
+@_host_view("history")
 def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
-               ask_become_pass: bool, as_json: bool) -> None:
+                ask_become_pass: bool, as_json: bool) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
-    target = select_target(inventory, app, limit, records_root(), "history",
-                           runners.for_command(verbose, ask_become_pass)())
-    states = ordered(read_states(target), target.hosts)
+    states = _read(inventory, app, limit, "history", verbose, ask_become_pass)
     doc = history_of(states)
     missing = not_read(states)
     unreachable = [h for h, s in states.items() if s.unreachable]

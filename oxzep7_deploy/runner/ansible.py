@@ -14,6 +14,8 @@ from typing import Any
 import ansible_runner
 import ansible_runner.interface
 
+from oxzep7_deploy import agent_build
+from oxzep7_deploy.errors import DeployFailed
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner import process_env
 from oxzep7_deploy.runner.ansible_config import DEFAULT_FORKS, AnsibleConfig
@@ -95,6 +97,7 @@ class AnsibleRunner:
              collector: HostResultCollector, env: dict[str, str],
              interrupted: Callable[[], bool]) -> RunResult:
         extravars = dict(request.extravars)
+        extravars.update(_programs())
         if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
             extravars["ansible_become"] = False
         forks = request.forks
@@ -154,6 +157,16 @@ def become_prompt(password: str | None) -> dict[str, Any]:
     if password is None:
         return {}
     return {"cmdline": "--ask-become-pass", "passwords": {BECOME_PROMPT: password}}
+
+
+def _programs() -> dict[str, str]:
+    """The hosts' zipapps, built from their packages into the cache (see agent_build)."""
+    try:
+        return agent_build.playbook_vars()
+    except (agent_build.BuildError, OSError) as exc:
+        raise DeployFailed(f"cannot build the programs the hosts run: {exc}",
+                           hint=f"check that {agent_build.default_dir()} is writable (or set "
+                           "OXZEP7_CACHE); no host was contacted") from exc
 
 
 def _write_settings(data_dir: Path) -> None:

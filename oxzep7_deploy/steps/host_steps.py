@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from oxzep7_deploy.deploy import DeployContext
 from oxzep7_deploy.engine_model import Outcome, ProgressHandler, Results
+from oxzep7_deploy.paths import cache_dir
 from oxzep7_deploy.plan.model import Plan
 from oxzep7_deploy.records import DeployRecord, owner
 from oxzep7_deploy.runner.base import Runner, RunnerFactory
@@ -18,12 +18,6 @@ from oxzep7_deploy.steps.interpreter import install_interpreter
 from oxzep7_deploy.steps.release import ReleaseSteps, lock_holders, raise_if_locked
 from oxzep7_deploy.steps.release import unlock as release_unlock
 from oxzep7_deploy.steps.wheels import WheelSets
-
-
-def cache_dir() -> Path:
-    """The controller's artifact cache: archives and built interpreter trees."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oxzep7"
-    return Path(os.environ.get("OXZEP7_CACHE", default))
 
 
 class AnsibleHostSteps(ReleaseSteps):

@@ -2,12 +2,12 @@
 
 What `ansible.builtin.script` returns as stdout is everything the host printed around the program:
 sudo's "unable to resolve host" (the script runs with a tty, so stderr is mixed in), a ~/.bashrc
-or profile script that echoes, a MOTD. The programs we run there (oxzep7-host.py, oxzep7-audit.py)
+or profile script that echoes, a MOTD. The programs we run there (the oxzep7-host and oxzep7-audit zipapps)
 print their report as one JSON object on one line; this filter takes the last line that holds a
 JSON object, read from its end: text before the object on that line (a prompt or echo without a
 newline) and lines after it are noise.
 
-    oxzep7_state.stdout | oxzep7_report('the state read by oxzep7-host.py')
+    oxzep7_state.stdout | oxzep7_report('the state read by oxzep7-host')
 """
 
 from __future__ import annotations

@@ -138,12 +138,12 @@ def prebuilt_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory(3)  # plain hosts: no compiler, no network
 
 
-def repack(artifact: Path, dest: Path, top: str | None = None, drop: str | None = None) -> Path:
+def repack(artifact: Path, dest: Path, top: str | None = None, drop: Sequence[str] = ()) -> Path:
     """The artifact's tree again, under `top/` (python-build-standalone layout) or without the
-    members whose name contains `drop`."""
+    members whose name contains one of `drop`."""
     with tarfile.open(artifact) as src, tarfile.open(dest, "w:gz", compresslevel=1) as out:
         for member in src:
-            if drop and drop in member.name:
+            if any(part in member.name for part in drop):
                 continue
             if top:
                 member.name = f"{top}/{member.name.removeprefix('./')}".rstrip("/.")
@@ -178,7 +178,7 @@ def test_prebuilt_from_the_source_artifact_plain_and_standalone_layout(
 def test_a_tree_missing_a_module_is_refused_and_nothing_installed(
         built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
     # what a build without libsqlite3-dev gives: the same tree without the _sqlite3 extension
-    broken = repack(the_artifact(built).path, tmp_path / "no-sqlite.tar.gz", drop="_sqlite3")
+    broken = repack(the_artifact(built).path, tmp_path / "no-sqlite.tar.gz", drop=["_sqlite3"])
     out = install(prebuilt_fleet, prebuilt(broken), tmp_path / "run", ["h3"])
     assert not out.ok and dict(out.actions) == {"h3": "failed"}
     message = out.hosts["h3"].message or ""
@@ -186,6 +186,40 @@ def test_a_tree_missing_a_module_is_refused_and_nothing_installed(
     assert out.hosts["h3"].result["verify"]["missing"].keys() == {"sqlite3"}
     assert prebuilt_fleet.run_on("h3", f"test -e {PREFIX}").returncode != 0
     assert leftovers(prebuilt_fleet, "h3").split() == []
+
+
+def tree_fingerprint(fleet: Fleet, host: str) -> str:
+    """The installed tree at the prefix: every path with its type, size and mtime, and its marker."""
+    return fleet.sh(host, f"find {PREFIX} -printf '%p %y %s %T@\\n' | sort | sha256sum;"
+                          f" cat {PREFIX}/.oxzep7-artifact.json")
+
+
+@pytest.mark.slow
+def test_a_broken_build_over_a_working_interpreter_is_refused_and_the_host_keeps_the_old_one(
+        built: Built, prebuilt_fleet: Fleet, tmp_path: Path) -> None:
+    """The verification catches a broken interpreter in CI without a second compile: the
+    session's one build, repacked without _sqlite3 and _ssl (what a build host without
+    libsqlite3-dev and libssl-dev gives), installed as a prebuilt archive (its own sha256) over
+    the working tree on a host. It is refused by name, and the host is as it was."""
+    good = install(prebuilt_fleet, prebuilt(the_artifact(built).path), tmp_path / "good", ["h2"])
+    assert good.ok, good.problems()
+    before = tree_fingerprint(prebuilt_fleet, "h2")
+    system_python = python3_fingerprint(prebuilt_fleet, "h2")
+    broken = repack(the_artifact(built).path, tmp_path / "broken.tar.gz",
+                    drop=["lib-dynload/_sqlite3.", "lib-dynload/_ssl."])
+
+    out = install(prebuilt_fleet, prebuilt(broken), tmp_path / "broken", ["h2"])
+
+    assert not out.ok and dict(out.actions) == {"h2": "failed"}
+    message = out.hosts["h2"].message or ""
+    assert "missing modules:" in message and "sqlite3 (usually from libsqlite3-dev" in message, message
+    assert "ssl (usually from libssl-dev" in message, message
+    assert out.hosts["h2"].result["verify"]["missing"].keys() == {"sqlite3", "ssl"}
+    # the working tree stays, byte for byte, and still has what the broken one lacked
+    assert tree_fingerprint(prebuilt_fleet, "h2") == before
+    assert prebuilt_fleet.sh("h2", f"{EXE} -c 'import sqlite3, ssl; print(1)'").strip() == "1"
+    assert leftovers(prebuilt_fleet, "h2").split() == [VERSION]  # nothing staged is left
+    assert python3_fingerprint(prebuilt_fleet, "h2") == system_python
 
 
 @pytest.mark.slow

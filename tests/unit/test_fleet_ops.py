@@ -64,7 +64,7 @@ def test_a_failed_or_unreachable_host_makes_the_rollback_incomplete(tmp_path: Pa
 def test_history_tells_each_deploy_and_its_outcome_per_host(tmp_path: Path) -> None:
     from oxzep7_deploy.fleet_ops import history_of
     from oxzep7_deploy.state import parse_host_state
-    from tests.unit.test_host_agent import Host
+    from tests.unit.agent.hosts import Host
 
     states = {}
     for name in ("h1", "h2"):

@@ -2,8 +2,8 @@
 
 Hosts need Python 3.8 or newer: ansible-core 2.18 and 2.19 (what the controller installs) manage
 only 3.8+ targets, and the Ansible modules use `from __future__ import annotations` (3.7+). The
-agent's shipped file and the shared rules it includes stay runnable on 3.6 (older hosts can still
-run `oxzep7-host` by hand; test_host_agent.py runs it on 3.6 where one is installed).
+agent's package and the shared rules its zipapp includes stay runnable on 3.6 (older hosts can still
+run `oxzep7-host` by hand; tests/unit/agent/ runs it on 3.6 where one is installed).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ HOST_PYTHON = (3, 8)
 AGENT_PYTHON = (3, 6)
 
 AGENT_SOURCES = [
-    REPO / "playbooks" / "files" / "oxzep7-host.py",
     REPO / "oxzep7_deploy" / "rules.py",
     *sorted((REPO / "playbooks" / "agent" / "oxzep7_host").glob("*.py")),
 ]
 HOST_SOURCES = [
     *AGENT_SOURCES,
-    REPO / "playbooks" / "files" / "oxzep7-audit.py",
+    *sorted((REPO / "playbooks" / "agent" / "oxzep7_audit").glob("*.py")),
     *sorted((REPO / "playbooks").glob("library/*.py")),
     *sorted((REPO / "playbooks").glob("roles/*/library/*.py")),
     *sorted((REPO / "playbooks").glob("module_utils/*.py")),
@@ -54,5 +53,5 @@ def test_the_agent_and_the_shared_rules_are_python_3_6_syntax_without_deferred_a
 def test_the_readme_and_the_agent_state_what_hosts_need() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "Hosts need Python 3.8 or newer" in readme
-    agent = (REPO / "playbooks" / "files" / "oxzep7-host.py").read_text(encoding="utf-8")
+    agent = (REPO / "playbooks" / "agent" / "oxzep7_host" / "__init__.py").read_text(encoding="utf-8")
     assert "Hosts need Python 3.8 or newer" in agent and "3.6-compatible" not in agent

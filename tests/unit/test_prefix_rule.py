@@ -4,15 +4,15 @@ module_utils) and the host agent's prune, which removes trees."""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from oxzep7_deploy import rules
 from oxzep7_deploy.spec.semantics import semantic_issues
 from oxzep7_deploy.steps.interpreter import prefix_problem as install_step_rule
+from tests import agents
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,15 +37,7 @@ PREFIXES = [
 ]
 
 
-def load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agent = load(REPO / "playbooks" / "files" / "oxzep7-host.py", "oxzep7_host_for_prefix_rule")
+agent = agents.load("oxzep7-host")
 
 
 @pytest.mark.parametrize("prefix,ok", PREFIXES)
@@ -71,7 +63,7 @@ def test_the_agent_bundle_refuses_what_the_spec_check_refuses(prefix: str, ok: b
 def test_prune_never_removes_a_tree_at_a_refused_prefix_even_with_our_marker(
     prefix: str, ok: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agent.os.path, "isfile", lambda path: path.endswith("/.oxzep7-artifact.json"))
+    monkeypatch.setattr(os.path, "isfile", lambda path: path.endswith("/.oxzep7-artifact.json"))
     assert agent.removable_prefix(prefix) is ok
 
 

@@ -6,9 +6,9 @@ stdout: {"ok": true, "changed": bool, ...} or {"ok": false, "code": "...", "erro
 Exit status: 0 ok, 1 failed, 2 lock held by someone else, 3 usage.
 
 Its source is this package (playbooks/agent/oxzep7_host/) and oxzep7_deploy/rules.py; hosts get
-ONE generated file, playbooks/files/oxzep7-host.py (`python -m oxzep7_deploy.agent_build`): it is
-copied to hosts as is and depends on nothing there. Hosts need Python 3.8 or newer (standard
-library only).
+ONE file, a zipapp the controller builds from them for each run (oxzep7_deploy/agent_build.py,
+keyed by the sources' sha256; nothing generated is committed): it is copied to hosts as is and
+depends on nothing there. Hosts need Python 3.8 or newer (standard library only).
 
     state      --app A [--root R]               what the host runs (adopts a hand-made release)
     lock       --app A --deploy D --owner U --reason R --ttl S

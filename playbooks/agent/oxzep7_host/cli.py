@@ -227,7 +227,7 @@ def main(argv=None):
     try:
         ctx = Ctx(Paths(args.state_dir, args.app))  # fresh per call: nothing carried over
         result = args.func(args, ctx)
-        document = {"ok": True}
+        document = {"ok": True}  # type: dict
         document.update(result)
         status = 0
     except AgentError as exc:

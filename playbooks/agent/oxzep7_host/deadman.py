@@ -32,7 +32,7 @@ def boot_unit_dir():
 
 
 def boot_unit_text(state_dir):
-    agent = os.path.abspath(__file__)
+    agent = program()  # the zipapp, which stays where it is across a reboot
     return (
         "# written by oxzep7-host: an unconfirmed switch survives a reboot of this host\n"
         "[Unit]\n"
@@ -88,10 +88,9 @@ def arm(ctx, seconds, deploy, old, new, mode="auto", token=None):
         "fires": iso(now() + seconds),
         "fires_epoch": now() + seconds,
     }
-    agent = os.path.abspath(__file__)
     argv = [
         sys.executable,
-        agent,
+        program(),
         "--state-dir",
         paths.base,
         "deadman-fire",
@@ -138,6 +137,12 @@ def arm(ctx, seconds, deploy, old, new, mode="auto", token=None):
         ]
         record.update(mode="process", pid=spawn_detached(sleeper + argv))
     return record
+
+
+def program():
+    """The file the dead-man runs to fire: the zipapp this agent runs from
+    (/var/lib/oxzep7/bin/oxzep7-host), i.e. the parent of this package's directory."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def spawn_detached(argv):

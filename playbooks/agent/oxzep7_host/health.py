@@ -17,7 +17,7 @@ def has_systemd():
 def restart_services(ctx, st, rid):
     cfg = release_config(st, rid)
     services = list(cfg.get("services") or [])
-    done = []
+    done = []  # type: list
     env = ctx.command_env(rid)
     if services and has_systemd():
         for unit in services:

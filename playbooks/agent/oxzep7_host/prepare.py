@@ -67,7 +67,7 @@ def prepare(ctx, req):
         store_env(paths, ctx.secret_keys, [rid, *adopted], keep=set(st["releases"]) | {rid})
     check_units(ctx, (req.get("config") or {}).get("services") or [])
     started = now()
-    steps = []
+    steps = []  # type: list
     try:
         build_release(ctx, req, path, interp, steps)
     except Exception as failure:

@@ -181,7 +181,8 @@ def check_archive(sdir, record):
                     "snapshot {}: member {!r} is not in its manifest".format(record["id"], name),
                 )
             if info.isreg():
-                digest = hashlib.sha256(tar.extractfile(info).read()).hexdigest()
+                member = tar.extractfile(info)
+                digest = hashlib.sha256(member.read() if member else b"").hexdigest()
                 if digest != want.get("sha256"):
                     raise AgentError(
                         "snapshot-checksum",

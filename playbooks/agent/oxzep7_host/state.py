@@ -64,7 +64,7 @@ def probe_interpreter(python):
 
 def venv_interpreter(venv):
     """What interpreter a venv was made from, from its pyvenv.cfg (no process started)."""
-    info = {"executable": None, "version": None, "prefix": None, "managed": False}
+    info = {"executable": None, "version": None, "prefix": None, "managed": False}  # type: dict
     cfg = os.path.join(venv, "pyvenv.cfg")
     try:
         with open(cfg) as handle:

@@ -1,4 +1,4 @@
-"""The host probe (playbooks/files/oxzep7-audit.py), imported and run locally on temp trees.
+"""The host probe (the zipapp of playbooks/agent/oxzep7_audit/), imported and run locally on temp trees.
 
 The pure parsing (crontabs, unit files, command lines, pyvenv.cfg, version output) is tested
 directly; venvs and packages are inspected on venvs made here; the whole probe runs under the
@@ -9,42 +9,30 @@ from __future__ import annotations
 
 import ast
 import base64
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-PROBE_PATH = Path(__file__).resolve().parents[3] / "playbooks" / "files" / "oxzep7-audit.py"
+from tests import agents
 
-
-def load_probe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("oxzep7_audit_probe", PROBE_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-probe = load_probe()
+PROBE_PATH = agents.shipped("oxzep7-audit")
+PACKAGE = Path(__file__).resolve().parents[3] / "playbooks" / "agent" / "oxzep7_audit"
+probe = agents.load("oxzep7-audit")
 
 
 # ---- the promises of the file itself ----
 
-def test_the_probe_is_python_3_6_syntax() -> None:
-    ast.parse(PROBE_PATH.read_text(), feature_version=(3, 6))
-
-
-def test_the_probe_imports_only_the_standard_library() -> None:
-    tree = ast.parse(PROBE_PATH.read_text())
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_the_probe_is_python_3_6_syntax_and_imports_only_the_standard_library(path: Path) -> None:
+    tree = ast.parse(path.read_text(), feature_version=(3, 6))
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, ast.ImportFrom) and n.module}
+              if isinstance(n, ast.ImportFrom) and n.module and not n.level}
     assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)
 
 
@@ -339,6 +327,6 @@ def test_main_prints_one_json_document_even_when_it_fails(capsys: pytest.Capture
     def boom(_config: object) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(probe, "audit", boom)
+    monkeypatch.setattr(agents.modules("oxzep7-audit")["cli"], "audit", boom)
     assert probe.main([]) == 1
     assert json.loads(capsys.readouterr().out) == {"probe": 1, "error": "OSError: disk on fire"}

@@ -95,6 +95,6 @@ def test_the_playbook_changes_nothing_by_construction() -> None:
 
 def test_the_probe_options_travel_as_base64_json() -> None:
     cmd = playbook()[0]["tasks"][1]["ansible.builtin.script"]["cmd"]
-    assert cmd.startswith("oxzep7-audit.py --config-b64 ") and "b64encode" in cmd
+    assert cmd.startswith("{{ oxzep7_audit_pyz }} --config-b64 ") and "b64encode" in cmd
     config = AuditRequest(("i",), ("h",), TARGET).probe_config()
     assert json.loads(base64.b64decode(base64.b64encode(json.dumps(config).encode()))) == config

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from oxzep7_deploy.cli.main import cli
 from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest
 from tests.fakes import Answer, FakeHosts
-from tests.unit.test_host_agent import Host
+from tests.unit.agent.hosts import Host
 
 
 def agent_answers(hosts: dict[str, Host]) -> dict[str, Answer]:

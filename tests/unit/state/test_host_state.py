@@ -1,6 +1,6 @@
 """The controller's model of host state reads exactly what the host agent writes.
 
-Reports come from the real agent run locally (tests/unit/test_host_agent.py's `Host`), so a change
+Reports come from the real agent run locally (tests/unit/agent/hosts.py's `Host`), so a change
 in the agent's state.json that the model cannot read fails here.
 """
 
@@ -21,7 +21,7 @@ from oxzep7_deploy.state import (
     parse_lock,
     unreachable_state,
 )
-from tests.unit.test_host_agent import Host
+from tests.unit.agent.hosts import Host
 
 
 @pytest.fixture

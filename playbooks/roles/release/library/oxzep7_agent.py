@@ -33,10 +33,11 @@ options:
     default: ""
   state_dir: {description: The state directory, type: str, default: /var/lib/oxzep7}
   agent: {description: Path of the installed agent, type: str}
-  agent_source:
+  agent_b64:
     description:
-      - The agent's source (the playbooks pass playbooks/files/oxzep7-host.py). Installed at
-        C(agent), root-only, when the file there differs; so every call runs the current agent.
+      - The agent's zipapp, base64 (the playbooks pass the one the controller built for this run,
+        C(oxzep7_host_pyz), see oxzep7_deploy/agent_build.py). Installed at C(agent), root-only,
+        when the file there differs; so every call runs the current agent.
     type: str
 """
 
@@ -56,13 +57,13 @@ def main() -> None:
             env_b64=dict(type="str", default="", no_log=True),
             state_dir=dict(type="str", default="/var/lib/oxzep7"),
             agent=dict(type="str"),
-            agent_source=dict(type="str", no_log=True),
+            agent_b64=dict(type="str", no_log=True),
         ),
         supports_check_mode=False,
     )
     p: dict[str, Any] = module.params
     agent = p["agent"] or os.path.join(p["state_dir"], "bin", "oxzep7-host")
-    installed = install_agent(agent, p["agent_source"]) if p["agent_source"] else False
+    installed = install_agent(agent, base64.b64decode(p["agent_b64"])) if p["agent_b64"] else False
     argv = [sys.executable, agent, "--state-dir", p["state_dir"], p["command"], "--app", p["app"]]
     argv += [str(a) for a in p["args"]]
     env = dict(os.environ)
@@ -86,11 +87,8 @@ def main() -> None:
                      agent_installed=installed)
 
 
-def install_agent(path: str, source: str) -> bool:
+def install_agent(path: str, data: bytes) -> bool:
     """Write the agent (0700, in 0700 directories) unless the same bytes are there already."""
-    data = source.encode("utf-8")
-    if not data.endswith(b"\n"):
-        data += b"\n"
     try:
         with open(path, "rb") as handle:
             if hashlib.sha256(handle.read()).digest() == hashlib.sha256(data).digest():
