@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import click
@@ -34,28 +35,26 @@ from oxzep7_deploy.state.host import HostState, ReleaseStatus
 
 def _host_view(name: str) -> Callable[[Callable[..., None]], click.Command]:
     """`status` and `history`: a read-only view of an app's hosts (--inventory, --app, --limit,
-    -v, -K, --json); the function gets those."""
+    -v, -K, --json). The function gets the app, each selected host's state in inventory order,
+    and as_json."""
     def decorate(func: Callable[..., None]) -> click.Command:
+        def command(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
+                    ask_become_pass: bool, as_json: bool) -> None:
+            target = select_target(inventory, app, limit, records_root(), name,
+                                   runners.for_command(verbose, ask_become_pass)())
+            func(app, ordered(read_states(target), target.hosts), as_json)
+
+        functools.update_wrapper(command, func)
         for option in (error_boundary, json_option, host_options, limit_option, app_option,
                        inventory_option):
-            func = option(func)
-        return click.command(name, cls=JsonCommand)(func)
+            command = option(command)
+        return click.command(name, cls=JsonCommand)(command)
     return decorate
 
 
-def _read(inventory: tuple[str, ...], app: str, limit: str | None, command: str, verbose: int,
-          ask_become_pass: bool) -> dict[str, HostState]:
-    """Each selected host's state, in inventory order."""
-    target = select_target(inventory, app, limit, records_root(), command,
-                           runners.for_command(verbose, ask_become_pass)())
-    return ordered(read_states(target), target.hosts)
-
-
 @_host_view("status")
-def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
-               ask_become_pass: bool, as_json: bool) -> None:
+def status_cmd(app: str, states: dict[str, HostState], as_json: bool) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
-    states = _read(inventory, app, limit, "status", verbose, ask_become_pass)
     summary = summary_line(states)
     missing = not_read(states)
     if as_json:
@@ -93,10 +92,8 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
 
 
 @_host_view("history")
-def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
-                ask_become_pass: bool, as_json: bool) -> None:
+def history_cmd(app: str, states: dict[str, HostState], as_json: bool) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
-    states = _read(inventory, app, limit, "history", verbose, ask_become_pass)
     doc = history_of(states)
     missing = not_read(states)
     unreachable = [h for h, s in states.items() if s.unreachable]

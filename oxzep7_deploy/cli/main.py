@@ -12,22 +12,20 @@ import click
 
 from oxzep7_deploy import __version__
 
-# command name -> (module under oxzep7_deploy.cli, attribute); in the order help lists them
+# in the order help lists them: (module under oxzep7_deploy.cli, its commands); the command
+# `NAME` is the attribute `NAME_cmd` of its module
+_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cmd_validate", ("validate",)),
+    ("cmd_plan", ("plan",)),
+    ("cmd_apply", ("apply", "promote", "abort")),
+    ("cmd_audit", ("audit",)),
+    ("cmd_init", ("init", "schema")),
+    ("cmd_hosts", ("rollback", "status", "history")),
+    ("cmd_report", ("report",)),
+    ("cmd_hosts", ("unlock",)),
+)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("cmd_validate", "validate_cmd"),
-    "plan": ("cmd_plan", "plan_cmd"),
-    "apply": ("cmd_apply", "apply_cmd"),
-    "promote": ("cmd_apply", "promote_cmd"),
-    "abort": ("cmd_apply", "abort_cmd"),
-    "audit": ("cmd_audit", "audit_cmd"),
-    "init": ("cmd_init", "init_cmd"),
-    "schema": ("cmd_init", "schema_cmd"),
-    "rollback": ("cmd_hosts", "rollback_cmd"),
-    "status": ("cmd_hosts", "status_cmd"),
-    "history": ("cmd_hosts", "history_cmd"),
-    "report": ("cmd_report", "report_cmd"),
-    "unlock": ("cmd_hosts", "unlock_cmd"),
-}
+    name: (module, f"{name}_cmd") for module, names in _MODULES for name in names}
 
 
 class LazyGroup(click.Group):
