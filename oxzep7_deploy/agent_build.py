@@ -26,7 +26,7 @@ TARGET = PLAYBOOKS / "files" / "oxzep7-host.py"
 
 # Dependency order: a module comes after every module it imports from.
 MODULES = ("base", "files", "context", "state", "lock", "snapshot", "health", "deadman", "switch",
-           "prune", "rollback", "switch_call", "prepare", "cli")
+           "prune", "rollback", "switch_call", "prepare", "preview", "cli")
 SHARED_PREFIXES = ("oxzep7_deploy",)  # imports of code the build copies in
 
 

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("cmd_validate", "validate_cmd"),
     "plan": ("cmd_plan", "plan_cmd"),
     "apply": ("cmd_apply", "apply_cmd"),
+    "rehearse": ("cmd_rehearse", "rehearse_cmd"),
     "promote": ("cmd_apply", "promote_cmd"),
     "abort": ("cmd_apply", "abort_cmd"),
     "audit": ("cmd_audit", "audit_cmd"),
