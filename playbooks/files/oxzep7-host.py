@@ -1994,7 +1994,7 @@ def record_release(paths, rid, status):
 # playbooks/agent/oxzep7_host/preview.py
 
 
-SHOWN = ("User", "Group", "WorkingDirectory", "Environment", "ExecStart")
+SHOWN = ("User", "Group", "WorkingDirectory", "Environment", "EnvironmentFiles", "ExecStart")
 JOURNAL_LINES = 8
 
 
@@ -2080,6 +2080,8 @@ def service_command(ctx, st, rid, settings, values, env):
         props.append("WorkingDirectory=" + moved(shown["WorkingDirectory"]))
     if shown.get("Environment"):
         props.append("Environment=" + shown["Environment"])
+    for path, optional in environment_files(shown.get("EnvironmentFiles") or ""):
+        props.append("EnvironmentFile=" + ("-" if optional else "") + path)
     if settings.get("command"):
         command = substitute(settings["command"], values)
         return props, ["/bin/sh", "-c", "exec " + command]
@@ -2100,9 +2102,19 @@ def show(ctx, unit, env):
     shown = {}
     for line in out.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in SHOWN and key not in shown:
+        if sep and key == "EnvironmentFiles":  # one line per file
+            shown[key] = (shown.get(key, "") + " " + value.strip()).strip()
+        elif sep and key in SHOWN and key not in shown:
             shown[key] = value.strip()
     return shown
+
+
+def environment_files(value):
+    """(path, optional) of `systemctl show -p EnvironmentFiles`: `/etc/app.env (ignore_errors=no)`."""
+    out = []
+    for path, flag in re.findall(r"(\S+) \(ignore_errors=(yes|no)\)", value):
+        out.append((path, flag == "yes"))
+    return out
 
 
 def exec_start(value):

@@ -11,6 +11,8 @@ User=sample
 Group=sample
 WorkingDirectory=/srv/sample/current
 Environment=LANG=C.UTF-8 APP_MODE=prod
+EnvironmentFiles=/etc/sample.env (ignore_errors=no)
+EnvironmentFiles=/etc/sample.local (ignore_errors=yes)
 ExecStart={ path=/srv/sample/current/venv/bin/python ; argv[]=/srv/sample/current/venv/bin/python \
 /srv/sample/app/app.py --port 8000 --root /srv/sample ; ignore_errors=no ; start_time=[n/a] ; \
 stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
@@ -35,7 +37,8 @@ def test_the_default_preview_is_the_unit_s_execstart_pointed_at_the_new_release(
     assert argv == ["/srv/sample/releases/r2/venv/bin/python", "/srv/sample/app/app.py",
                     "--port", "8000", "--root", "/srv/sample"]
     assert props == ["User=sample", "Group=sample", "WorkingDirectory=/srv/sample/releases/r2",
-                     "Environment=LANG=C.UTF-8 APP_MODE=prod"]
+                     "Environment=LANG=C.UTF-8 APP_MODE=prod",
+                     "EnvironmentFile=/etc/sample.env", "EnvironmentFile=-/etc/sample.local"]
 
 
 def test_preview_command_takes_the_placeholders_with_port_the_preview_s() -> None:

@@ -9,6 +9,7 @@ stopped afterwards whatever happened; a failure's message ends with the unit's j
 """
 
 import json
+import re
 import shlex
 import socket
 import time
@@ -17,7 +18,7 @@ from .base import AgentError, substitute
 from .health import has_systemd, health
 from .state import load_state, release_config, subst_values
 
-SHOWN = ("User", "Group", "WorkingDirectory", "Environment", "ExecStart")
+SHOWN = ("User", "Group", "WorkingDirectory", "Environment", "EnvironmentFiles", "ExecStart")
 JOURNAL_LINES = 8
 
 
@@ -103,6 +104,8 @@ def service_command(ctx, st, rid, settings, values, env):
         props.append("WorkingDirectory=" + moved(shown["WorkingDirectory"]))
     if shown.get("Environment"):
         props.append("Environment=" + shown["Environment"])
+    for path, optional in environment_files(shown.get("EnvironmentFiles") or ""):
+        props.append("EnvironmentFile=" + ("-" if optional else "") + path)
     if settings.get("command"):
         command = substitute(settings["command"], values)
         return props, ["/bin/sh", "-c", "exec " + command]
@@ -123,9 +126,19 @@ def show(ctx, unit, env):
     shown = {}
     for line in out.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in SHOWN and key not in shown:
+        if sep and key == "EnvironmentFiles":  # one line per file
+            shown[key] = (shown.get(key, "") + " " + value.strip()).strip()
+        elif sep and key in SHOWN and key not in shown:
             shown[key] = value.strip()
     return shown
+
+
+def environment_files(value):
+    """(path, optional) of `systemctl show -p EnvironmentFiles`: `/etc/app.env (ignore_errors=no)`."""
+    out = []
+    for path, flag in re.findall(r"(\S+) \(ignore_errors=(yes|no)\)", value):
+        out.append((path, flag == "yes"))
+    return out
 
 
 def exec_start(value):
