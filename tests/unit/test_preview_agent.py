@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
-from tests.unit.test_host_agent import agent
+# the agent's package itself (what the shipped agent is built from)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "playbooks" / "agent"))
+from oxzep7_host import preview as agent
+from oxzep7_host.base import AgentError
 
 SHOW = """\
 User=sample
@@ -58,7 +63,7 @@ def test_a_unit_without_execstart_asks_for_preview_command() -> None:
 
     try:
         agent.service_command(Empty(), STATE, "r2", {"service": "x.service"}, {}, {})
-    except agent.AgentError as exc:
+    except AgentError as exc:
         assert exc.code == "preview-no-command" and "set preview.command" in exc.message
     else:
         raise AssertionError("no error")
