@@ -249,6 +249,42 @@ def run_deploy(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext,
     return result
 
 
+def rehearsal_record(records_root: Path, name: str, release: str) -> DeployRecord:
+    """A fresh folder for one rehearsal of `release`, beside the release's deploys (never taken
+    for a deploy attempt: `apply` of the same spec starts, or resumes, its own)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    record = DeployRecord(records_root, name, f"{release}.rehearsal-{stamp}")
+    n = 1
+    while record.dir.exists():
+        n += 1
+        record = DeployRecord(records_root, name, f"{release}.rehearsal-{stamp}-{n}")
+    return record
+
+
+def run_rehearsal(spec: Spec, plan: Plan, record: DeployRecord, ctx: DeployContext) -> Progress:
+    """Everything of the deploy before its first switch, on every target (lock, install,
+    prepare and verify, the preview); nothing switches. The prepared release stays for `apply`."""
+    if ctx.make_steps is None:
+        raise ValueError("run_rehearsal needs a context that makes host steps")
+    progress = Progress(plan.name, plan.release)
+    steps = ctx.make_steps(spec, plan, tuple(record.meta()["inventories"]), record)
+    engine = Engine(plan, steps, progress, record.save_progress, ctx.on_event,
+                    health_interval=spec.health.interval,
+                    log_error=functools.partial(_log_traceback, record))
+    try:
+        result = engine.rehearse()
+    except KeyboardInterrupt:
+        record.save_progress(progress)
+        raise
+    report = build_report(plan, result)
+    report["rehearsal"] = True
+    record.save_report(report)
+    error = engine.error
+    if isinstance(error, Oxzep7Error) and error.exit_code is ExitCode.USAGE:
+        raise error  # e.g. a lock held by another deploy: exit 2
+    return result
+
+
 def _log_traceback(record: DeployRecord, step: str, exc: Exception) -> str | None:
     """Keep the traceback of an unexpected error beside the deploy's records; its path."""
     path = record.dir / f"error-{step}.txt"

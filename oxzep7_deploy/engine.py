@@ -59,6 +59,7 @@ class Engine:
         self._wave: str | None = None  # the wave being run, for the timeline
         self.error: Exception | None = None  # the first exception a step raised, if any
         self._stopping = False  # failure handling: a step that raises now stops nothing more
+        self._results: Results = {}  # the last step's results, per host
         for host in plan.targets:
             progress.hosts.setdefault(host, HostRecord())
 
@@ -148,8 +149,79 @@ class Engine:
         prepared = self._step("prepare", self.steps.prepare, installed)
         for host in prepared:
             self.progress.hosts[host].state = "prepared"
+        self._note_reused(prepared)
         self._check_budget()
         return prepared
+
+    def _note_reused(self, hosts: Sequence[str]) -> None:
+        """Hosts whose prepare found the release already built (a rehearsal, or an earlier
+        attempt): said once, and kept as the host's detail."""
+        reused = [h for h in hosts if _truthy((self._results.get(h) or _NO_RESULT).result
+                                              .get("already"))]
+        for host in reused:
+            self.progress.hosts[host].message = (f"release {self.plan.release} was already "
+                                                 "prepared here: reused, not built again")
+        if reused:
+            self._emit(ProgressEvent("batch", f"release {self.plan.release} already prepared on "
+                                     f"{_names(reused)}: reused, not built again",
+                                     hosts=tuple(reused)))
+
+    def _preview(self, hosts: Sequence[str]) -> list[str]:
+        """With a preview step (the spec's `preview`): the new release runs beside the old on each
+        host and is health-checked there; only the hosts that passed go on to their switch."""
+        preview = getattr(self.steps, "preview", None)
+        if preview is None or not hosts:
+            return list(hosts)
+        self._emit(ProgressEvent("batch", f"preview of release {self.plan.release} beside the "
+                                 f"running one on {_names(hosts)}", wave=self._wave,
+                                 hosts=tuple(hosts)))
+        passed = self._step("preview", preview, hosts)
+        for host in passed:
+            self.progress.hosts[host].state = "previewed"
+        self._check_budget()
+        return passed
+
+    def rehearse(self) -> Progress:
+        """Everything before a switch, on every target: lock, install, prepare (verify) and the
+        preview; then let go of the locks. Switches nothing; the prepared release stays for a
+        later apply. Outcome: succeeded when every target passed, else failed."""
+        p = self.progress
+        self._wave = "rehearse"
+        self._emit(ProgressEvent("phase", f"rehearse release {self.plan.release}: everything "
+                                 "before the switch, on every target; nothing switches",
+                                 hosts=self.plan.targets))
+        try:
+            self._step("lock", self.steps.lock, self._alive(self.plan.targets[:1]))
+            alive = self._alive(self.plan.targets)
+            self._emit(ProgressEvent("batch", f"interpreter on {_names(alive)}", hosts=tuple(alive)))
+            installed = self._step("install", self.steps.install, alive)
+            prepared = self._step("prepare", self.steps.prepare, installed)
+            for host in prepared:
+                p.hosts[host].state = "prepared"
+            self._note_reused(prepared)
+            self._preview(prepared)
+        except DeployStopped:
+            pass
+        except Exception as exc:  # an error, not a host's failure: say so and stop
+            if self.error is None:
+                self.error = exc
+                where = self._log_error("engine", exc) if self._log_error else None
+                p.error = (f"internal error: {type(exc).__name__}: {exc}"
+                           + (f" (traceback in {where}; please report it)" if where else ""))
+        self._stopping = True
+        self._release_locks()
+        failed = self.failed_hosts()
+        p.outcome = Outcome.FAILED if failed or p.error else Outcome.SUCCEEDED
+        if p.outcome is Outcome.SUCCEEDED:
+            self._emit(ProgressEvent("done", f"rehearsed: release {self.plan.release} is prepared "
+                                     "and passed on every target; nothing switched; `apply` "
+                                     "switches it"))
+        else:
+            self._emit(ProgressEvent("done", "rehearsal failed on " + (_names(failed) or "the "
+                                     "deploy") + "; nothing switched; every target runs what it "
+                                     "ran before", ok=False))
+        self._save(p)
+        return p
 
     def _run_wave(self, wave: Wave) -> None:
         self._wave = wave.name
@@ -160,7 +232,9 @@ class Engine:
             todo = [h for h in self._alive(batch) if h not in self.progress.prestaged]
             if todo:
                 ready += self._prepare(todo)
+            ready = self._preview(ready)
             if not ready:
+                self._save(self.progress)
                 continue
             self._emit(ProgressEvent("batch", f"switch {', '.join(ready)}", wave=wave.name,
                                      hosts=tuple(ready)))
@@ -389,6 +463,7 @@ class Engine:
             return []
         raised_before = self.error
         results = self._call(name, step, hosts)
+        self._results = results
         raised = self.error is not raised_before
         passed = []
         for host in hosts:
@@ -418,6 +493,14 @@ class Engine:
         if raised and not self._stopping:
             raise DeployStopped  # an error is not a host's failure: no budget absorbs it
         return passed
+
+
+_NO_RESULT = HostResult("", HostStatus.FAILED)
+
+
+def _truthy(value: object) -> bool:
+    """A flag from a playbook's report: a bool, or its text once templated."""
+    return value is True or str(value).lower() == "true"
 
 
 def _names(hosts: Sequence[str], most: int = 6) -> str:

@@ -14,7 +14,11 @@ Results = Mapping[str, HostResult]
 
 
 class HostSteps(Protocol):
-    """The per-host steps of a release, each run on a batch of hosts at once."""
+    """The per-host steps of a release, each run on a batch of hosts at once.
+
+    Optional: an attribute `preview` (a step like the others, or None): run on each batch just
+    before its switch; a host that fails it is not switched (the spec's `preview`).
+    """
 
     def install(self, hosts: Sequence[str]) -> Results:
         """Get the interpreter onto the hosts and verify it (builds once per platform)."""

@@ -17,7 +17,9 @@ from oxzep7_deploy import __version__
 _MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cmd_validate", ("validate",)),
     ("cmd_plan", ("plan",)),
-    ("cmd_apply", ("apply", "promote", "abort")),
+    ("cmd_apply", ("apply",)),
+    ("cmd_rehearse", ("rehearse",)),
+    ("cmd_apply", ("promote", "abort")),
     ("cmd_audit", ("audit",)),
     ("cmd_init", ("init", "schema")),
     ("cmd_hosts", ("rollback", "status", "history")),

@@ -24,6 +24,7 @@ PAPER = "#ffffff"
 PHASE_OF_STEP = {
     "install": "prepared",
     "prepare": "prepared",
+    "preview": "prepared",  # the new release beside the old, before the switch
     "lock": "lock",
     "unlock": "lock",
     "switch": "switched",

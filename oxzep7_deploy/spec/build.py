@@ -25,6 +25,7 @@ from oxzep7_deploy.spec.model import (
     OnFailure,
     PackageInstall,
     PrebuiltInstall,
+    Preview,
     Promote,
     Rollout,
     Snapshot,
@@ -62,6 +63,7 @@ def build_spec(data: Data, digest: str) -> Spec:
         ),
         rollout=_rollout(data["rollout"]),
         ansible=AnsibleOptions(forks=_forks(data["ansible"].get("forks")), become=data["ansible"]["become"]),
+        preview=_preview(data.get("preview")),
         api_version=data["apiVersion"],
         kind=data["kind"],
         digest=digest,
@@ -119,8 +121,15 @@ def _application(data: Data) -> Application:
         services=tuple(data["services"]),
         restart_command=data.get("restart_command"),
         keep_releases=int(data["keep_releases"]),
+        port=int(data["port"]) if data.get("port") is not None else None,
         env=MappingProxyType(dict(data["env"])),
     )
+
+
+def _preview(data: Data | None) -> Preview | None:
+    if data is None:
+        return None
+    return Preview(port=int(data["port"]), env=data["env"], command=data.get("command"))
 
 
 def _health(data: Data) -> Health:

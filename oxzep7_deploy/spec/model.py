@@ -140,6 +140,7 @@ class Application:
     services: tuple[str, ...] = ()
     restart_command: str | None = None
     keep_releases: int = 3
+    port: int | None = None  # the {port} placeholder
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -170,6 +171,17 @@ class Health:
 class Snapshot:
     paths: tuple[str, ...] = ()
     keep: int = 5
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The new release run beside the old on each host before its switch, health-checked on
+    `port`. `command` None: the ExecStart of application.services[0], <root>/current replaced
+    by the new release's directory; `env` names the variable that gives it `port`."""
+
+    port: int
+    env: str = "PORT"
+    command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +222,7 @@ class Spec:
     snapshot: Snapshot = Snapshot()
     rollout: Rollout = Rollout()
     ansible: AnsibleOptions = AnsibleOptions()
+    preview: Preview | None = None
     api_version: str = "oxzep7.dev/v1"
     kind: str = "PythonUpgrade"
     digest: str = ""  # sha256 of the spec file's bytes: recorded in every release

@@ -22,7 +22,7 @@ _ALL = HostCount(100, percent=True)
 def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
     issues: list[Issue] = []
-    for check in (_check_prefix, _check_paths, _check_install, _check_requirements,
+    for check in (_check_prefix, _check_paths, _check_install, _check_requirements, _check_preview,
                   _check_placeholders, _check_untemplated, _check_stages, _check_durations):
         issues.extend(check(data))
     return issues
@@ -96,6 +96,15 @@ def _check_requirements(data: Mapping[str, Any]) -> Iterator[Issue]:
                            "set code, or give an absolute path")
 
 
+def _check_preview(data: Mapping[str, Any]) -> Iterator[Issue]:
+    preview = data.get("preview")
+    if not isinstance(preview, Mapping) or preview.get("command") is not None:
+        return
+    if not _get(data, "application", "services"):
+        yield Issue(("preview",), "the preview runs the ExecStart of application.services[0], "
+                                  "which lists none: list the app's unit, or set preview.command")
+
+
 def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
     """Every text that takes placeholders, with its path."""
     verify = data.get("verify")
@@ -110,10 +119,14 @@ def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
             yield ("health", "checks", i, "command"), check["command"]
         if isinstance(check, Mapping) and isinstance(check.get("http"), Mapping):
             yield ("health", "checks", i, "http", "url"), check["http"].get("url")
+    command = _get(data, "preview", "command")
+    if command is not None:
+        yield ("preview", "command"), command
 
 
 def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
     has_code = isinstance(_get(data, "application", "code"), str)
+    has_port = isinstance(_get(data, "application", "port"), int)
     for where, text in _commands(data):
         if not isinstance(text, str):
             continue
@@ -125,6 +138,9 @@ def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
                                    "the shell should see")
             elif name == "code" and not has_code:
                 yield Issue(where, "{code} is used but application.code is not set")
+            elif name == "port" and not has_port and where != ("preview", "command"):
+                yield Issue(where, "{port} is used but application.port is not set: "
+                                   "set it to the port the app serves on")
 
 
 def _untemplated(data: Mapping[str, Any]) -> Iterator[tuple[Path, Any]]:

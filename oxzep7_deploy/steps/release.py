@@ -45,6 +45,7 @@ STATUS = "release_status.yml"
 UNLOCK = "release_unlock.yml"
 LOCK = "release_lock.yml"
 PREFLIGHT = "release_preflight.yml"
+PREVIEW = "release_preview.yml"
 
 _INCOMPLETE = ("rollback-incomplete", "rollback-unhealthy")
 ROLLBACK_LOCK_TTL = 3600  # seconds a rollback may hold the app's lock
@@ -69,6 +70,8 @@ def release_values(spec: Spec, release_id: str) -> dict[str, str]:
     }
     if spec.application.code:
         values["code"] = spec.application.code
+    if spec.application.port is not None:
+        values["port"] = str(spec.application.port)
     return values
 
 
@@ -94,12 +97,23 @@ def host_config(spec: Spec) -> dict[str, Any]:
     return {
         "services": list(app.services),
         "restart_command": app.restart_command,
+        "port": app.port,
         "code": app.code,
         "env_keys": sorted(app.env),
         "health": {"checks": checks, "retries": spec.health.retries, "interval": spec.health.interval},
         "snapshot": {"paths": list(spec.snapshot.paths), "keep": spec.snapshot.keep},
         "keep_releases": app.keep_releases,
+        "preview": preview_config(spec),
     }
+
+
+def preview_config(spec: Spec) -> dict[str, Any] | None:
+    """The preview's settings as the host keeps them with the release (None: no preview)."""
+    preview = spec.preview
+    if preview is None:
+        return None
+    return {"port": preview.port, "env": preview.env, "command": preview.command,
+            "service": spec.application.services[0] if spec.application.services else None}
 
 
 def release_vars(
@@ -212,6 +226,10 @@ def health_vars(app: str, release_id: str | None = None, retries: int | None = N
         "oxzep7_release": release_id or "",
         "oxzep7_health_retries": "" if retries is None else retries,
     }
+
+
+def preview_vars(app: str, release_id: str) -> dict[str, Any]:
+    return {"oxzep7_app": app, "oxzep7_release": release_id}
 
 
 def confirm_vars(spec: Spec, release_id: str, deploy_id: str, release_lock: bool = True
@@ -497,6 +515,13 @@ class ReleaseSteps:
         self.deploy_id = deploy_id
         self.owner = owner or default_owner()
 
+    @property
+    def preview(self) -> Callable[[Sequence[str]], Results] | None:
+        """The `preview` step when the spec has a preview section, else None (no step)."""
+        if self.spec.preview is None:
+            return None
+        return lambda hosts: self.run_step("preview", hosts)
+
     def run_step(self, name: str, hosts: Sequence[str]) -> Results:
         step = STEPS[name]
         env = self.spec.application.env if step.with_env else None
@@ -520,6 +545,8 @@ def _release(s: ReleaseSteps) -> dict[str, Any]:
 STEPS: Mapping[str, StepDescription] = MappingProxyType({
     "lock": StepDescription(LOCK, lambda s: lock_vars(s.spec, s.deploy_id, s.owner)),
     "prepare": StepDescription(PREPARE, _release, with_env=True),
+    "preview": StepDescription(  # the new release beside the old, on preview.port, health-checked
+        PREVIEW, lambda s: preview_vars(s.spec.application.name, s.release_id), with_env=True),
     "switch": StepDescription(SWITCH, _release, with_env=True),
     "health": StepDescription(
         HEALTH, lambda s: health_vars(s.spec.application.name, s.release_id, retries=1),

@@ -1,6 +1,8 @@
 """The sample application: a small HTTP service whose /healthz says which Python and release serve it.
 
-Run as `<root>/current/venv/bin/python <code>/app.py --port 8000 --root <root>`.
+Run as `<root>/current/venv/bin/python <code>/app.py --port 8000 --root <root>`. The variable
+PORT, when set, wins over --port: oxzep7-deploy's preview runs the unit's own ExecStart with
+PORT set to preview.port.
 
     GET /healthz  200 {"status": "ok", "python": "3.11.2", "release": "initial", ...}
                   503 {"status": "unhealthy", "reasons": [...], ...} when
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=CODE.parent,
                         help="the app root holding releases/ and current (default: code's parent)")
     args = parser.parse_args(argv)
+    if os.environ.get("PORT"):  # the preview's port (preview.env), over the unit's --port
+        args.port = int(os.environ["PORT"])
     version = platform.python_version()
     if version_listed(version, CODE / "crash-on-python"):
         print(f"refusing to start: Python {version} is listed in {CODE / 'crash-on-python'}",

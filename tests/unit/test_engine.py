@@ -476,3 +476,58 @@ def test_the_timeline_marks_an_abort_at_the_gate_it_was_paused_at() -> None:
     gates = [(e["event"], e["wave"]) for e in p.timeline if "event" in e]
     assert gates == [("wave", "canary"), ("paused", "half"), ("aborted", "half")]
     assert [e["hosts"] for e in p.timeline if e.get("step") == "rollback"] == [["h1"]]
+
+
+class PreviewSteps(FakeSteps):
+    """FakeSteps with the `preview` step (the spec has a preview section)."""
+
+    def preview(self, hosts: Sequence[str]) -> Results:
+        return self._run("preview", hosts)
+
+
+def test_each_batch_is_previewed_just_before_its_switch() -> None:
+    steps = PreviewSteps()
+    p = run(steps)
+    assert p.outcome is Outcome.SUCCEEDED
+    order = [(s, h) for s, h in steps.calls if s in ("preview", "switch")]
+    assert order == [("preview", ("h1",)), ("switch", ("h1",)), ("preview", ("h2",)),
+                     ("switch", ("h2",)), ("preview", ("h3", "h4")), ("switch", ("h3", "h4"))]
+
+
+def test_a_host_whose_preview_fails_is_never_switched() -> None:
+    steps = PreviewSteps(fail={"preview": {"h1"}})
+    p = run(steps)
+    assert p.outcome is Outcome.FAILED and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    assert steps.hosts_of("switch") == [] and steps.hosts_of("rollback") == []
+    assert p.hosts["h1"].failed_step == "preview"
+
+
+def test_within_the_budget_only_the_host_whose_preview_failed_stays_behind() -> None:
+    steps = PreviewSteps(fail={"preview": {"h3"}})
+    p = run(steps, max_failed=HostCount(1))
+    assert p.outcome is Outcome.SUCCEEDED_WITHIN_BUDGET
+    assert "h3" not in steps.hosts_of("switch") and len(steps.hosts_of("switch")) == 3
+
+
+def rehearse(steps: FakeSteps) -> Progress:
+    plan = build_plan(make_spec(stages=STAGES), HOSTS, "r1")
+    engine = Engine(plan, steps, Progress(plan.name, plan.release), lambda p: None,
+                    sleep=lambda s: None)
+    return engine.rehearse()
+
+
+def test_rehearse_prepares_and_previews_every_target_and_switches_nothing() -> None:
+    steps = PreviewSteps()
+    p = rehearse(steps)
+    assert p.outcome is Outcome.SUCCEEDED and p.outcome.exit_code is ExitCode.OK
+    assert [s for s, _ in steps.calls] == ["lock", "install", "prepare", "preview", "unlock"]
+    assert steps.hosts_of("preview") == list(HOSTS)
+    assert all(r.state == "previewed" for r in p.hosts.values())
+
+
+def test_a_rehearsal_that_fails_on_one_host_exits_1_and_still_switches_nothing() -> None:
+    steps = PreviewSteps(fail={"prepare": {"h2"}})
+    p = rehearse(steps)
+    assert p.outcome is Outcome.FAILED and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    assert p.hosts["h2"].failed_step == "prepare"
+    assert steps.hosts_of("switch") == [] and steps.hosts_of("unlock") == list(HOSTS)

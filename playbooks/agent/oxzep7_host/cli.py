@@ -12,6 +12,7 @@ from .files import Paths, guarded, read_json
 from .health import check_health, preflight, restart
 from .lock import acquire_lock, lock_view, release_lock
 from .prepare import prepare, record_release
+from .preview import preview
 from .prune import prune
 from .rollback import confirm, deadman_boot, deadman_fire, rollback
 from .snapshot import snapshot
@@ -96,6 +97,10 @@ def cmd_health(args, ctx):
 
 def cmd_preflight(args, ctx):
     return preflight(ctx, json.load(sys.stdin), args.root)
+
+
+def cmd_preview(args, ctx):
+    return preview(ctx, args.release)
 
 
 def cmd_arm_deadman(args, ctx):
@@ -185,6 +190,7 @@ def parser():
     command("restart", cmd_restart)
     command("health", cmd_health, opt("--release"), *health_opts)
     command("preflight", cmd_preflight, opt("--root"))
+    command("preview", cmd_preview, opt("--release", required=True))
     command(
         "arm-deadman",
         cmd_arm_deadman,
