@@ -16,6 +16,7 @@ PLACEHOLDERS: Mapping[str, str] = {
     "root": "application.root",
     "code": "application.code",
     "version": "interpreter.version",
+    "port": "application.port",
 }
 
 # The substitution rules themselves are shared with the host agent: oxzep7_deploy/rules.py.
@@ -23,5 +24,5 @@ substitute = fill_placeholders
 
 
 def describe_allowed() -> str:
-    """`{python}, {venv}, {release}, {root}, {code}, {version}` for messages."""
+    """`{python}, {venv}, {release}, {root}, {code}, {version}, {port}` for messages."""
     return ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)

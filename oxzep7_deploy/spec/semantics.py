@@ -22,7 +22,7 @@ _ALL = HostCount(100, percent=True)
 def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
     issues: list[Issue] = []
-    for check in (_check_prefix, _check_paths, _check_install, _check_requirements,
+    for check in (_check_prefix, _check_paths, _check_install, _check_requirements, _check_restart,
                   _check_placeholders, _check_untemplated, _check_stages, _check_durations):
         issues.extend(check(data))
     return issues
@@ -96,6 +96,14 @@ def _check_requirements(data: Mapping[str, Any]) -> Iterator[Issue]:
                            "set code, or give an absolute path")
 
 
+def _check_restart(data: Mapping[str, Any]) -> Iterator[Issue]:
+    services = _get(data, "application", "services")
+    if _get(data, "application", "restart") == "reload" and not services:
+        yield Issue(("application", "restart"),
+                    "reload runs `systemctl reload` on application.services, which lists none: "
+                    "list the units, or remove restart: reload")
+
+
 def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
     """Every text that takes placeholders, with its path."""
     verify = data.get("verify")
@@ -114,6 +122,7 @@ def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
 
 def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
     has_code = isinstance(_get(data, "application", "code"), str)
+    has_port = isinstance(_get(data, "application", "port"), int)
     for where, text in _commands(data):
         if not isinstance(text, str):
             continue
@@ -125,6 +134,9 @@ def _check_placeholders(data: Mapping[str, Any]) -> Iterator[Issue]:
                                    "the shell should see")
             elif name == "code" and not has_code:
                 yield Issue(where, "{code} is used but application.code is not set")
+            elif name == "port" and not has_port:
+                yield Issue(where, "{port} is used but application.port is not set: "
+                                   "set it to the port the app serves on")
 
 
 def _untemplated(data: Mapping[str, Any]) -> Iterator[tuple[Path, Any]]:

@@ -71,6 +71,8 @@ def release_values(spec: Spec, release_id: str) -> dict[str, str]:
     }
     if spec.application.code:
         values["code"] = spec.application.code
+    if spec.application.port is not None:
+        values["port"] = str(spec.application.port)
     return values
 
 
@@ -96,6 +98,8 @@ def host_config(spec: Spec) -> dict[str, Any]:
     return {
         "services": list(app.services),
         "restart_command": app.restart_command,
+        "restart": app.restart.value,
+        "port": app.port,
         "code": app.code,
         "env_keys": sorted(app.env),
         "health": {"checks": checks, "retries": spec.health.retries, "interval": spec.health.interval},

@@ -660,6 +660,8 @@ def subst_values(st, rid):
     values = dict(rel.get("values") or {})
     values["root"] = st["root"]
     values["code"] = release_config(st, rid).get("code")
+    port = release_config(st, rid).get("port")
+    values["port"] = str(port) if port is not None else None
     return values
 
 
@@ -1056,9 +1058,10 @@ def restart_services(ctx, st, rid):
     done = []
     env = ctx.command_env(rid)
     if services and has_systemd():
+        verb = "reload" if cfg.get("restart") == "reload" else "restart"
         for unit in services:
-            restart_one(ctx, done, {"unit": unit}, f"systemctl restart {unit}",
-                        ["systemctl", "restart", unit], env, timeout=300)
+            restart_one(ctx, done, {"unit": unit, "verb": verb}, f"systemctl {verb} {unit}",
+                        ["systemctl", verb, unit], env, timeout=300)
     elif cfg.get("restart_command"):
         command = substitute(cfg["restart_command"], subst_values(st, rid))
         restart_one(ctx, done, {"command": command}, f"restart command `{command}`",

@@ -241,6 +241,8 @@ def subst_values(st, rid):
     values = dict(rel.get("values") or {})
     values["root"] = st["root"]
     values["code"] = release_config(st, rid).get("code")
+    port = release_config(st, rid).get("port")
+    values["port"] = str(port) if port is not None else None
     return values
 
 

@@ -73,7 +73,7 @@ def test_a_placeholder_without_a_value_is_an_error() -> None:
 
 
 def test_the_allowed_placeholders_are_the_spec_s() -> None:
-    assert list(PLACEHOLDERS) == ["python", "venv", "release", "root", "code", "version"]
+    assert list(PLACEHOLDERS) == ["python", "venv", "release", "root", "code", "version", "port"]
 
 
 any_value = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
