@@ -20,6 +20,7 @@ from oxzep7_deploy.fleet_ops import (
     summary_line,
     unlock_app,
 )
+from oxzep7_deploy.spec.model import HostCount
 from oxzep7_deploy.state.host import ReleaseStatus
 
 limit_option = click.option("--limit", help="Only hosts matching this Ansible pattern.")
@@ -111,23 +112,47 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
     _exit_if_not_read(missing)
 
 
+def _host_count(_ctx: click.Context, _param: click.Parameter, value: str | None
+                ) -> HostCount | None:
+    if value is None:
+        return None
+    try:
+        count = HostCount.parse(int(value) if value.isdigit() else value)
+    except ValueError:
+        count = None
+    if count is None or count.value == 0:
+        raise click.BadParameter(f"{value!r} is not a number of hosts (1 or more) or a percentage "
+                                 'from "1%" to "100%"')
+    return count
+
+
 @click.command("rollback", cls=JsonCommand)
 @inventory_option
 @app_option
 @click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
 @click.option("--force", is_flag=True, help="Break a lock a running deploy holds, and roll back.")
+@click.option("--batch-size", callback=_host_count, metavar="N|N%",
+              help="Hosts switched back at once: a number, or a percentage of the selected hosts "
+                   "(rounded up). Default: half of them (at least one), so the app keeps serving.")
+@click.option("--all-at-once", is_flag=True, help="Switch every selected host back at once.")
 @limit_option
 @yes_option
 @json_option
 @error_boundary
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
-                 limit: str | None, yes: bool, as_json: bool) -> None:
-    """Back to the previous good release on every host of the app, from host state alone."""
+                 batch_size: HostCount | None, all_at_once: bool, limit: str | None, yes: bool,
+                 as_json: bool) -> None:
+    """Back to the previous good release on every host of the app, from host state alone.
+
+    Hosts go back in batches, each restarted and health-checked before the next; a batch that
+    does not come back healthy stops the rest."""
+    if batch_size is not None and all_at_once:
+        raise click.UsageError("--batch-size and --all-at-once contradict each other: give one")
     target = select_target(inventory, app, limit, records_root(), "rollback",
                            runners.runner_factory()())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
-    outcome = rollback_app(target, to_release, force)
+    outcome = rollback_app(target, to_release, force, batch_size, all_at_once)
     if not outcome.complete:
         code = ExitCode.ROLLBACK_INCOMPLETE  # a host was touched and is not back: a person is needed
     elif outcome.nothing_to_do:
@@ -140,7 +165,9 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     if as_json:
         emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
                    "hosts": hosts, "skipped": outcome.skipped,
-                   "nothing_to_roll_back": outcome.nothing_to_do})
+                   "nothing_to_roll_back": outcome.nothing_to_do,
+                   "batches": [list(b) for b in outcome.batches],
+                   "not_tried": outcome.stopped})
     else:
         printer = ProgressPrinter()
         printer.table(f"{app}: rollback {'complete' if outcome.complete else 'INCOMPLETE'}",
@@ -149,8 +176,13 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
                         d["message"] if not d["ok"] else (d["release"] or "")]
                        for h, d in hosts.items()]
                       + [[h, "skipped", why] for h, why in outcome.skipped.items()]
-                      + [[h, "not rolled back", why] for h, why in outcome.nothing_to_do.items()])
-        if not outcome.complete:
+                      + [[h, "not rolled back", why] for h, why in outcome.nothing_to_do.items()]
+                      + [[h, "not tried", why] for h, why in outcome.stopped.items()])
+        if outcome.stopped:
+            say(f"the rollback stopped after a batch that did not come back healthy: "
+                f"{len(outcome.stopped)} host(s) were not tried; fix the failed host(s), then run "
+                "the same rollback again", err=True)
+        elif not outcome.complete:
             say("manual action needed on the hosts above: fix what the detail says, then run "
                 "the same rollback again", err=True)
         elif outcome.nothing_to_do:
