@@ -413,3 +413,38 @@ def test_a_host_unreachable_during_its_switch_is_left_to_its_dead_man_and_said_s
     assert "rollback" not in [s for s, _ in steps.calls], "nothing to roll back from here"
     assert "every other target runs what it ran before; h1 unreachable during the switch" \
         in events[-1], events[-1]
+
+
+class RefusingSwitch(FakeSteps):
+    """The canary's agent refuses its switch before `current` moves (as it does for a release
+    that is broken there, or a lock someone else holds)."""
+
+    def switch(self, hosts: Sequence[str]) -> Results:
+        self.calls.append(("switch", tuple(hosts)))
+        return {h: HostResult(h, HostStatus.FAILED, failed_task="Switch", message="release r1 has "
+                              "no /srv/app/releases/r1/venv/bin/python",
+                              result={"ok": False, "code": "release-broken"}) for h in hosts}
+
+
+@pytest.mark.parametrize("policy", [OnFailure.ROLLBACK_ALL, OnFailure.ROLLBACK_WAVE, OnFailure.STOP])
+def test_a_deploy_whose_only_switch_was_refused_switched_nothing_and_failed(
+        policy: OnFailure) -> None:
+    steps = RefusingSwitch()
+    p = run(steps, on_failure=policy)
+    assert steps.hosts_of("switch") == ["h1"] and steps.hosts_of("rollback") == []
+    assert p.outcome is Outcome.FAILED, "nothing was switched: never rolled-back"
+    assert p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    assert p.hosts["h1"].state == "failed" and p.hosts["h1"].failed_step == "switch"
+
+
+def test_a_switch_that_moved_current_and_was_put_back_is_rolled_back() -> None:
+    class Reverted(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            self.calls.append(("switch", tuple(hosts)))
+            return {h: HostResult(h, HostStatus.FAILED, failed_task="Switch", message="503; back "
+                                  "on release r0", result={"ok": False, "code": "health-failed",
+                                                           "switched": True, "revert_ok": True})
+                    for h in hosts}
+
+    p = run(Reverted())
+    assert p.outcome is Outcome.ROLLED_BACK and p.hosts["h1"].state == "rolled-back"
