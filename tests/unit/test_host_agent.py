@@ -341,6 +341,31 @@ def test_failed_verify_marks_the_release_failed_and_redacts_secrets(
     assert json.loads((host.root / "releases/r1/release.json").read_text())["status"] == "failed"
 
 
+def test_pip_check_fails_prepare_when_the_requirements_do_not_hold_together(
+    host: Host, tmp_path: Path
+) -> None:
+    from tests.wheelmaker import make_wheel
+
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "oxz-helper", "1.0")
+    make_wheel(wheels, "oxz-app", "2.0", requires=["oxz-helper>=2.0"])
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("oxz-app==2.0\noxz-helper==1.0\n")  # the lock pins a helper the app refuses
+    req = json.loads(prepare_request(host, "r1", []))
+    req.update(requirements=str(lock), pip_args=["--no-index", "--find-links", str(wheels),
+                                                  "--no-deps"])
+    rc, doc = host.call("prepare", stdin=json.dumps(req))
+    assert rc == 1 and doc["code"] == "pip-check-failed", doc
+    assert "oxz-app 2.0 has requirement oxz-helper>=2.0, but you have oxz-helper 1.0" in doc["error"]
+    assert doc["pip_check"] and host.state["releases"]["r1"]["status"] == "failed"
+    assert host.link() == "releases/initial"
+    make_wheel(wheels, "oxz-helper", "2.0")
+    lock.write_text("oxz-app==2.0\noxz-helper==2.0\n")
+    req["release"] = "r2"
+    doc = host.ok("prepare", stdin=json.dumps(req))
+    assert [s["step"] for s in doc["steps"]] == ["venv", "requirements", "pip-check"]
+
+
 def test_prepare_checks_the_interpreter_version(host: Host) -> None:
     rc, doc = host.call("prepare", stdin=prepare_request(host, "r1", [], version="3.99.0"))
     assert rc == 1 and "not 3.99.0" in doc["error"]
