@@ -25,7 +25,7 @@ RULES = HERE / "rules.py"
 TARGET = PLAYBOOKS / "files" / "oxzep7-host.py"
 
 # Dependency order: a module comes after every module it imports from.
-MODULES = ("base", "files", "context", "state", "lock", "snapshot", "health", "deadman", "switch",
+MODULES = ("base", "files", "context", "state", "lock", "snapshot", "gap", "health", "deadman", "switch",
            "prune", "rollback", "switch_call", "prepare", "cli")
 SHARED_PREFIXES = ("oxzep7_deploy",)  # imports of code the build copies in
 

@@ -370,6 +370,9 @@ class Engine:
         for host in hosts:
             res = results.get(host)
             record = self.progress.hosts[host]
+            if name == "switch" and res is not None and "restart_gap_s" in res.result:
+                record.restart_gap_s = res.result.get("restart_gap_s")
+                record.restart_window = res.result.get("restart_window")
             if res is not None and res.ok:
                 passed.append(host)
                 continue

@@ -112,6 +112,11 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
     _exit_if_not_read(missing)
 
 
+def _gap(seconds: object) -> str:
+    """`0.42 s`; empty where nothing was measured (no application.port)."""
+    return f"{seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
+
+
 def _host_count(_ctx: click.Context, _param: click.Parameter, value: str | None
                 ) -> HostCount | None:
     if value is None:
@@ -160,7 +165,9 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     else:
         code = ExitCode.OK
     hosts = {h: {"ok": r.ok, "status": r.status.value, "task": r.failed_task, "message": r.message,
-                 "release": r.result.get("to") or r.result.get("current")}
+                 "release": r.result.get("to") or r.result.get("current"),
+                 "restart_gap_s": r.result.get("restart_gap_s"),
+                 "restart_window": r.result.get("restart_window")}
              for h, r in outcome.results.items()}
     if as_json:
         emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
@@ -171,13 +178,14 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     else:
         printer = ProgressPrinter()
         printer.table(f"{app}: rollback {'complete' if outcome.complete else 'INCOMPLETE'}",
-                      ["host", "result", "detail"],
-                      [[h, "rolled back" if d["ok"] else d["status"],
+                      ["host", "result", "restart gap", "detail"],
+                      [[h, "rolled back" if d["ok"] else d["status"], _gap(d["restart_gap_s"]),
                         d["message"] if not d["ok"] else (d["release"] or "")]
                        for h, d in hosts.items()]
-                      + [[h, "skipped", why] for h, why in outcome.skipped.items()]
-                      + [[h, "not rolled back", why] for h, why in outcome.nothing_to_do.items()]
-                      + [[h, "not tried", why] for h, why in outcome.stopped.items()])
+                      + [[h, "skipped", "", why] for h, why in outcome.skipped.items()]
+                      + [[h, "not rolled back", "", why]
+                         for h, why in outcome.nothing_to_do.items()]
+                      + [[h, "not tried", "", why] for h, why in outcome.stopped.items()])
         if outcome.stopped:
             say(f"the rollback stopped after a batch that did not come back healthy: "
                 f"{len(outcome.stopped)} host(s) were not tried; fix the failed host(s), then run "

@@ -36,6 +36,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -46,6 +47,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from typing import List, Mapping, Optional, Union
 
@@ -1045,6 +1047,82 @@ def snapshot(paths, spaths=None, keep=None, deploy=None):
 
 
 # ----------------------------------------------------------------------------------------------
+# playbooks/agent/oxzep7_host/gap.py
+
+
+PROBE_INTERVAL = 0.05
+PROBE_TIMEOUT = 2.0
+
+
+def probe_port(port, timeout=PROBE_TIMEOUT):
+    """Whether anything answered an HTTP request on 127.0.0.1:port."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"User-Agent": "oxzep7-host gap probe"})
+        conn.getresponse().read(65536)
+        return True
+    except Exception:
+        return False
+    finally:
+        conn.close()
+
+
+class GapProbe:
+    """`with GapProbe(port) as gap: restart(); health()` then `gap.report()`."""
+
+    def __init__(self, port):
+        self.port = int(port) if port else None
+        self.samples = []  # (started, answered)
+        self.started = self.ended = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self.started = time.time()
+        if self.port:
+            self._thread = threading.Thread(target=self._run, name="gap-probe", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(PROBE_TIMEOUT + 1)
+        self.ended = time.time()
+        return False
+
+    def _run(self):
+        while not self._stop.is_set():
+            at = time.time()
+            self.samples.append((at, probe_port(self.port)))
+            self._stop.wait(max(0.0, PROBE_INTERVAL - (time.time() - at)))
+
+    def gap(self):
+        if not self.port:
+            return None
+        total, down_since = 0.0, None
+        for at, answered in list(self.samples):
+            if not answered and down_since is None:
+                down_since = at
+            elif answered and down_since is not None:
+                total += at - down_since
+                down_since = None
+        if down_since is not None:
+            total += (self.ended or time.time()) - down_since
+        return round(total, 3)
+
+    def report(self):
+        """What the host's report says of it: the gap, and the window it was measured in
+        (epoch seconds, the host's clock)."""
+        return {
+            "restart_gap_s": self.gap(),
+            "restart_window": [round(self.started or 0, 3), round(self.ended or 0, 3)],
+            "gap_probes": len(self.samples),
+            "gap_unanswered": sum(1 for _, answered in self.samples if not answered),
+        }
+
+
+# ----------------------------------------------------------------------------------------------
 # playbooks/agent/oxzep7_host/health.py
 
 
@@ -1651,6 +1729,18 @@ def do_rollback(
     recompute_last_good(st)
     save_state(paths, st)
     result = {"changed": True, "from": old, "to": target, "restored": restored, "reason": reason}
+    with GapProbe(release_config(st, target).get("port")) as gap:
+        _restart_and_check(ctx, st, target, event, result, check, retries, interval)
+    result.update(gap.report())
+    if check:
+        set_status(st, target, "good")
+        st["last_good"] = target
+        save_state(paths, st)
+    return result
+
+
+def _restart_and_check(ctx, st, target, event, result, check, retries, interval):
+    paths = ctx.paths
     try:
         result["restarted"] = restart_services(ctx, st, target)
     except AgentError as exc:
@@ -1672,10 +1762,6 @@ def do_rollback(
                 "switched back to {} but it is unhealthy: {}".format(target, report["message"]),
                 **result,
             )
-        set_status(st, target, "good")
-        st["last_good"] = target
-        save_state(paths, st)
-    return result
 
 
 def rollback(ctx, to=None, only_from=None, deploy=None, reason=None, check=True, restore=True,
@@ -1759,16 +1845,21 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
         report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     report["lock"] = taken["lock"] if taken else None
     part = "Restart services"
+    st, _ = load_state(paths)
+    gap = GapProbe(release_config(st, rid).get("port") if restart else None)
     try:
-        if restart:
-            st, _ = load_state(paths)
-            ctx.use_env_keys(st.get("config", {}).get("env_keys"))
-            report["restarted"] = restart_services(ctx, st, st["current"])
-        if check:
-            part = "Health checks"
-            report["health"] = check_health(ctx, rid, retries, interval)["health"]
+        with gap:
+            if restart:
+                ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+                report["restarted"] = restart_services(ctx, st, st["current"])
+            if check:
+                part = "Health checks"
+                report["health"] = check_health(ctx, rid, retries, interval)["health"]
     except AgentError as exc:
+        exc.extra.update(gap.report())
         raise switch_failed(ctx, rid, deploy, report, part, exc) from exc
+    if restart:
+        report.update(gap.report())
     return report
 
 
@@ -1784,6 +1875,8 @@ def switch_failed(ctx, rid, deploy, report, part, exc):
         "revert_ok": False,
         "revert_error": None,
         "failed_part": part,
+        "restart_gap_s": exc.extra.get("restart_gap_s"),
+        "restart_window": exc.extra.get("restart_window"),
     }
     message = exc.message
     paths = ctx.paths

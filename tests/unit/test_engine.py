@@ -448,3 +448,22 @@ def test_a_switch_that_moved_current_and_was_put_back_is_rolled_back() -> None:
 
     p = run(Reverted())
     assert p.outcome is Outcome.ROLLED_BACK and p.hosts["h1"].state == "rolled-back"
+
+
+def test_each_switched_host_s_restart_gap_reaches_the_report() -> None:
+    from oxzep7_deploy.deploy import build_report
+
+    class Gapped(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            self.calls.append(("switch", tuple(hosts)))
+            return {h: HostResult(h, HostStatus.CHANGED, changed=1,
+                                  result={"ok": True, "restart_gap_s": 0.25 * int(h[1:]),
+                                          "restart_window": [100.0, 101.5]}) for h in hosts}
+
+    p = run(Gapped())
+    assert p.outcome is Outcome.SUCCEEDED
+    plan = build_plan(make_spec(stages=STAGES), HOSTS, "r1")
+    report = build_report(plan, Progress.from_json(p.to_json()))  # as saved and read back
+    assert {h: e["restart_gap_s"] for h, e in report["hosts"].items()} == {
+        "h1": 0.25, "h2": 0.5, "h3": 0.75, "h4": 1.0}
+    assert report["hosts"]["h1"]["restart_window"] == [100.0, 101.5]

@@ -1168,3 +1168,41 @@ def test_a_hand_made_current_outside_releases_is_put_back_when_the_first_release
     assert rc == 1 and doc["revert_ok"], doc
     assert os.path.realpath(bare.root / "current") == str(by_hand)
     assert bare.state["current"] == "adopted-demo-v1"
+
+
+# -- the restart gap ---------------------------------------------------------------------------
+
+
+def test_switch_and_rollback_report_the_restart_gap_on_application_port(
+    host: Host, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    pidfile = tmp_path / "server.pid"
+    start = (f"nohup {sys.executable} -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & "
+             f"echo $! > {pidfile}")
+    subprocess.run(start, shell=True, check=True)
+    try:
+        # down for 0.8 s, then up again (the checks wait for it)
+        restart = f"kill $(cat {pidfile}); sleep 0.8; {start}"
+        config = {"port": port, "restart_command": restart,
+                  "health": {"checks": [{"http": {"url": "http://127.0.0.1:{port}/"}}],
+                             "retries": 40, "interval": 0.1}}
+        host.register("r1", config=config)
+        doc = host.ok("switch", "--release", "r1", "--restart", "--health")
+        assert 0.6 <= doc["restart_gap_s"] <= 2.0, doc
+        begin, end = doc["restart_window"]
+        assert begin < end and doc["gap_unanswered"] >= 1
+        rolled = host.ok("rollback", "--to", "initial")
+        assert 0.6 <= rolled["restart_gap_s"] <= 2.0, rolled
+    finally:
+        subprocess.run(f"kill $(cat {pidfile})", shell=True)
+
+
+def test_no_port_no_gap_measured(host: Host) -> None:
+    host.register("r1", config={"restart_command": "true", "health": {"checks": []}})
+    doc = host.ok("switch", "--release", "r1", "--restart", "--health")
+    assert doc["restart_gap_s"] is None
