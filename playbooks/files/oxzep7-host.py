@@ -1052,6 +1052,7 @@ def snapshot(paths, spaths=None, keep=None, deploy=None):
 
 PROBE_INTERVAL = 0.05
 PROBE_TIMEOUT = 2.0
+SETTLE = 30.0
 
 
 def probe_port(port, timeout=PROBE_TIMEOUT):
@@ -1084,7 +1085,13 @@ class GapProbe:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        if self._thread is not None and exc_type is None:
+            # healthy is not enough where the release has no checks of its own (an adopted
+            # one): the window lasts until the app answers again, SETTLE seconds at most
+            deadline = time.time() + SETTLE
+            while time.time() < deadline and not (self.samples and self.samples[-1][1]):
+                time.sleep(PROBE_INTERVAL)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(PROBE_TIMEOUT + 1)

@@ -1198,6 +1198,10 @@ def test_switch_and_rollback_report_the_restart_gap_on_application_port(
         assert begin < end and doc["gap_unanswered"] >= 1
         rolled = host.ok("rollback", "--to", "initial")
         assert 0.6 <= rolled["restart_gap_s"] <= 2.0, rolled
+        # without health checks of its own, the gap still lasts until the app answers again
+        host.register("r2", config=dict(config, health={"checks": []}))
+        doc = host.ok("switch", "--release", "r2", "--restart", "--health")
+        assert 0.6 <= doc["restart_gap_s"] <= 2.0, doc
     finally:
         subprocess.run(f"kill $(cat {pidfile})", shell=True)
 

@@ -5,7 +5,9 @@ a request to http://127.0.0.1:<application.port>/ every PROBE_INTERVAL seconds, 
 each with a PROBE_TIMEOUT. Any HTTP response is an answer (a 503 too: the server is there);
 a refused connection, a reset or no response within the timeout is not. The gap is the sum of
 the unanswered stretches, each from the start of its first unanswered probe to the start of the
-next answered one (or the end of the window). 0 when every probe was answered: a
+next answered one (or the end of the window). The window ends when the checks have passed and
+the last probe was answered (at most SETTLE seconds later: a release without checks of its own,
+such as one adopted from before oxzep7, is measured until the app answers again). 0 when every probe was answered: a
 socket-activated app (systemd holds the listening socket, connections wait in its backlog) or a
 graceful reload. Without application.port nothing is measured (None).
 """
@@ -16,6 +18,7 @@ import time
 
 PROBE_INTERVAL = 0.05
 PROBE_TIMEOUT = 2.0
+SETTLE = 30.0
 
 
 def probe_port(port, timeout=PROBE_TIMEOUT):
@@ -48,7 +51,13 @@ class GapProbe:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        if self._thread is not None and exc_type is None:
+            # healthy is not enough where the release has no checks of its own (an adopted
+            # one): the window lasts until the app answers again, SETTLE seconds at most
+            deadline = time.time() + SETTLE
+            while time.time() < deadline and not (self.samples and self.samples[-1][1]):
+                time.sleep(PROBE_INTERVAL)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(PROBE_TIMEOUT + 1)
