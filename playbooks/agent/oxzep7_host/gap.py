@@ -7,9 +7,9 @@ a refused connection, a reset or no response within the timeout is not. The gap 
 the unanswered stretches, each from the start of its first unanswered probe to the start of the
 next answered one (or the end of the window). The window ends when the checks have passed and
 the last probe was answered (at most SETTLE seconds later: a release without checks of its own,
-such as one adopted from before oxzep7, is measured until the app answers again). 0 when every probe was answered: a
-socket-activated app (systemd holds the listening socket, connections wait in its backlog) or a
-graceful reload. Without application.port nothing is measured (None).
+such as one adopted from before oxzep7, is measured until the app answers again). 0 when every
+probe was answered: a socket-activated app (systemd holds the listening socket, connections
+wait in its backlog) or a graceful reload. Without application.port nothing is measured (None).
 """
 
 import http.client
