@@ -328,6 +328,8 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
                 "failed_step": r.failed_step,
                 "failed_task": r.failed_task,
                 "message": r.message,
+                "restart_gap_s": r.restart_gap_s,
+                "restart_window": r.restart_window,
             }
             for host, r in progress.hosts.items()
         },

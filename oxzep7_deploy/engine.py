@@ -28,6 +28,16 @@ _SWITCH_STEPS = ("switch", "confirm", "bake")
 ErrorLog = Callable[[str, Exception], str | None]
 
 
+def _not_switched(res: HostResult) -> bool:
+    """The agent says its switch never moved `current`: `switched: false` after a failed restart
+    or check, or an error of its own (a code) raised before the link moved (a lock held, a
+    release that is failed, bad or broken, a snapshot that could not be taken)."""
+    report = res.result
+    if "switched" in report:
+        return report.get("switched") is False
+    return bool(report.get("code"))
+
+
 class DeployStopped(Exception):
     """Raised inside the engine when the failure budget is spent, or a step raised."""
 
@@ -412,7 +422,8 @@ class Engine:
 
     def _any_switched(self) -> bool:
         """Did this deploy switch (or try to switch) any host?"""
-        return any(r.state in _TOUCHED or r.failed_step in _SWITCH_STEPS
+        return any(r.state in _TOUCHED
+                   or (r.failed_step in _SWITCH_STEPS and r.state != "failed")
                    for r in self.progress.hosts.values())
 
     def _call(self, name: str, step: Callable[[Sequence[str]], Results], hosts: Sequence[str]
@@ -469,11 +480,16 @@ class Engine:
         for host in hosts:
             res = results.get(host)
             record = self.progress.hosts[host]
+            if name == "switch" and res is not None and "restart_gap_s" in res.result:
+                record.restart_gap_s = res.result.get("restart_gap_s")
+                record.restart_window = res.result.get("restart_window")
             if res is not None and res.ok:
                 passed.append(host)
                 continue
             unreachable = res is not None and res.status is HostStatus.UNREACHABLE
             record.state = "unreachable" if unreachable else on_fail_state
+            if name == "switch" and not unreachable and res is not None and _not_switched(res):
+                record.state = "failed"  # refused before `current` moved: nothing to roll back
             if res is not None and res.result.get("switched") and res.result.get("revert_ok") is False:
                 record.state = "rollback-failed"  # switched, failed, and could not be put back
             if (raised or res is None) and name in ("switch", "confirm"):  # switched or not,

@@ -92,6 +92,10 @@ class HostRecord:
     failed_step: str | None = None
     failed_task: str | None = None
     message: str | None = None
+    # the switch's restart gap as the agent measured it (its gap.py says how), and the window
+    # [start, end] (epoch seconds) of its restart and health checks; None without application.port
+    restart_gap_s: float | None = None
+    restart_window: list[float] | None = None
 
 
 @dataclass

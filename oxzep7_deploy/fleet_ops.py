@@ -18,6 +18,7 @@ from oxzep7_deploy.inventory import load_inventory
 from oxzep7_deploy.records import owner, prune_reads
 from oxzep7_deploy.runner.base import Runner
 from oxzep7_deploy.runner.request import HostResult
+from oxzep7_deploy.spec.model import HostCount
 from oxzep7_deploy.state.host import HostState, LockRecord
 from oxzep7_deploy.steps import release as steps
 
@@ -77,39 +78,81 @@ class RollbackOutcome:
     results: dict[str, HostResult]
     skipped: dict[str, str]  # host -> why it was not rolled back (not deployed there)
     nothing_to_do: dict[str, str] = field(default_factory=dict)  # host -> why it was left as is
+    batches: tuple[tuple[str, ...], ...] = ()  # the batches planned, in order
+    stopped: dict[str, str] = field(default_factory=dict)  # host -> why it was not tried
 
     @property
     def complete(self) -> bool:
-        """Every host that was touched is back on a release and healthy."""
-        return all(r.ok for r in self.results.values())
+        """Every host that was touched is back on a release and healthy, and none was left out
+        because an earlier batch failed."""
+        return all(r.ok for r in self.results.values()) and not self.stopped
 
 
 # the agent refused before changing anything: no release to go to, or not the one asked for
 _UNTOUCHED = ("nothing-to-roll-back", "unknown-release", "already-current", "release-failed")
 
 
-def rollback_app(target: Target, to: str | None, force: bool = False) -> RollbackOutcome:
+def rollback_batches(hosts: Sequence[str], batch_size: HostCount | None = None,
+                     all_at_once: bool = False) -> tuple[tuple[str, ...], ...]:
+    """The batches a rollback switches one after another so the app keeps serving: at most half
+    the hosts each (at least one) unless `batch_size` (a count or a share of `hosts`, rounded
+    up) says otherwise; every host in one batch with `all_at_once`."""
+    hosts = tuple(hosts)
+    if not hosts:
+        return ()
+    if all_at_once:
+        size = len(hosts)
+    elif batch_size is not None:
+        size = max(1, batch_size.resolve(len(hosts)))
+    else:
+        size = max(1, len(hosts) // 2)
+    return tuple(hosts[i:i + size] for i in range(0, len(hosts), size))
+
+
+def rollback_app(target: Target, to: str | None, force: bool = False,
+                 batch_size: HostCount | None = None, all_at_once: bool = False
+                 ) -> RollbackOutcome:
     """Back to the previous good release (or `to`) on every host that runs the app.
 
-    One batch: the agent reads each host's state itself, so a host where oxzep7 never deployed
-    the app is skipped (code `no-state`), not failed. A lock another deploy holds refuses the
-    rollback (LockHeldError, exit 2, naming it) unless `force` breaks it first.
+    In batches (see rollback_batches), each switched, restarted and health-checked by the agent
+    before the next starts; a batch with a host that did not come back healthy stops the rest,
+    which are listed in `stopped`. The agent reads each host's state itself, so a host where
+    oxzep7 never deployed the app is skipped (code `no-state`), not failed. A lock another
+    deploy holds refuses the rollback (LockHeldError, exit 2, naming it) when no host was touched
+    yet, unless `force` breaks it first.
     """
     if force:
         unlock_app(target, force=True)
-    results = steps.rollback_release(
-        target.inventory, target.app, target.hosts, target.runner, target.run_dir("rollback"),
-        to, owner=owner(), reason="oxzep7-deploy rollback")
-    skipped = {h: "oxzep7 never deployed the app here" for h, r in results.items()
-               if not r.ok and r.result.get("code") == "no-state"}
-    stuck = {h: r.message or "nothing to roll back to" for h, r in results.items()
-             if not r.ok and r.result.get("code") in _UNTOUCHED}
-    held = steps.lock_holders(results)  # refused before anything changed there
-    if held and set(held) | set(stuck) == {h for h in results if h not in skipped}:
-        _raise_held(held, target.app)  # no host was touched: the lock is the answer
-    stuck.update({h: f"locked by {lock.describe()}" for h, lock in held.items()})
-    return RollbackOutcome({h: r for h, r in results.items() if h not in skipped and h not in stuck},
-                           skipped, stuck)
+    batches = rollback_batches(target.hosts, batch_size, all_at_once)
+    kept: dict[str, HostResult] = {}
+    skipped: dict[str, str] = {}
+    stuck: dict[str, str] = {}
+    stopped: dict[str, str] = {}
+    for number, batch in enumerate(batches, 1):
+        step = "rollback" if len(batches) == 1 else f"rollback-batch{number}"
+        results = steps.rollback_release(
+            target.inventory, target.app, batch, target.runner, target.run_dir(step),
+            to, owner=owner(), reason="oxzep7-deploy rollback")
+        batch_skipped = {h: "oxzep7 never deployed the app here" for h, r in results.items()
+                         if not r.ok and r.result.get("code") == "no-state"}
+        batch_stuck = {h: r.message or "nothing to roll back to" for h, r in results.items()
+                       if not r.ok and r.result.get("code") in _UNTOUCHED}
+        held = steps.lock_holders(results)  # refused before anything changed there
+        untouched = {h for h in results if h not in batch_skipped}
+        if held and not kept and set(held) | set(batch_stuck) == untouched:
+            _raise_held(held, target.app)  # no host was touched: the lock is the answer
+        batch_stuck.update({h: f"locked by {lock.describe()}" for h, lock in held.items()})
+        skipped.update(batch_skipped)
+        stuck.update(batch_stuck)
+        touched = {h: r for h, r in results.items() if h not in batch_skipped and h not in batch_stuck}
+        kept.update(touched)
+        failed = [h for h, r in touched.items() if not r.ok]
+        if failed and number < len(batches):
+            why = (f"not tried: batch {number} of {len(batches)} ({', '.join(batch)}) did not come "
+                   f"back healthy on {', '.join(failed)}")
+            stopped = {h: why for later in batches[number:] for h in later}
+            break
+    return RollbackOutcome(kept, skipped, stuck, batches, stopped)
 
 
 def _raise_held(held: dict[str, LockRecord], app: str) -> None:

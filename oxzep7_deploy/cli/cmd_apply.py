@@ -42,16 +42,21 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
     if as_json:
         emit_json(report)
     else:
-        rows = [[h, r["state"], r["failed_step"] or "", r["message"] or ""]
+        rows = [[h, r["state"], _gap(r["restart_gap_s"]), r["failed_step"] or "", r["message"] or ""]
                 for h, r in report["hosts"].items()]
         printer.table(f"{plan.name}: release {plan.release}: {report['outcome']}",
-                      ["host", "state", "failed step", "detail"], rows)
+                      ["host", "state", "restart gap", "failed step", "detail"], rows)
         if progress.outcome is Outcome.PAUSED:
             printer.line(f"paused before wave {report['paused_at']}: "
                          f"`oxzep7-deploy promote {plan.name}` continues, "
                          f"`oxzep7-deploy abort {plan.name}` rolls back")
     outcome = progress.outcome or Outcome.ROLLED_BACK
     raise SystemExit(int(outcome.exit_code))
+
+
+def _gap(seconds: float | None) -> str:
+    """`0.42 s`; empty where nothing was measured (no restart, or no application.port)."""
+    return "" if seconds is None else f"{seconds:.2f} s"
 
 
 @click.command("apply", cls=JsonCommand)

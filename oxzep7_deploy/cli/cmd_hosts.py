@@ -30,6 +30,7 @@ from oxzep7_deploy.fleet_ops import (
     summary_line,
     unlock_app,
 )
+from oxzep7_deploy.spec.model import HostCount
 from oxzep7_deploy.state.host import HostState, ReleaseStatus
 
 
@@ -122,25 +123,53 @@ def history_cmd(app: str, states: dict[str, HostState], as_json: bool) -> None:
     _exit_if_not_read(missing)
 
 
+def _gap(seconds: object) -> str:
+    """`0.42 s`; empty where nothing was measured (no application.port)."""
+    return f"{seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
+
+
+def _host_count(_ctx: click.Context, _param: click.Parameter, value: str | None
+                ) -> HostCount | None:
+    if value is None:
+        return None
+    try:
+        count = HostCount.parse(int(value) if value.isdigit() else value)
+    except ValueError:
+        count = None
+    if count is None or count.value == 0:
+        raise click.BadParameter(f"{value!r} is not a number of hosts (1 or more) or a percentage "
+                                 'from "1%" to "100%"')
+    return count
+
+
 @click.command("rollback", cls=JsonCommand)
 @inventory_option
 @app_option
 @click.option("--to", "to_release", help="A release id to go back to (default: previous good).")
 @click.option("--force", is_flag=True, help="Break a lock a running deploy holds, and roll back.")
+@click.option("--batch-size", callback=_host_count, metavar="N|N%",
+              help="Hosts switched back at once: a number, or a percentage of the selected hosts "
+                   "(rounded up). Default: half of them (at least one), so the app keeps serving.")
+@click.option("--all-at-once", is_flag=True, help="Switch every selected host back at once.")
 @limit_option
 @host_options
 @yes_option
 @json_option
 @error_boundary
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
-                 limit: str | None, yes: bool, verbose: int, ask_become_pass: bool,
-                 as_json: bool) -> None:
-    """Back to the previous good release on every host of the app, from host state alone."""
+                 batch_size: HostCount | None, all_at_once: bool, limit: str | None, yes: bool,
+                 verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+    """Back to the previous good release on every host of the app, from host state alone.
+
+    Hosts go back in batches, each restarted and health-checked before the next; a batch that
+    does not come back healthy stops the rest."""
+    if batch_size is not None and all_at_once:
+        raise click.UsageError("--batch-size and --all-at-once contradict each other: give one")
     target = select_target(inventory, app, limit, records_root(), "rollback",
                            runners.for_command(verbose, ask_become_pass)())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
-    outcome = rollback_app(target, to_release, force)
+    outcome = rollback_app(target, to_release, force, batch_size, all_at_once)
     if not outcome.complete:
         code = ExitCode.ROLLBACK_INCOMPLETE  # a host was touched and is not back: a person is needed
     elif outcome.nothing_to_do:
@@ -148,22 +177,32 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     else:
         code = ExitCode.OK
     hosts = {h: {"ok": r.ok, "status": r.status.value, "task": r.failed_task, "message": r.message,
-                 "release": r.result.get("to") or r.result.get("current")}
+                 "release": r.result.get("to") or r.result.get("current"),
+                 "restart_gap_s": r.result.get("restart_gap_s"),
+                 "restart_window": r.result.get("restart_window")}
              for h, r in outcome.results.items()}
     if as_json:
         emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
                    "hosts": hosts, "skipped": outcome.skipped,
-                   "nothing_to_roll_back": outcome.nothing_to_do})
+                   "nothing_to_roll_back": outcome.nothing_to_do,
+                   "batches": [list(b) for b in outcome.batches],
+                   "not_tried": outcome.stopped})
     else:
         printer = ProgressPrinter()
         printer.table(f"{app}: rollback {'complete' if outcome.complete else 'INCOMPLETE'}",
-                      ["host", "result", "detail"],
-                      [[h, "rolled back" if d["ok"] else d["status"],
+                      ["host", "result", "restart gap", "detail"],
+                      [[h, "rolled back" if d["ok"] else d["status"], _gap(d["restart_gap_s"]),
                         d["message"] if not d["ok"] else (d["release"] or "")]
                        for h, d in hosts.items()]
-                      + [[h, "skipped", why] for h, why in outcome.skipped.items()]
-                      + [[h, "not rolled back", why] for h, why in outcome.nothing_to_do.items()])
-        if not outcome.complete:
+                      + [[h, "skipped", "", why] for h, why in outcome.skipped.items()]
+                      + [[h, "not rolled back", "", why]
+                         for h, why in outcome.nothing_to_do.items()]
+                      + [[h, "not tried", "", why] for h, why in outcome.stopped.items()])
+        if outcome.stopped:
+            say(f"the rollback stopped after a batch that did not come back healthy: "
+                f"{len(outcome.stopped)} host(s) were not tried; fix the failed host(s), then run "
+                "the same rollback again", err=True)
+        elif not outcome.complete:
             say("manual action needed on the hosts above: fix what the detail says, then run "
                 "the same rollback again", err=True)
         elif outcome.nothing_to_do:

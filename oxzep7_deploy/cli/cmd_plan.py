@@ -11,7 +11,7 @@ from oxzep7_deploy.cli.options import inventory_option, json_option, limit_optio
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.deploy import DeployContext
 from oxzep7_deploy.plan import Plan, Wave
-from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM
+from oxzep7_deploy.plan.build import UNKNOWN_PLATFORM, batch_cap
 from oxzep7_deploy.prepared import prepare
 from oxzep7_deploy.runner.ansible_config import AnsibleConfig
 from oxzep7_deploy.spec.durations import format_duration
@@ -86,6 +86,11 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
         if gate.bake:
             after += f", bake {format_duration(gate.bake)}"
         lines.append(f"wave {n} {wave.name}: {before}switch {_batches(wave)}; then {after}")
+    size = spec.rollout.batch_size if spec is not None else None
+    if size is not None and size.percent:
+        cap = batch_cap(size, len(plan.targets))
+        lines.append(f'batch size: "{size}" of the {len(plan.targets)} targets, rounded up: '
+                     f"{cap} host{'s' if cap != 1 else ''} at a time")
     lines.append(
         f"failure budget: {plan.max_failed} host{'s' if plan.max_failed != 1 else ''}; "
         f"on failure: {plan.on_failure.value}; dead-man: "

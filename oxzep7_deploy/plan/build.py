@@ -85,7 +85,7 @@ def plan_waves(spec: Spec, hosts: tuple[str, ...]) -> tuple[Wave, ...]:
             Wave(
                 name=stage.name,
                 hosts=wave_hosts,
-                batches=split_batches(wave_hosts, rollout.batch_size),
+                batches=split_batches(wave_hosts, batch_cap(rollout.batch_size, len(hosts))),
                 gate=Gate(promote=stage.promote, health_checks=health_checks, bake=stage.bake),
             )
         )
@@ -124,6 +124,13 @@ def _share(stage: Stage, total: int) -> str:
     if stage.hosts.percent:
         return f'"{stage.hosts}" of the {total} targets ({hosts})'
     return hosts
+
+
+def batch_cap(batch_size: HostCount | None, total: int) -> int | None:
+    """Hosts per batch for `total` targets: a percentage rounds up and is at least one host."""
+    if batch_size is None:
+        return None
+    return max(1, batch_size.resolve(total))
 
 
 def split_batches(hosts: tuple[str, ...], batch_size: int | None) -> tuple[Batch, ...]:

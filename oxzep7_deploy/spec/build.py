@@ -27,6 +27,7 @@ from oxzep7_deploy.spec.model import (
     PrebuiltInstall,
     Preview,
     Promote,
+    Restart,
     Rollout,
     Snapshot,
     SourceInstall,
@@ -122,6 +123,7 @@ def _application(data: Data) -> Application:
         restart_command=data.get("restart_command"),
         keep_releases=int(data["keep_releases"]),
         port=int(data["port"]) if data.get("port") is not None else None,
+        restart=Restart(data["restart"]),
         env=MappingProxyType(dict(data["env"])),
     )
 
@@ -170,7 +172,7 @@ def _rollout(data: Data) -> Rollout:
     return Rollout(
         strategy=strategy,
         stages=stages,
-        batch_size=int(batch_size) if batch_size is not None else None,
+        batch_size=HostCount.parse(batch_size) if batch_size is not None else None,
         prestage=data["prestage"],
         max_failed=HostCount.parse(data["max_failed"]),
         on_failure=OnFailure(data["on_failure"]),

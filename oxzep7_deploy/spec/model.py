@@ -37,6 +37,11 @@ class OnFailure(str, Enum):
     STOP = "stop"
 
 
+class Restart(str, Enum):
+    RESTART = "restart"  # systemctl restart
+    RELOAD = "reload"  # systemctl reload: graceful, the app keeps serving
+
+
 class Promote(str, Enum):
     AUTO = "auto"
     MANUAL = "manual"
@@ -141,6 +146,7 @@ class Application:
     restart_command: str | None = None
     keep_releases: int = 3
     port: int | None = None  # the {port} placeholder
+    restart: Restart = Restart.RESTART
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -196,7 +202,7 @@ class Stage:
 class Rollout:
     strategy: Strategy = Strategy.CANARY
     stages: tuple[Stage, ...] = ()  # defaults filled per strategy at load time
-    batch_size: int | None = None
+    batch_size: HostCount | None = None  # a cap per batch: hosts, or a share of the targets
     prestage: bool = True
     max_failed: HostCount = HostCount(0)
     on_failure: OnFailure = OnFailure.ROLLBACK_ALL

@@ -23,7 +23,7 @@ def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
     issues: list[Issue] = []
     for check in (_check_prefix, _check_paths, _check_install, _check_requirements, _check_preview,
-                  _check_placeholders, _check_untemplated, _check_stages, _check_durations):
+                  _check_restart, _check_placeholders, _check_untemplated, _check_stages, _check_durations):
         issues.extend(check(data))
     return issues
 
@@ -103,6 +103,14 @@ def _check_preview(data: Mapping[str, Any]) -> Iterator[Issue]:
     if not _get(data, "application", "services"):
         yield Issue(("preview",), "the preview runs the ExecStart of application.services[0], "
                                   "which lists none: list the app's unit, or set preview.command")
+
+
+def _check_restart(data: Mapping[str, Any]) -> Iterator[Issue]:
+    services = _get(data, "application", "services")
+    if _get(data, "application", "restart") == "reload" and not services:
+        yield Issue(("application", "restart"),
+                    "reload runs `systemctl reload` on application.services, which lists none: "
+                    "list the units, or remove restart: reload")
 
 
 def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:

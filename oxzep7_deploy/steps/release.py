@@ -97,6 +97,7 @@ def host_config(spec: Spec) -> dict[str, Any]:
     return {
         "services": list(app.services),
         "restart_command": app.restart_command,
+        "restart": app.restart.value,
         "port": app.port,
         "code": app.code,
         "env_keys": sorted(app.env),

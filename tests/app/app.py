@@ -12,6 +12,15 @@ PORT set to preview.port.
     GET /         200 a line of text
 
 It refuses to start at all when its version is listed in <code>/crash-on-python.
+
+Serving while it moves:
+- socket activation: started by systemd with LISTEN_FDS=1 (a .socket unit), it serves on fd 3
+  instead of binding the port; the socket outlives a restart, so connections made meanwhile wait
+  in its backlog instead of being refused;
+- graceful reload: on SIGHUP it stops accepting, lets requests in flight finish, and re-executes
+  itself from <root>/current (so from the release `current` points to now), handing its
+  listening socket to the new process as fd 3: no connection is refused. `--reload PID` (the
+  unit's ExecReload) sends the HUP and waits until the new release answers.
 `release` is the release the process started from (its venv's resolved path), `current` the one
 <root>/current points to now: after a switch they differ until the service restarts.
 """
@@ -23,7 +32,12 @@ import contextlib
 import json
 import os
 import platform
+import signal
+import socket
 import sys
+import threading
+import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -107,26 +121,94 @@ def make_handler(root: Path, code: Path, started_release: str | None) -> type:
     return Handler
 
 
+LISTEN_FD = 3  # SD_LISTEN_FDS_START
+
+
+def inherited_socket() -> socket.socket | None:
+    """The listening socket systemd (or this app's own re-exec) passed as fd 3, if any."""
+    if os.environ.get("LISTEN_FDS") != "1":
+        return None
+    if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())):
+        return None
+    return socket.socket(fileno=LISTEN_FD)
+
+
+def make_server(args: argparse.Namespace, handler: type) -> ThreadingHTTPServer:
+    sock = inherited_socket()
+    if sock is None:
+        return ThreadingHTTPServer((args.bind, args.port), handler)
+    server = ThreadingHTTPServer(sock.getsockname()[:2], handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    return server
+
+
+def reexec(server: ThreadingHTTPServer, args: argparse.Namespace) -> None:
+    """Become the release <root>/current points to, keeping the listening socket as fd 3."""
+    deadline = time.monotonic() + 10  # requests in flight finish first
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fd = server.socket.fileno()
+    if fd != LISTEN_FD:
+        os.dup2(fd, LISTEN_FD)
+    os.set_inheritable(LISTEN_FD, True)
+    os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+    python = str(args.root / "current" / "venv" / "bin" / "python")
+    os.execv(python, [python, str(CODE / "app.py"), *sys.argv[1:]])
+
+
+def send_reload(pid: int, args: argparse.Namespace, timeout: float = 30) -> int:
+    """ExecReload: HUP the app, then wait until the release `current` points to answers."""
+    want = release_of(args.root / "current", args.root)
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while time.monotonic() < deadline:
+        try:
+            body = json.loads(opener.open(f"http://127.0.0.1:{args.port}/healthz", timeout=2).read())
+        except Exception as exc:  # a 503 is an HTTPError: read its body too
+            body = json.loads(exc.read()) if hasattr(exc, "read") else {}
+        if body.get("release") == want:
+            return 0
+        time.sleep(0.05)
+    print(f"reload: release {want} did not answer within {timeout} s", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="oxzep7 sample app")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--bind", default="0.0.0.0")
     parser.add_argument("--root", type=Path, default=CODE.parent,
                         help="the app root holding releases/ and current (default: code's parent)")
+    parser.add_argument("--reload", type=int, metavar="PID",
+                        help="send the running app (PID) a graceful reload and wait for it")
     args = parser.parse_args(argv)
     if os.environ.get("PORT"):  # the preview's port (preview.env), over the unit's --port
         args.port = int(os.environ["PORT"])
+    if args.reload:
+        return send_reload(args.reload, args)
     version = platform.python_version()
     if version_listed(version, CODE / "crash-on-python"):
         print(f"refusing to start: Python {version} is listed in {CODE / 'crash-on-python'}",
               file=sys.stderr)
         return 3
     started = release_of(Path(sys.prefix), args.root)
-    server = ThreadingHTTPServer((args.bind, args.port), make_handler(args.root, CODE, started))
-    print(f"serving on {args.bind}:{args.port}: Python {version}, release {started}",
+    server = make_server(args, make_handler(args.root, CODE, started))
+    reloading = threading.Event()
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        reloading.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()  # not from serve_forever's thread
+
+    signal.signal(signal.SIGHUP, on_hup)
+    inherited = " (inherited socket)" if os.environ.get("LISTEN_FDS") == "1" else ""
+    print(f"serving on {server.server_address}{inherited}: Python {version}, release {started}",
           file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.05)
+    if reloading.is_set():
+        reexec(server, args)
     return 0
 
 

@@ -122,3 +122,62 @@ def test_unknown_paths_are_404(served: tuple[Path, int]) -> None:
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=2)
     assert exc.value.code == 404
+
+
+def test_a_graceful_reload_moves_to_current_with_no_refused_request(served: tuple[Path, int]
+                                                                     ) -> None:
+    import threading
+
+    root, port = served
+    assert get(port)[1]["release"] == "r1"
+    venv.create(root / "releases" / "r2" / "venv", with_pip=False)
+    (root / "current").unlink()
+    (root / "current").symlink_to("releases/r2")
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as r:
+                    r.read()
+            except Exception as exc:
+                failures.append(repr(exc))
+
+    loops = [threading.Thread(target=hammer) for _ in range(4)]
+    for loop in loops:
+        loop.start()
+    pid = get(port)[1]["pid"]
+    reload = subprocess.run(
+        [str(root / "current" / "venv" / "bin" / "python"), str(root / "app" / "app.py"),
+         "--port", str(port), "--root", str(root), "--reload", str(pid)],
+        env={"PYTHONPATH": str(root.parent / "stub")}, capture_output=True, text=True, timeout=60)
+    stop.set()
+    for loop in loops:
+        loop.join()
+    assert reload.returncode == 0, reload.stderr
+    _, body = get(port)
+    assert (body["release"], body["pid"]) == ("r2", pid), "the same process, re-executed"
+    assert failures == []
+
+
+def test_it_serves_on_an_inherited_socket(deployment: Path) -> None:
+    """As systemd's socket activation starts it: LISTEN_FDS=1, the socket as fd 3."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(deployment / "current" / "venv" / "bin" / "python"), "-c",
+         "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid());"
+         " os.execv(sys.argv[2], sys.argv[2:])", str(listener.fileno()),
+         str(deployment / "current" / "venv" / "bin" / "python"), str(deployment / "app" / "app.py"),
+         "--port", "1", "--root", str(deployment)],
+        env={"PYTHONPATH": str(deployment.parent / "stub"), "LISTEN_FDS": "1"},
+        pass_fds=(listener.fileno(),), stderr=subprocess.PIPE, text=True)
+    listener.close()
+    try:
+        assert get(port)[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -78,6 +78,11 @@ class SampleApp:
     port: int = 8000
     service: str = "oxzep7-sample.service"
     user: str = "sample"
+    socket_activated: bool = False  # a .socket unit holds the port across restarts
+
+    @property
+    def socket_unit(self) -> str:
+        return self.service.removesuffix(".service") + ".socket"
 
     @property
     def requirements(self) -> str:
@@ -160,16 +165,27 @@ class SampleApp:
                 .replace("@ROOT@", self.root).replace("@CODE@", self.code)
                 .replace("@PORT@", str(self.port)))
         unit = re.sub(r"^(User|Group)=.*$", rf"\1={self.user}", unit, flags=re.M)
+        units = [self.service]
+        if self.socket_activated:
+            unit = unit.replace("After=network.target",
+                                f"After=network.target {self.socket_unit}\nRequires={self.socket_unit}")
+            socket_unit = ((APP_DIR / "oxzep7-sample.socket").read_text()
+                           .replace("@PORT@", str(self.port)))
+            f.write_file(host, f"/etc/systemd/system/{self.socket_unit}", socket_unit)
+            units.insert(0, self.socket_unit)
         f.write_file(host, f"/etc/systemd/system/{self.service}", unit)
-        f.sh(host, f"systemctl daemon-reload && systemctl enable -q --now {q(self.service)}")
+        f.sh(host, "systemctl daemon-reload && "
+                   + " && ".join(f"systemctl enable -q --now {q(u)}" for u in units))
 
 
 def install_sample_app(fleet: Fleet, hosts: str | Sequence[str] | None = None, *,
                        root: str = "/srv/sample", code: str | None = None, port: int = 8000,
                        service: str = "oxzep7-sample.service",
-                       timeout: float = 60) -> SampleApp:
-    """The sample app on `hosts` (default: all), running and healthy on Python 3.11."""
-    app = SampleApp(fleet, root=root, code=code or f"{root}/app", port=port, service=service)
+                       timeout: float = 60, socket_activated: bool = False) -> SampleApp:
+    """The sample app on `hosts` (default: all), running and healthy on Python 3.11;
+    `socket_activated`: systemd holds its port in a .socket unit (kept across restarts)."""
+    app = SampleApp(fleet, root=root, code=code or f"{root}/app", port=port, service=service,
+                    socket_activated=socket_activated)
     targets = [hosts] if isinstance(hosts, str) else list(hosts or fleet.hosts)
     wheels = sample_wheelhouse()
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:

@@ -531,3 +531,57 @@ def test_a_rehearsal_that_fails_on_one_host_exits_1_and_still_switches_nothing()
     assert p.outcome is Outcome.FAILED and p.outcome.exit_code is ExitCode.DEPLOY_FAILED
     assert p.hosts["h2"].failed_step == "prepare"
     assert steps.hosts_of("switch") == [] and steps.hosts_of("unlock") == list(HOSTS)
+
+
+class RefusingSwitch(FakeSteps):
+    """The canary's agent refuses its switch before `current` moves (as it does for a release
+    that is broken there, or a lock someone else holds)."""
+
+    def switch(self, hosts: Sequence[str]) -> Results:
+        self.calls.append(("switch", tuple(hosts)))
+        return {h: HostResult(h, HostStatus.FAILED, failed_task="Switch", message="release r1 has "
+                              "no /srv/app/releases/r1/venv/bin/python",
+                              result={"ok": False, "code": "release-broken"}) for h in hosts}
+
+
+@pytest.mark.parametrize("policy", [OnFailure.ROLLBACK_ALL, OnFailure.ROLLBACK_WAVE, OnFailure.STOP])
+def test_a_deploy_whose_only_switch_was_refused_switched_nothing_and_failed(
+        policy: OnFailure) -> None:
+    steps = RefusingSwitch()
+    p = run(steps, on_failure=policy)
+    assert steps.hosts_of("switch") == ["h1"] and steps.hosts_of("rollback") == []
+    assert p.outcome is Outcome.FAILED, "nothing was switched: never rolled-back"
+    assert p.outcome.exit_code is ExitCode.DEPLOY_FAILED
+    assert p.hosts["h1"].state == "failed" and p.hosts["h1"].failed_step == "switch"
+
+
+def test_a_switch_that_moved_current_and_was_put_back_is_rolled_back() -> None:
+    class Reverted(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            self.calls.append(("switch", tuple(hosts)))
+            return {h: HostResult(h, HostStatus.FAILED, failed_task="Switch", message="503; back "
+                                  "on release r0", result={"ok": False, "code": "health-failed",
+                                                           "switched": True, "revert_ok": True})
+                    for h in hosts}
+
+    p = run(Reverted())
+    assert p.outcome is Outcome.ROLLED_BACK and p.hosts["h1"].state == "rolled-back"
+
+
+def test_each_switched_host_s_restart_gap_reaches_the_report() -> None:
+    from oxzep7_deploy.deploy import build_report
+
+    class Gapped(FakeSteps):
+        def switch(self, hosts: Sequence[str]) -> Results:
+            self.calls.append(("switch", tuple(hosts)))
+            return {h: HostResult(h, HostStatus.CHANGED, changed=1,
+                                  result={"ok": True, "restart_gap_s": 0.25 * int(h[1:]),
+                                          "restart_window": [100.0, 101.5]}) for h in hosts}
+
+    p = run(Gapped())
+    assert p.outcome is Outcome.SUCCEEDED
+    plan = build_plan(make_spec(stages=STAGES), HOSTS, "r1")
+    report = build_report(plan, Progress.from_json(p.to_json()))  # as saved and read back
+    assert {h: e["restart_gap_s"] for h, e in report["hosts"].items()} == {
+        "h1": 0.25, "h2": 0.5, "h3": 0.75, "h4": 1.0}
+    assert report["hosts"]["h1"]["restart_window"] == [100.0, 101.5]

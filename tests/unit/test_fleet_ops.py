@@ -13,6 +13,7 @@ import pytest
 from oxzep7_deploy.errors import ExitCode, LockHeldError
 from oxzep7_deploy.fleet_ops import Target, rollback_app
 from oxzep7_deploy.runner.request import HostResult, HostStatus, RunRequest
+from oxzep7_deploy.spec.model import HostCount
 from tests.fakes import FakeHosts
 
 
@@ -38,8 +39,7 @@ def target(tmp_path: Path, runner: Answers) -> Target:
     return Target(("inv.ini",), "sample", tuple(runner.reports), tmp_path, runner)
 
 
-def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_path: Path
-                                                                            ) -> None:
+def test_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_path: Path) -> None:
     runner = Answers({
         "h1": None,
         "h2": {"code": "no-state", "error": "oxzep7 has no state for sample on this host"},
@@ -47,7 +47,7 @@ def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_
                "back to besides the current one (r0); the others here: r1 (bad)"},
     })
     outcome = rollback_app(target(tmp_path, runner), None)
-    assert [r.playbook for r in runner.requests] == ["release_rollback.yml"]
+    assert [r.playbook for r in runner.requests] == ["release_rollback.yml"] * 3  # one per batch
     assert outcome.complete and list(outcome.results) == ["h1"]
     assert outcome.skipped == {"h2": "oxzep7 never deployed the app here"}
     assert "r1 (bad)" in outcome.nothing_to_do["h3"]
@@ -56,7 +56,7 @@ def test_one_batch_no_status_run_first_and_untouched_hosts_are_not_failures(tmp_
 def test_a_failed_or_unreachable_host_makes_the_rollback_incomplete(tmp_path: Path) -> None:
     runner = Answers({"h1": {"code": "rollback-unhealthy", "error": "unhealthy: 503"},
                       "h2": {"unreachable": True}})
-    outcome = rollback_app(target(tmp_path, runner), "r0")
+    outcome = rollback_app(target(tmp_path, runner), "r0", all_at_once=True)
     assert not outcome.complete and set(outcome.results) == {"h1", "h2"}
     assert runner.requests[0].extravars["oxzep7_rollback_to"] == "r0"
 
@@ -114,6 +114,117 @@ def test_a_rollback_refused_by_a_running_deploy_s_lock_exits_2_naming_it(tmp_pat
 def test_rollback_force_breaks_the_lock_first(tmp_path: Path) -> None:
     runner = Answers({"h1": None, "h2": None})
     outcome = rollback_app(target(tmp_path, runner), None, force=True)
-    assert [r.playbook for r in runner.requests] == ["release_unlock.yml", "release_rollback.yml"]
+    assert [r.playbook for r in runner.requests] == ["release_unlock.yml", "release_rollback.yml",
+                                                     "release_rollback.yml"]
+    assert runner.requests[0].limit == ("h1", "h2"), "every lock is broken before the first batch"
     assert runner.requests[0].extravars["oxzep7_unlock_force"] is True
     assert outcome.complete
+
+
+# -- batches: the app keeps serving while it goes back ---------------------------------------
+
+
+def fleet(n: int, **answers: dict[str, object] | None) -> Answers:
+    return Answers({f"h{i}": answers.get(f"h{i}") for i in range(1, n + 1)})
+
+
+def test_rollback_goes_in_batches_of_at_most_half_the_hosts(tmp_path: Path) -> None:
+    runner = fleet(5)
+    outcome = rollback_app(target(tmp_path, runner), None)
+    assert [r.limit for r in runner.runs_of("release_rollback.yml")] == [
+        ("h1", "h2"), ("h3", "h4"), ("h5",)]
+    assert outcome.complete and list(outcome.results) == ["h1", "h2", "h3", "h4", "h5"]
+    assert outcome.batches == (("h1", "h2"), ("h3", "h4"), ("h5",))
+
+
+def test_two_hosts_go_back_one_at_a_time_and_one_host_alone(tmp_path: Path) -> None:
+    runner = fleet(2)
+    rollback_app(target(tmp_path, runner), None)
+    assert [r.limit for r in runner.runs_of("release_rollback.yml")] == [("h1",), ("h2",)]
+    single = fleet(1)
+    rollback_app(target(tmp_path / "one", single), None)
+    assert [r.limit for r in single.runs_of("release_rollback.yml")] == [("h1",)]
+
+
+def test_a_batch_that_does_not_come_back_healthy_stops_the_rest(tmp_path: Path) -> None:
+    runner = fleet(6, h2={"code": "rollback-unhealthy",
+                          "error": "switched back to r0 but it is unhealthy: status 503"})
+    outcome = rollback_app(target(tmp_path, runner), None)
+    assert [r.limit for r in runner.runs_of("release_rollback.yml")] == [("h1", "h2", "h3")]
+    assert not outcome.complete
+    assert set(outcome.stopped) == {"h4", "h5", "h6"}
+    assert outcome.stopped["h4"] == ("not tried: batch 1 of 2 (h1, h2, h3) did not come back "
+                                     "healthy on h2")
+
+
+def test_a_host_with_nothing_to_roll_back_does_not_stop_the_batches(tmp_path: Path) -> None:
+    runner = fleet(4, h1={"code": "nothing-to-roll-back", "error": "no good release"},
+                   h2={"code": "no-state", "error": "no state"})
+    outcome = rollback_app(target(tmp_path, runner), None)
+    assert len(runner.runs_of("release_rollback.yml")) == 2
+    assert outcome.complete and list(outcome.results) == ["h3", "h4"]
+
+
+@pytest.mark.parametrize(("size", "at_once", "limits"), [
+    (HostCount(3), False, [("h1", "h2", "h3"), ("h4", "h5")]),
+    (HostCount(20, percent=True), False, [("h1",), ("h2",), ("h3",), ("h4",), ("h5",)]),
+    (HostCount(50, percent=True), False, [("h1", "h2", "h3"), ("h4", "h5")]),  # 2.5 -> 3
+    (None, True, [("h1", "h2", "h3", "h4", "h5")]),
+])
+def test_batch_size_and_all_at_once(tmp_path: Path, size: HostCount | None, at_once: bool,
+                                    limits: list[tuple[str, ...]]) -> None:
+    runner = fleet(5)
+    rollback_app(target(tmp_path, runner), None, batch_size=size, all_at_once=at_once)
+    assert [r.limit for r in runner.runs_of("release_rollback.yml")] == limits
+
+
+def inventory(tmp_path: Path, n: int) -> str:
+    path = tmp_path / "inv.ini"
+    path.write_text("[app]\n" + "".join(f"h{i}\n" for i in range(1, n + 1)))
+    return str(path)
+
+
+def test_cli_rollback_batches_and_reports_the_hosts_it_did_not_try(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from oxzep7_deploy.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)  # the records go to ./.oxzep7
+    runner = fleet(4, h1={"code": "rollback-unhealthy", "error": "unhealthy: 503"}).install(
+        monkeypatch)
+    inv = inventory(tmp_path, 4)
+    result = CliRunner().invoke(cli, ["rollback", "-i", inv, "--app", "sample", "--yes", "--json"])
+    assert result.exit_code == ExitCode.ROLLBACK_INCOMPLETE, result.output
+    doc = json.loads(result.stdout)
+    assert doc["batches"] == [["h1", "h2"], ["h3", "h4"]]
+    assert sorted(doc["not_tried"]) == ["h3", "h4"] and not doc["complete"]
+    text = CliRunner().invoke(cli, ["rollback", "-i", inv, "--app", "sample", "--yes"])
+    assert "h3" in text.output and "not tried" in text.output
+    assert "the rollback stopped after a batch that did not come back healthy" in text.output
+    runner.requests.clear()
+    ok = CliRunner().invoke(cli, ["rollback", "-i", inv, "--app", "sample", "--yes",
+                                  "--batch-size", "75%", "--limit", "h2,h3,h4"])
+    assert [r.limit for r in runner.runs_of("release_rollback.yml")] == [("h2", "h3", "h4")]
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "'0' is not a number of hosts (1 or more) or a percentage"),
+    (["--batch-size", "half"], "'half' is not a number of hosts"),
+    (["--batch-size", "2", "--all-at-once"], "--batch-size and --all-at-once contradict"),
+])
+def test_cli_rollback_batch_options_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from oxzep7_deploy.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    fleet(2).install(monkeypatch)
+    result = CliRunner().invoke(cli, ["rollback", "-i", inventory(tmp_path, 2), "--app", "sample",
+                                      "--yes", *args])
+    assert result.exit_code == ExitCode.USAGE
+    assert message in result.output

@@ -20,9 +20,10 @@ def restart_services(ctx, st, rid):
     done = []  # type: list
     env = ctx.command_env(rid)
     if services and has_systemd():
+        verb = "reload" if cfg.get("restart") == "reload" else "restart"
         for unit in services:
-            restart_one(ctx, done, {"unit": unit}, f"systemctl restart {unit}",
-                        ["systemctl", "restart", unit], env, timeout=300)
+            restart_one(ctx, done, {"unit": unit, "verb": verb}, f"systemctl {verb} {unit}",
+                        ["systemctl", verb, unit], env, timeout=300)
     elif cfg.get("restart_command"):
         command = substitute(cfg["restart_command"], subst_values(st, rid))
         restart_one(ctx, done, {"command": command}, f"restart command `{command}`",

@@ -223,6 +223,7 @@ def build_release(ctx, req, path, interp, steps):
             req["requirements"],
         ]
         step(ctx, steps, "requirements", pip, env)
+        pip_check(ctx, steps, venv, env)
     rel = new_release_record(req, path, interp, "prepared")
     write_json_atomic(os.path.join(path, "release.json"), release_manifest(rel), mode=0o644)
     cwd = req.get("code") if req.get("code") and os.path.isdir(req["code"]) else path
@@ -230,6 +231,31 @@ def build_release(ctx, req, path, interp, steps):
     active.pop("PYTHONHOME", None)
     for command in req.get("verify") or []:  # in the new release: its venv is the active one
         step(ctx, steps, "verify", command, active, cwd=cwd, shell=True)
+
+
+def pip_check(ctx, steps, venv, env):
+    """`pip check` in the new venv: a dependency set that does not hold together (a package
+    needs one that is missing, or another version than the one installed, as `--no-deps` or a
+    hand-edited lock leaves it) fails prepare, so the release is never switched to."""
+    argv = [os.path.join(venv, "bin", "python"), "-m", "pip", "check", "--disable-pip-version-check"]
+    started = now()
+    rc, out = ctx.run(argv, env)
+    steps.append({"step": "pip-check", "command": " ".join(argv), "rc": rc,
+                  "seconds": round(now() - started, 2)})
+    if rc == 0:
+        return
+    lines = [ln.strip() for ln in (out or "").splitlines() if ln.strip()]
+    steps[-1]["output"] = out
+    shown = "; ".join(lines[:10]) + (f"; and {len(lines) - 10} more" if len(lines) > 10 else "")
+    raise AgentError(
+        "pip-check-failed",
+        "pip check failed: the release's requirements do not hold together: {} (pin the "
+        "missing or conflicting packages in the requirements file; the release is not switched "
+        "to)".format(shown or f"exit {rc}"),
+        output=out,
+        failed_command=" ".join(argv),
+        pip_check=lines,
+    )
 
 
 def step(ctx, steps, name, argv, env, cwd=None, shell=False):

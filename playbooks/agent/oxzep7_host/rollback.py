@@ -6,11 +6,21 @@ import os
 from .base import AgentError, iso, now
 from .deadman import arm, disarm, timer_alive
 from .files import guarded
+from .gap import GapProbe
 from .health import health, restart_services
 from .lock import lock_if_asked, release_lock
 from .prune import prune
 from .snapshot import restore_snapshot, snapshot_for
-from .state import good_order, history, load_state, recompute_last_good, release, save_state, set_status
+from .state import (
+    good_order,
+    history,
+    load_state,
+    recompute_last_good,
+    release,
+    release_config,
+    save_state,
+    set_status,
+)
 from .switch import first_switch, switch_link, undo_adoption, usable
 
 
@@ -90,6 +100,18 @@ def do_rollback(
     recompute_last_good(st)
     save_state(paths, st)
     result = {"changed": True, "from": old, "to": target, "restored": restored, "reason": reason}
+    with GapProbe(release_config(st, target).get("port")) as gap:
+        _restart_and_check(ctx, st, target, event, result, check, retries, interval)
+    result.update(gap.report())
+    if check:
+        set_status(st, target, "good")
+        st["last_good"] = target
+        save_state(paths, st)
+    return result
+
+
+def _restart_and_check(ctx, st, target, event, result, check, retries, interval):
+    paths = ctx.paths
     try:
         result["restarted"] = restart_services(ctx, st, target)
     except AgentError as exc:
@@ -111,10 +133,6 @@ def do_rollback(
                 "switched back to {} but it is unhealthy: {}".format(target, report["message"]),
                 **result,
             )
-        set_status(st, target, "good")
-        st["last_good"] = target
-        save_state(paths, st)
-    return result
 
 
 def rollback(ctx, to=None, only_from=None, deploy=None, reason=None, check=True, restore=True,

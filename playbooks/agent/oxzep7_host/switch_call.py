@@ -3,10 +3,11 @@ back on the host when the restart or a check fails."""
 
 from .base import AgentError, pause_at
 from .files import guarded
+from .gap import GapProbe
 from .health import check_health, restart_services
 from .lock import lock_if_asked
 from .rollback import do_rollback, rollback_target
-from .state import load_state
+from .state import load_state, release_config
 from .switch import first_switch, switch_locked, undo_adoption
 
 
@@ -24,16 +25,21 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
         report = switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     report["lock"] = taken["lock"] if taken else None
     part = "Restart services"
+    st, _ = load_state(paths)
+    gap = GapProbe(release_config(st, rid).get("port") if restart else None)
     try:
-        if restart:
-            st, _ = load_state(paths)
-            ctx.use_env_keys(st.get("config", {}).get("env_keys"))
-            report["restarted"] = restart_services(ctx, st, st["current"])
-        if check:
-            part = "Health checks"
-            report["health"] = check_health(ctx, rid, retries, interval)["health"]
+        with gap:
+            if restart:
+                ctx.use_env_keys(st.get("config", {}).get("env_keys"))
+                report["restarted"] = restart_services(ctx, st, st["current"])
+            if check:
+                part = "Health checks"
+                report["health"] = check_health(ctx, rid, retries, interval)["health"]
     except AgentError as exc:
+        exc.extra.update(gap.report())
         raise switch_failed(ctx, rid, deploy, report, part, exc) from exc
+    if restart:
+        report.update(gap.report())
     return report
 
 
@@ -49,6 +55,8 @@ def switch_failed(ctx, rid, deploy, report, part, exc):
         "revert_ok": False,
         "revert_error": None,
         "failed_part": part,
+        "restart_gap_s": exc.extra.get("restart_gap_s"),
+        "restart_window": exc.extra.get("restart_window"),
     }
     message = exc.message
     paths = ctx.paths

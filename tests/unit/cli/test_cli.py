@@ -152,3 +152,12 @@ def test_plan_names_a_build_host_outside_the_targets(tmp_path: Path) -> None:
     assert "  debian-12-x86_64: build on db1 (a build host outside the targets), ship to b1, b2, " \
            "b4, b5, b6, b7, b8, b9" in out.splitlines()
     assert "  rocky-9-x86_64: build on b3" in out.splitlines()
+
+
+def test_plan_shows_what_a_percentage_batch_size_resolves_to() -> None:
+    golden = Path(__file__).resolve().parents[2] / "golden" / "plans"
+    result = CliRunner().invoke(cli, ["plan", str(golden / "rolling-percent.yaml"),
+                                      "-i", str(golden / "rolling-percent.ini")])
+    assert result.exit_code == 0, result.output
+    assert "wave 1 all: switch w1,w2,w3 | w4,w5,w6 | w7;" in result.output
+    assert 'batch size: "30%" of the 7 targets, rounded up: 3 hosts at a time' in result.output

@@ -23,7 +23,7 @@ NO_FAILURES = HostCount(0)
 def make_spec(
     strategy: Strategy = Strategy.CANARY,
     stages: tuple[Stage, ...] = (),
-    batch_size: int | None = None,
+    batch_size: int | HostCount | None = None,
     install: Install | None = None,
     prestage: bool = True,
     max_failed: HostCount = NO_FAILURES,
@@ -44,7 +44,7 @@ def make_spec(
         rollout=Rollout(
             strategy=strategy,
             stages=stages,
-            batch_size=batch_size,
+            batch_size=HostCount(batch_size) if isinstance(batch_size, int) else batch_size,
             prestage=prestage,
             max_failed=max_failed,
         ),

@@ -120,3 +120,24 @@ def test_stages_after_every_target_is_switched_are_not_compared() -> None:
               Stage("all", HostCount(100, True)))
     plan = build_plan(make_spec(stages=stages), ("a", "b", "c"), "r1")
     assert [(w.name, w.hosts) for w in plan.waves] == [("five", ("a", "b", "c"))]
+
+
+@pytest.mark.parametrize(("percent", "targets", "sizes"), [
+    (25, 8, [2, 2, 2, 2]),       # exact
+    (30, 7, [3, 3, 1]),          # 2.1 rounds up to 3
+    (1, 5, [1, 1, 1, 1, 1]),     # 0.05 is still one host
+    (100, 4, [4]),
+])
+def test_a_percentage_batch_size_rounds_up_to_at_least_one_host(
+    percent: int, targets: int, sizes: list[int]
+) -> None:
+    spec = make_spec(strategy=Strategy.ROLLING, batch_size=HostCount(percent, percent=True))
+    plan = build_plan(spec, tuple(f"h{i}" for i in range(targets)), "r1")
+    assert [len(b) for b in plan.waves[0].batches] == sizes
+
+
+def test_a_percentage_batch_size_is_of_the_targets_not_of_each_wave() -> None:
+    # 10 targets, canary 1 then the rest: 20% is 2 hosts per batch in every wave
+    spec = make_spec(batch_size=HostCount(20, percent=True))
+    plan = build_plan(spec, tuple(f"h{i}" for i in range(10)), "r1")
+    assert [[len(b) for b in w.batches] for w in plan.waves] == [[1], [2, 2, 2, 2, 1]]

@@ -24,6 +24,7 @@ from oxzep7_deploy.spec.model import (
     PackageInstall,
     PrebuiltInstall,
     Promote,
+    Restart,
     Rollout,
     Snapshot,
     SourceInstall,
@@ -96,7 +97,7 @@ def test_full_spec_carries_every_field() -> None:
             Stage("quarter", HostCount(25, percent=True), promote=Promote.MANUAL),
             Stage("all", ALL, bake=5400),
         ),
-        batch_size=10,
+        batch_size=HostCount(10),
         prestage=False,
         max_failed=HostCount(10, percent=True),
         on_failure=OnFailure.ROLLBACK_WAVE,
@@ -133,7 +134,7 @@ def test_default_stages_follow_the_strategy() -> None:
     blue_green = load_spec(VALID / "blue-green.yaml").rollout
     assert (blue_green.strategy, blue_green.stages) == (Strategy.BLUE_GREEN, (Stage("all", ALL),))
     rolling = load_spec(VALID / "rolling.yaml").rollout
-    assert (rolling.strategy, rolling.stages, rolling.batch_size) == (Strategy.ROLLING, (), 2)
+    assert (rolling.strategy, rolling.stages, rolling.batch_size) == (Strategy.ROLLING, (), HostCount(2))
     assert rolling.max_failed == HostCount(1)
 
 
@@ -182,3 +183,11 @@ def test_whole_number_floats_are_whole_numbers(write_spec: Callable[[str], Path]
     spec = load_spec(write_spec(text))
     assert spec.application.keep_releases == 3
     assert spec.rollout.stages[0].hosts == HostCount(2)
+
+
+def test_serving_fields_port_restart_and_a_percentage_batch_size() -> None:
+    spec = load_spec(VALID / "serving.yaml")
+    assert (spec.application.port, spec.application.restart) == (8000, Restart.RELOAD)
+    assert spec.rollout.batch_size == HostCount(25, percent=True)
+    default = load_spec(VALID / "rolling.yaml").application
+    assert (default.port, default.restart) == (None, Restart.RESTART)
