@@ -44,6 +44,7 @@ class FakeHosts:
         self.data_dirs: list[Path] = []
         self.become: list[bool] = []  # one per runner the code under test asked for
         self.env: list[dict[str, str]] = []  # the extra environment of each runner_factory call
+        self.nodes: list[str | None] = []  # the execution node of each runner_factory call
 
     # -- the seam ------------------------------------------------------------------------------
 
@@ -56,8 +57,10 @@ class FakeHosts:
         monkeypatch.setattr("oxzep7_deploy.cli.runners.runner_factory", self.runner_factory)
         return self
 
-    def runner_factory(self, verbose: int = 0, env: Mapping[str, str] | None = None) -> FakeHosts:
+    def runner_factory(self, verbose: int = 0, env: Mapping[str, str] | None = None,
+                       execution_node: str | None = None) -> FakeHosts:
         self.env.append(dict(env or {}))
+        self.nodes.append(execution_node)
         return self  # a FakeHosts is callable as a factory: `fake(become=...)` is `fake.factory`
 
     def __call__(self, *, become: bool = True) -> FakeHosts:

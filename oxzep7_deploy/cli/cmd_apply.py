@@ -9,6 +9,7 @@ from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import (
     deploy_name_argument,
+    execution_node_option,
     inventory_option,
     json_option,
     verbose_option,
@@ -31,8 +32,21 @@ from oxzep7_deploy.prepared import prepare, start
 from oxzep7_deploy.steps.host_steps import host_context
 
 
-def _context(printer: ProgressPrinter, verbose: int = 0) -> DeployContext:
-    return host_context(records_root(), runners.runner_factory(verbose=verbose), printer)
+def _context(printer: ProgressPrinter, verbose: int = 0, node: str | None = None
+             ) -> DeployContext:
+    return host_context(records_root(), runners.runner_factory(verbose=verbose,
+                                                               execution_node=node), printer)
+
+
+def _spec_node(path: str) -> str | None:
+    """The spec's ansible.execution_node; None when it cannot be read (`prepare` says why)."""
+    from oxzep7_deploy.errors import Oxzep7Error
+    from oxzep7_deploy.spec import load_spec
+
+    try:
+        return load_spec(path).ansible.execution_node
+    except Oxzep7Error:
+        return None
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
@@ -59,13 +73,14 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
               help="Deploy even where the pre-flight finds what runs now unhealthy.")
 @yes_option
 @verbose_option
+@execution_node_option
 @json_option
 @error_boundary
 def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes: bool, verbose: int,
-              as_json: bool) -> None:
+              execution_node: str | None, as_json: bool) -> None:
     """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted."""
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer, verbose)
+    ctx = _context(printer, verbose, execution_node or _spec_node(spec))
     prepared = prepare(spec, inventory, ctx)  # what `plan` shows
     loaded, plan, record = prepared.spec, prepared.plan, prepared.record
     for line in describe_plan(plan, loaded):
@@ -92,28 +107,30 @@ def apply_cmd(spec: str, inventory: tuple[str, ...], allow_unhealthy: bool, yes:
 @click.command("promote", cls=JsonCommand)
 @deploy_name_argument
 @yes_option
+@execution_node_option
 @json_option
 @error_boundary
-def promote_cmd(name: str, yes: bool, as_json: bool) -> None:
+def promote_cmd(name: str, yes: bool, execution_node: str | None, as_json: bool) -> None:
     """Continue a deploy paused at a manual gate."""
-    _resume(name, yes, as_json, abort=False)
+    _resume(name, yes, as_json, abort=False, node=execution_node)
 
 
 @click.command("abort", cls=JsonCommand)
 @deploy_name_argument
 @yes_option
+@execution_node_option
 @json_option
 @error_boundary
-def abort_cmd(name: str, yes: bool, as_json: bool) -> None:
+def abort_cmd(name: str, yes: bool, execution_node: str | None, as_json: bool) -> None:
     """Stop a paused deploy and roll back what it switched."""
-    _resume(name, yes, as_json, abort=True)
+    _resume(name, yes, as_json, abort=True, node=execution_node)
 
 
-def _resume(name: str, yes: bool, as_json: bool, abort: bool) -> None:
+def _resume(name: str, yes: bool, as_json: bool, abort: bool, node: str | None) -> None:
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer)
-    record = paused_deploy(ctx.records_root, name)
+    record = paused_deploy(records_root(), name)
     spec, plan = stored_deploy(record, abort=abort, on_event=printer)  # not the file as it is now
+    ctx = _context(printer, node=node or spec.ansible.execution_node)
     progress = record.load_progress()
     wave = plan.waves[progress.paused_at or 0].name
     verb = "roll back" if abort else f"continue with wave {wave} of"

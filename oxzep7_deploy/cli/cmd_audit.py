@@ -23,7 +23,7 @@ from rich.table import Table
 from oxzep7_deploy.audit import AuditRequest, Target, run_audit
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import inventory_option, json_option
+from oxzep7_deploy.cli.options import execution_node_option, inventory_option, json_option
 from oxzep7_deploy.cli.output import emit_json, say
 from oxzep7_deploy.cli.progress import PipeSafeConsole
 from oxzep7_deploy.errors import ExitCode, UsageError
@@ -43,11 +43,12 @@ KEEP_AUDITS = 20  # audit run directories kept under .oxzep7/audits
               help="Judge end of life on this date instead of today.")
 @click.option("--timeout", type=click.IntRange(1, 300), metavar="SECONDS",
               help="SSH connection timeout per host (default: Ansible's, 10-15 s).")
+@execution_node_option
 @json_option
 @error_boundary
 def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
               paths: tuple[str, ...], on_date: dt.datetime | None, timeout: int | None,
-              as_json: bool) -> None:
+              as_json: bool, execution_node: str | None) -> None:
     """Per host: OS, arch, free disk, every Python with its version and end of life, venvs and
     what they run on (broken ones too), systemd units and cron jobs that run Python.
 
@@ -74,7 +75,8 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
     run_dir = _run_dir(now)
-    doc = run_audit(request, runners.runner_factory(env=env)(), run_dir, now,
+    node = execution_node or (loaded.ansible.execution_node if loaded else None)
+    doc = run_audit(request, runners.runner_factory(env=env, execution_node=node)(), run_dir, now,
                     on_date.date() if on_date else None)
     (run_dir / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:

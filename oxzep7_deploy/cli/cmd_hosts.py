@@ -6,7 +6,13 @@ import click
 
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
-from oxzep7_deploy.cli.options import app_option, inventory_option, json_option, yes_option
+from oxzep7_deploy.cli.options import (
+    app_option,
+    execution_node_option,
+    inventory_option,
+    json_option,
+    yes_option,
+)
 from oxzep7_deploy.cli.output import confirm, emit_json, say
 from oxzep7_deploy.cli.progress import ProgressPrinter
 from oxzep7_deploy.errors import ExitCode
@@ -29,12 +35,14 @@ limit_option = click.option("--limit", help="Only hosts matching this Ansible pa
 @inventory_option
 @app_option
 @limit_option
+@execution_node_option
 @json_option
 @error_boundary
-def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+def status_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool,
+               execution_node: str | None) -> None:
     """Per host: current release, interpreter, previous, last good, bad releases, lock."""
     target = select_target(inventory, app, limit, records_root(), "status",
-                           runners.runner_factory()())
+                           runners.runner_factory(execution_node=execution_node)())
     states = ordered(read_states(target), target.hosts)
     summary = summary_line(states)
     missing = not_read(states)
@@ -76,12 +84,14 @@ def _exit_if_not_read(missing: dict[str, dict[str, str]]) -> None:
 @inventory_option
 @app_option
 @limit_option
+@execution_node_option
 @json_option
 @error_boundary
-def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool) -> None:
+def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json: bool,
+                execution_node: str | None) -> None:
     """Releases and deploys with their outcomes, across the app's hosts."""
     target = select_target(inventory, app, limit, records_root(), "history",
-                           runners.runner_factory()())
+                           runners.runner_factory(execution_node=execution_node)())
     states = ordered(read_states(target), target.hosts)
     doc = history_of(states)
     missing = not_read(states)
@@ -118,13 +128,15 @@ def history_cmd(inventory: tuple[str, ...], app: str, limit: str | None, as_json
 @click.option("--force", is_flag=True, help="Break a lock a running deploy holds, and roll back.")
 @limit_option
 @yes_option
+@execution_node_option
 @json_option
 @error_boundary
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
-                 limit: str | None, yes: bool, as_json: bool) -> None:
+                 limit: str | None, yes: bool, as_json: bool,
+                 execution_node: str | None) -> None:
     """Back to the previous good release on every host of the app, from host state alone."""
     target = select_target(inventory, app, limit, records_root(), "rollback",
-                           runners.runner_factory()())
+                           runners.runner_factory(execution_node=execution_node)())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release, force)
@@ -165,13 +177,15 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
 @click.option("--force", is_flag=True, help="Break a lock held by someone else.")
 @limit_option
 @yes_option
+@execution_node_option
 @json_option
 @error_boundary
 def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | None, yes: bool,
-               as_json: bool) -> None:
+               as_json: bool,
+               execution_node: str | None) -> None:
     """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
     target = select_target(inventory, app, limit, records_root(), "unlock",
-                           runners.runner_factory()())
+                           runners.runner_factory(execution_node=execution_node)())
     confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())

@@ -68,3 +68,12 @@ def app_option(func: F) -> F:
 
 def deploy_name_argument(func: F) -> F:
     return click.argument("name", callback=_named("a deploy name", "name"))(func)
+
+
+def execution_node_option(func: F) -> F:
+    return click.option(
+        "--execution-node", "execution_node", metavar="DESTINATION",
+        callback=_named("an SSH destination", "ansible", "execution_node"),
+        help="Run the playbooks on this SSH destination (ansible-runner transmit | worker | "
+             "process); overrides the spec's ansible.execution_node.",
+    )(func)

@@ -195,6 +195,7 @@ class Rollout:
 class AnsibleOptions:
     forks: int = 50
     become: bool = True
+    execution_node: str | None = None  # an SSH destination: batches run there
 
 
 @dataclass(frozen=True)
