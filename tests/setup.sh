@@ -21,4 +21,6 @@ if [ -x tests/fleet/cpython.sh ] || [ -f tests/fleet/cpython.sh ]; then
   log "CPython source (from Debian's source packages, cached)"
   bash tests/fleet/cpython.sh >/dev/null
 fi
+log "execution node wheels (ansible-runner, ansible-core: the controller's versions, cached)"
+.venv/bin/python -m tests.fleet.exec_node >/dev/null
 log "ready"
