@@ -64,7 +64,7 @@ class Node:
         return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
                 # a node lost mid-batch ends the stream within 15 s instead of hanging it
                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                *self.ssh_args, self.name, remote]
+                *self.ssh_args, "--", self.name, remote]
 
 
 def node_from_inventory(name: str, sources: tuple[str, ...]) -> Node:
