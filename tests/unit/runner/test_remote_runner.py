@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -112,8 +114,7 @@ def guard_processes() -> list[int]:
     return found
 
 
-def test_losing_the_node_mid_batch_says_so_and_nothing_runs_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def slow_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunRequest:
     project = tmp_path / "playbooks"
     (project / "files").mkdir(parents=True)
     (project / "slow.yml").write_text(
@@ -121,11 +122,23 @@ def test_losing_the_node_mid_batch_says_so_and_nothing_runs_on(
         "    - {name: first, debug: {msg: one}}\n"
         "    - {name: long, command: sleep 60}\n")
     monkeypatch.setattr("oxzep7_deploy.runner.remote.playbooks_dir", lambda: project)
+    return RunRequest("slow.yml", "a,b,", ("a", "b"), become=False, ident="slow",
+                      extravars={"ansible_connection": "local",
+                                 "ansible_python_interpreter": sys.executable})
+
+
+def wait_no_guard(timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while guard_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert guard_processes() == [], "the worker and its playbook stop with the connection"
+
+
+def test_losing_the_node_mid_batch_says_so_and_nothing_runs_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = slow_request(tmp_path, monkeypatch)
     node = LocalNode("fake")
     node.drop_after = 6
-    request = RunRequest("slow.yml", "a,b,", ("a", "b"), become=False, ident="slow",
-                         extravars={"ansible_connection": "local",
-                                    "ansible_python_interpreter": sys.executable})
     started = time.monotonic()
     result = RemoteRunner(node, become=False).run(request, tmp_path / "run")
     assert time.monotonic() - started < 40
@@ -134,7 +147,17 @@ def test_losing_the_node_mid_batch_says_so_and_nothing_runs_on(
         res: Any = result.hosts[host]
         assert res.status is HostStatus.UNREACHABLE, res
         assert "lost the execution node fake" in res.message and "unknown" in res.message, res
-    deadline = time.monotonic() + 20
-    while guard_processes() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert guard_processes() == [], "the worker and its playbook stop with the connection"
+    wait_no_guard()
+
+
+def test_an_interrupt_stops_the_run_on_the_node_and_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = slow_request(tmp_path, monkeypatch)
+    timer = threading.Timer(6, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        RemoteRunner(LocalNode("fake"), become=False).run(request, tmp_path / "run")
+    timer.cancel()
+    assert time.monotonic() - started < 30
+    wait_no_guard()
