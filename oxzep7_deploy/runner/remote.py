@@ -165,12 +165,13 @@ class RemoteRunner:
         """The truth when the stream broke: nothing is known of any host after that point."""
         why = link.failure() or f"ansible-runner's stream from it ended ({status})"
         if not seen:
-            what = "no event came back from it, so nothing is known to have run on {host}"
+            what = (f"the execution node {self._node_name} did not run the batch: {why}; no event "
+                    "came back from it, so nothing is known to have run on {host}")
         else:
-            what = "what ran on {host} after that point is unknown"
+            what = (f"lost the execution node {self._node_name}: {why}; what ran on {{host}} "
+                    "after that point is unknown")
         hosts = {h: HostResult(h, HostStatus.UNREACHABLE, failed_task="(execution node)",
-                               message=f"lost the execution node {self._node_name}: {why}; "
-                                       + what.format(host=h))
+                               message=what.format(host=h))
                  for h in request.limit}
         return RunResult(rc=1, status="error", hosts=MappingProxyType(hosts),
                          artifacts_dir=artifacts)
@@ -310,5 +311,8 @@ class Link:
         """Why the link broke, from ssh's exit status and its last words."""
         if self._proc is None or self._proc.returncode in (None, 0):
             return None
-        last = self._stderr[-1] if self._stderr else "no message"
-        return f"ssh to it exited {self._proc.returncode} ({last})"
+        code = self._proc.returncode
+        said = f": {self._stderr[-1]}" if self._stderr else ""
+        if code == 255:  # ssh's own failure: it could not connect, or the connection died
+            return f"the SSH connection to it failed or was lost (ssh exit 255{said})"
+        return f"ssh to it exited {code}{said}"

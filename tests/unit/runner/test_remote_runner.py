@@ -25,9 +25,12 @@ RELAY = r"""
 import os, subprocess, sys, threading, time
 child = subprocess.Popen(["sh", "-c", sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 def up():
-    while (data := os.read(0, 65536)):
-        child.stdin.write(data); child.stdin.flush()
-    child.stdin.close()
+    try:
+        while (data := os.read(0, 65536)):
+            child.stdin.write(data); child.stdin.flush()
+        child.stdin.close()
+    except BrokenPipeError:  # the remote command is gone: ssh says nothing of it either
+        pass
 threading.Thread(target=up, daemon=True).start()
 drop = float(sys.argv[1])
 if drop:
@@ -161,3 +164,14 @@ def test_an_interrupt_stops_the_run_on_the_node_and_here(
     timer.cancel()
     assert time.monotonic() - started < 30
     wait_no_guard()
+
+
+def test_a_node_without_ansible_runner_is_named_with_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no ansible-runner on this "node"
+    request = RunRequest("facts.yml", "here,", ("here",), become=False)
+    result = RemoteRunner(LocalNode("fake"), become=False).run(request, tmp_path / "run")
+    here = result.hosts["here"]
+    assert here.status is HostStatus.UNREACHABLE and not result.ok
+    assert "the execution node fake did not run the batch" in str(here.message), here
+    assert "ansible-runner is not on PATH" in str(here.message), here
