@@ -46,6 +46,7 @@ class FakeHosts:
         self.env: list[dict[str, str]] = []  # the extra environment of each runner_factory call
         self.verbosity: list[int] = []  # the -v count of each runner_factory call
         self.become_passwords: list[str | None] = []  # -K's password of each runner_factory call
+        self.nodes: list[str | None] = []  # the execution node of each runner_factory call
 
     # -- the seam ------------------------------------------------------------------------------
 
@@ -59,10 +60,12 @@ class FakeHosts:
         return self
 
     def runner_factory(self, verbose: int = 0, env: Mapping[str, str] | None = None,
-                       become_password: str | None = None) -> FakeHosts:
+                       become_password: str | None = None,
+                       execution_node: str | None = None) -> FakeHosts:
         self.env.append(dict(env or {}))
         self.verbosity.append(verbose)
         self.become_passwords.append(become_password)
+        self.nodes.append(execution_node)
         return self  # a FakeHosts is callable as a factory: `fake(become=...)` is `fake.factory`
 
     def __call__(self, *, become: bool = True) -> FakeHosts:

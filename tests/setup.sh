@@ -29,4 +29,6 @@ if [ -x tests/fleet/cpython.sh ] || [ -f tests/fleet/cpython.sh ]; then
 fi
 log "the realistic app's packages (datasette: cp311, cp313 wheels, MarkupSafe's sdist), cached"
 .venv/bin/python -m tests.fleet.wheelhouse >/dev/null
+log "execution node wheels (ansible-runner, ansible-core: the controller's versions, cached)"
+.venv/bin/python -m tests.fleet.exec_node >/dev/null
 log "ready"

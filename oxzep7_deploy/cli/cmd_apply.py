@@ -32,9 +32,21 @@ from oxzep7_deploy.prepared import prepare, start
 from oxzep7_deploy.steps.host_steps import host_context
 
 
-def _context(printer: ProgressPrinter, verbose: int = 0, ask_become_pass: bool = False
-             ) -> DeployContext:
-    return host_context(records_root(), runners.for_command(verbose, ask_become_pass), printer)
+def _context(printer: ProgressPrinter, verbose: int = 0, ask_become_pass: bool = False,
+             node: str | None = None) -> DeployContext:
+    return host_context(records_root(), runners.for_command(verbose, ask_become_pass,
+                                                            execution_node=node), printer)
+
+
+def spec_node(path: str) -> str | None:
+    """The spec's ansible.execution_node; None when it cannot be read (`prepare` says why)."""
+    from oxzep7_deploy.errors import Oxzep7Error
+    from oxzep7_deploy.spec import load_spec
+
+    try:
+        return load_spec(path).ansible.execution_node
+    except Oxzep7Error:
+        return None
 
 
 def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: bool) -> None:
@@ -70,14 +82,15 @@ def _gap(seconds: float | None) -> str:
 @json_option
 @error_boundary
 def apply_cmd(spec: str, inventory: tuple[str, ...], limit: str | None, allow_unhealthy: bool,
-              yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+              yes: bool, verbose: int, ask_become_pass: bool, execution_node: str | None,
+              as_json: bool) -> None:
     """Carry out SPEC on the inventory's hosts, wave by wave; resume if it was interrupted.
 
     --limit narrows the spec's targets further, as Ansible's --limit: only those hosts are
     planned and touched.
     """
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer, verbose, ask_become_pass)
+    ctx = _context(printer, verbose, ask_become_pass, execution_node or spec_node(spec))
     prepared = prepare(spec, inventory, ctx, limit)  # what `plan` shows
     loaded, plan, record = prepared.spec, prepared.plan, prepared.record
     for line in describe_plan(plan, loaded):
@@ -109,8 +122,9 @@ def _gate_command(command: str, help_text: str, abort: bool) -> click.Command:
     @host_options
     @json_option
     @error_boundary
-    def gate_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool, as_json: bool) -> None:
-        _resume(name, yes, as_json, abort=abort, verbose=verbose, ask_become_pass=ask_become_pass)
+    def gate_cmd(name: str, yes: bool, verbose: int, ask_become_pass: bool,
+                 execution_node: str | None, as_json: bool) -> None:
+        _resume(name, yes, as_json, abort, verbose, ask_become_pass, execution_node)
     return gate_cmd
 
 
@@ -118,12 +132,12 @@ promote_cmd = _gate_command("promote", "Continue a deploy paused at a manual gat
 abort_cmd = _gate_command("abort", "Stop a paused deploy and roll back what it switched.", abort=True)
 
 
-def _resume(name: str, yes: bool, as_json: bool, abort: bool, verbose: int = 0,
-            ask_become_pass: bool = False) -> None:
+def _resume(name: str, yes: bool, as_json: bool, abort: bool, verbose: int,
+            ask_become_pass: bool, node: str | None) -> None:
     printer = ProgressPrinter(quiet=as_json)
-    ctx = _context(printer, verbose, ask_become_pass)
-    record = paused_deploy(ctx.records_root, name)
+    record = paused_deploy(records_root(), name)
     spec, plan = stored_deploy(record, abort=abort, on_event=printer)  # not the file as it is now
+    ctx = _context(printer, verbose, ask_become_pass, node or spec.ansible.execution_node)
     progress = record.load_progress()
     wave = plan.waves[progress.paused_at or 0].name
     verb = "roll back" if abort else f"continue with wave {wave} of"

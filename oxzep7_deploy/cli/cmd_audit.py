@@ -46,7 +46,8 @@ from oxzep7_deploy.spec import load_spec
 @error_boundary
 def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
               paths: tuple[str, ...], on_date: dt.datetime | None, timeout: int | None,
-              verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+              verbose: int, ask_become_pass: bool, execution_node: str | None,
+              as_json: bool) -> None:
     """Per host: OS, arch, free disk, every Python with its version and end of life, venvs and
     what they run on (broken ones too), systemd units and cron jobs that run Python.
 
@@ -73,7 +74,9 @@ def audit_cmd(spec: str | None, inventory: tuple[str, ...], limit: str | None,
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
     run_dir = _run_dir(now)
-    doc = run_audit(request, runners.for_command(verbose, ask_become_pass, env)(), run_dir, now,
+    node = execution_node or (loaded.ansible.execution_node if loaded else None)
+    doc = run_audit(request, runners.for_command(verbose, ask_become_pass, env, node)(), run_dir,
+                    now,
                     on_date.date() if on_date else None)
     (run_dir / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:

@@ -36,13 +36,14 @@ from oxzep7_deploy.state.host import HostState, ReleaseStatus
 
 def _host_view(name: str) -> Callable[[Callable[..., None]], click.Command]:
     """`status` and `history`: a read-only view of an app's hosts (--inventory, --app, --limit,
-    -v, -K, --json). The function gets the app, each selected host's state in inventory order,
-    and as_json."""
+    -v, -K, --execution-node, --json). The function gets the app, each selected host's state in
+    inventory order, and as_json."""
     def decorate(func: Callable[..., None]) -> click.Command:
         def command(inventory: tuple[str, ...], app: str, limit: str | None, verbose: int,
-                    ask_become_pass: bool, as_json: bool) -> None:
+                    ask_become_pass: bool, execution_node: str | None, as_json: bool) -> None:
             target = select_target(inventory, app, limit, records_root(), name,
-                                   runners.for_command(verbose, ask_become_pass)())
+                                   runners.for_command(verbose, ask_become_pass,
+                                                       execution_node=execution_node)())
             func(app, ordered(read_states(target), target.hosts), as_json)
 
         functools.update_wrapper(command, func)
@@ -158,7 +159,8 @@ def _host_count(_ctx: click.Context, _param: click.Parameter, value: str | None
 @error_boundary
 def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, force: bool,
                  batch_size: HostCount | None, all_at_once: bool, limit: str | None, yes: bool,
-                 verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+                 verbose: int, ask_become_pass: bool, execution_node: str | None,
+                 as_json: bool) -> None:
     """Back to the previous good release on every host of the app, from host state alone.
 
     Hosts go back in batches, each restarted and health-checked before the next; a batch that
@@ -166,7 +168,8 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     if batch_size is not None and all_at_once:
         raise click.UsageError("--batch-size and --all-at-once contradict each other: give one")
     target = select_target(inventory, app, limit, records_root(), "rollback",
-                           runners.for_command(verbose, ask_become_pass)())
+                           runners.for_command(verbose, ask_become_pass,
+                                               execution_node=execution_node)())
     confirm(f"{'force-' if force else ''}roll back {app} on {len(target.hosts)} host(s)"
              + (f" to {to_release}" if to_release else "") + "?", yes)
     outcome = rollback_app(target, to_release, force, batch_size, all_at_once)
@@ -221,10 +224,12 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
 @json_option
 @error_boundary
 def unlock_cmd(inventory: tuple[str, ...], app: str, force: bool, limit: str | None, yes: bool,
-               verbose: int, ask_become_pass: bool, as_json: bool) -> None:
+               verbose: int, ask_become_pass: bool, execution_node: str | None,
+               as_json: bool) -> None:
     """Release the app's deploy lock on its hosts (yours or expired; any with --force)."""
     target = select_target(inventory, app, limit, records_root(), "unlock",
-                           runners.for_command(verbose, ask_become_pass)())
+                           runners.for_command(verbose, ask_become_pass,
+                                               execution_node=execution_node)())
     confirm(f"{'force-' if force else ''}unlock {app} on {len(target.hosts)} host(s)?", yes)
     results = unlock_app(target, force)
     ok = all(r.ok for r in results.values())

@@ -6,6 +6,7 @@ import click
 
 from oxzep7_deploy.cli import runners
 from oxzep7_deploy.cli.boundary import JsonCommand, error_boundary, records_root
+from oxzep7_deploy.cli.cmd_apply import spec_node
 from oxzep7_deploy.cli.cmd_plan import describe_plan
 from oxzep7_deploy.cli.options import host_options, inventory_option, json_option, limit_option
 from oxzep7_deploy.cli.output import emit_json
@@ -24,14 +25,15 @@ from oxzep7_deploy.steps.host_steps import host_context
 @json_option
 @error_boundary
 def rehearse_cmd(spec: str, inventory: tuple[str, ...], limit: str | None, verbose: int,
-                 ask_become_pass: bool, as_json: bool) -> None:
+                 ask_become_pass: bool, execution_node: str | None, as_json: bool) -> None:
     """Install, prepare, verify and (with `preview`) run the preview on the hosts; switch nothing.
 
     Exit 0 when every host passed, 1 otherwise. A later `apply` of the same spec reuses the
     release prepared here.
     """
     printer = ProgressPrinter(quiet=as_json)
-    ctx = host_context(records_root(), runners.for_command(verbose, ask_become_pass), printer)
+    ctx = host_context(records_root(), runners.for_command(
+        verbose, ask_become_pass, execution_node=execution_node or spec_node(spec)), printer)
     prepared = prepare(spec, inventory, ctx, limit)
     if prepared.resumed:
         raise UsageError(

@@ -76,8 +76,9 @@ def become_password_option(func: F) -> F:
 
 
 def host_options(func: F) -> F:
-    """What every command that talks to hosts takes: -v… and -K, as Ansible does."""
-    return verbose_option(become_password_option(func))
+    """What every command that talks to hosts takes: -v… and -K, as Ansible does, and
+    --execution-node."""
+    return verbose_option(become_password_option(execution_node_option(func)))
 
 
 def limit_option(func: F) -> F:
@@ -124,3 +125,12 @@ def app_option(func: F) -> F:
 
 def deploy_name_argument(func: F) -> F:
     return click.argument("name", callback=_named("a deploy name", "name"))(func)
+
+
+def execution_node_option(func: F) -> F:
+    return click.option(
+        "--execution-node", "execution_node", metavar="DESTINATION",
+        callback=_named("an SSH destination", "ansible", "execution_node"),
+        help="Run the playbooks on this SSH destination (ansible-runner transmit | worker | "
+             "process); overrides the spec's ansible.execution_node.",
+    )(func)

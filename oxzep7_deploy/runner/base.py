@@ -1,9 +1,9 @@
 """The runner seam: the `Runner` protocol every caller depends on, and the factory that makes one.
 
 Callers never construct a runner: the composition root (`oxzep7_deploy.cli.runners`) builds one
-`RunnerFactory` from the command's options and passes it down. Another implementation (e.g.
-ansible-runner's transmit/worker on an execution node) is a class with this `run` and a factory
-that returns it; nothing below the CLI changes.
+`RunnerFactory` from the command's options and passes it down. Two implementations: the local
+`runner.ansible.AnsibleRunner`, and `runner.remote.RemoteRunner`, which runs each batch on an
+execution node (ansible-runner transmit | worker | process); nothing below the CLI tells them apart.
 """
 
 from __future__ import annotations

@@ -214,6 +214,7 @@ class Rollout:
 class AnsibleOptions:
     forks: int | None = None  # None: Ansible's configuration's forks, else 50 (runner decides)
     become: bool = True
+    execution_node: str | None = None  # an SSH destination: batches run there
 
 
 @dataclass(frozen=True)
