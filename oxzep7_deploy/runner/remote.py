@@ -29,6 +29,7 @@ from typing import IO, Any
 
 import ansible_runner
 
+from oxzep7_deploy import agent_build
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.ansible import _interruptible, ansible_env
 from oxzep7_deploy.runner.base import EventHandler
@@ -44,10 +45,7 @@ from oxzep7_deploy.runner.request import (
 
 HEARTBEAT = 2.0  # seconds between the lines that tell the node the controller is still there
 SILENCE = 20.0  # seconds without one after which the node stops the batch
-# extravars naming a file the playbooks read on the controller side (a lookup): shipped in the
-# data dir, in project/files/, where the lookup finds them by name
-CONTROLLER_FILES = ("oxzep7_env_file",)
-# not needed by a run: the host agent's source (playbooks use the generated files/oxzep7-host.py)
+# not needed by a run: the sources of the programs hosts run (the runs ship their zipapps)
 _NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "agent")
 # ANSIBLE_* variables that name places on the controller: not forwarded to the node
 _CONTROLLER_PLACES = ("_PATH", "_PATHS", "_DIR", "_FILE", "_HOME", "_TEMP", "_CONFIG")
@@ -195,18 +193,25 @@ def staged(request: RunRequest, env: Mapping[str, str], become: bool = True
         extravars = dict(request.extravars)
         if not (request.become and become):  # ansible.become: false
             extravars["ansible_become"] = False
-        for key in CONTROLLER_FILES:
-            if isinstance(extravars.get(key), str) and Path(extravars[key]).is_file():
-                name = f"oxzep7-controller-{key}"
-                shutil.copyfile(extravars[key], folder / "project" / "files" / name)
-                extravars[key] = name
+        # the zipapps hosts run, built here: shipped in project/files/, where the playbooks'
+        # `file` lookup and `script` find them by name (with the agent's base64 beside it)
+        files = folder / "project" / "files"
+        files.mkdir(parents=True, exist_ok=True)
+        for key, path in agent_build.playbook_vars().items():
+            for shipped in (Path(path), Path(path + ".b64")):
+                if shipped.is_file():
+                    shutil.copyfile(shipped, files / shipped.name)
+            extravars[key] = Path(path).name
         args = []
         for i, source in enumerate(inventory_sources(request.inventory)):
             args += ["-i", _stage_inventory(source, folder / "inventories" / str(i))]
         yield folder, dict(
             private_data_dir=str(folder), playbook=request.playbook,
             limit=",".join(request.limit), extravars=extravars, forks=request.forks,
-            verbosity=request.verbosity or None, envvars=dict(env), ident=request.ident,
+            # application.env (private_env) travels in the stream, to the node's temporary data
+            # dir only: nothing of it is written here
+            verbosity=request.verbosity or None, envvars={**env, **request.private_env},
+            ident=request.ident,
             cmdline=shlex.join(args), settings={"pexpect_timeout": 0.5}, quiet=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

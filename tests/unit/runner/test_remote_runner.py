@@ -86,23 +86,26 @@ def test_what_is_transmitted_is_what_the_run_needs(inventory: str, tmp_path: Pat
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANSIBLE_SSH_ARGS", "-o X=1")
     monkeypatch.setenv("ANSIBLE_CONFIG", "/controller/ansible.cfg")
-    env_file = tmp_path / "env.json"
-    env_file.write_text('{"TOKEN": "s"}')
+    monkeypatch.setenv("OXZEP7_CACHE", str(tmp_path / "cache"))
     request = RunRequest("facts.yml", (inventory, "h9,"), ("here",),
-                         extravars={"oxzep7_env_file": str(env_file)})
+                         private_env={"OXZEP7_APP_ENV_B64": "eyJUT0tFTiI6ICJzIn0="})
     with staged(request, node_env(), become=False) as (stage, job):
         shipped = {str(p.relative_to(stage)) for p in stage.rglob("*")}
-        assert "project/facts.yml" in shipped and "project/files/oxzep7-host.py" in shipped
+        assert "project/facts.yml" in shipped
+        # the programs hosts run, as the zipapps built here, named by the variables the
+        # playbooks read them from
+        agent = job["extravars"]["oxzep7_host_pyz"]
+        assert f"project/files/{agent}" in shipped and f"project/files/{agent}.b64" in shipped
+        assert f"project/files/{job['extravars']['oxzep7_audit_pyz']}" in shipped
         assert not [p for p in shipped if "__pycache__" in p or p.startswith("project/agent")]
         assert "inventories/0/hosts.ini" in shipped and "inventories/0/group_vars/web.yml" in shipped
         assert shlex.split(job["cmdline"]) == ["-i", "../inventories/0/hosts.ini", "-i", "h9,"]
         assert job["extravars"]["ansible_become"] is False
-        shipped_env = job["extravars"]["oxzep7_env_file"]
-        assert (stage / "project" / "files" / shipped_env).read_text() == '{"TOKEN": "s"}'
         env = job["envvars"]
         assert env["ANSIBLE_SSH_ARGS"] == "-o X=1", "the user's Ansible settings hold there too"
         assert "PATH" not in env and "ANSIBLE_CONFIG" not in env and "HOME" not in env
-        assert not any(k.startswith("OXZEP7") for k in env)
+        # of ours, only application.env, for the playbook's `env` lookup on the node
+        assert [k for k in env if k.startswith("OXZEP7")] == ["OXZEP7_APP_ENV_B64"]
     assert not stage.exists(), "the staged copy is gone once transmitted"
 
 
