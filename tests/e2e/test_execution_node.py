@@ -73,7 +73,7 @@ def spec_file(ctl: Controller, app: SampleApp, name: str, hold: int, dead_man: i
               ) -> Path:
     text = SPEC.format(name=name, root=app.root, code=app.code, pip_args=list(app.pip_args),
                        service=app.service, url=app.health_url, hold=hold, gate="",
-                       dead_man=dead_man).replace('targets: "all"', 'targets: "targets"')
+                       dead_man=dead_man, max_failed=0).replace('targets: "all"', 'targets: "targets"')
     return write(ctl.work, f"{name}.yaml", text + "ansible:\n  execution_node: exec1\n")
 
 
