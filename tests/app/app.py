@@ -143,11 +143,16 @@ def make_server(args: argparse.Namespace, handler: type) -> ThreadingHTTPServer:
     return server
 
 
-def reexec(server: ThreadingHTTPServer, args: argparse.Namespace) -> None:
-    """Become the release <root>/current points to, keeping the listening socket as fd 3."""
-    deadline = time.monotonic() + 10  # requests in flight finish first
+def drain(timeout: float = 10) -> None:
+    """Let the requests in flight finish (their handler threads end), for at most `timeout`."""
+    deadline = time.monotonic() + timeout
     while threading.active_count() > 1 and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def reexec(server: ThreadingHTTPServer, args: argparse.Namespace) -> None:
+    """Become the release <root>/current points to, keeping the listening socket as fd 3."""
+    drain()  # requests in flight finish first
     fd = server.socket.fileno()
     if fd != LISTEN_FD:
         os.dup2(fd, LISTEN_FD)
@@ -197,11 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args, make_handler(args.root, CODE, started))
     reloading = threading.Event()
 
-    def on_hup(_signum: int, _frame: object) -> None:
-        reloading.set()
+    def stop_serving(_signum: int, _frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()  # not from serve_forever's thread
 
+    def on_hup(signum: int, frame: object) -> None:
+        reloading.set()
+        stop_serving(signum, frame)
+
     signal.signal(signal.SIGHUP, on_hup)
+    # a stop (systemctl stop/restart) is graceful too: no new connection is accepted (with socket
+    # activation they wait in systemd's socket for the next process), those accepted are answered
+    signal.signal(signal.SIGTERM, stop_serving)
     inherited = " (inherited socket)" if os.environ.get("LISTEN_FDS") == "1" else ""
     print(f"serving on {server.server_address}{inherited}: Python {version}, release {started}",
           file=sys.stderr, flush=True)
@@ -209,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever(poll_interval=0.05)
     if reloading.is_set():
         reexec(server, args)
+    drain()
     return 0
 
 
