@@ -121,9 +121,12 @@ class Inventory:
             raise InventoryError(f"inventory {self._label()}: no host {host!r}")
         groups = sorted(h.get_groups(), key=lambda g: (g.depth, g.priority, g.name), reverse=True)
         # Ansible's order, strongest first: host_vars/, the host's line, group_vars/ (deeper
-        # groups first), then the groups' vars in the inventory file
-        layers = [self._vars_files(h), h.get_vars()]
-        layers += [self._vars_files(g) for g in groups]
+        # groups first), then the groups' vars in the inventory file. h.vars, not get_vars():
+        # its magic variables cost, and `plan` asks this of every one of 10,000 hosts
+        if self._has_vars_dirs():
+            layers = [self._vars_files(h), h.vars, *(self._vars_files(g) for g in groups)]
+        else:
+            layers = [h.vars]
         layers += [g.vars for g in groups]
         for layer in layers:
             if name in layer:
