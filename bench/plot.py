@@ -197,8 +197,10 @@ def plot_noop(doc: dict[str, Any], plt: Any) -> Any:
 
 def plot_plan_scale(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3))
+    runs = doc.get("runs") or {"ours": [doc["ours_validate_plan_s"]],
+                               "peer": [doc["peer_ansible_list_hosts_s"]]}
     bars(ax, ["ours: validate + plan", "ansible-playbook\n--list-hosts"],
-         [[doc["ours_validate_plan_s"]], [doc["peer_ansible_list_hosts_s"]]],
+         [runs["ours"], runs["peer"]],
          [style.GOOD, style.NEUTRAL])
     goal = doc.get("goal_ratio", 1.05)
     limit = goal * doc["peer_ansible_list_hosts_s"]
