@@ -121,7 +121,12 @@ def playbook_vars(directory: Path | None = None) -> dict[str, str]:
     """The variables every run gets: where each zipapp is on the controller (the playbooks copy
     oxzep7_audit_pyz with `script`, and read the agent's base64 from oxzep7_agent_pyz + .b64)."""
     where = default_dir() if directory is None else directory
-    return {f"{name.replace('-', '_')}_pyz": str(ship(name, where)) for name in PROGRAMS}
+    return {playbook_var(name): str(ship(name, where)) for name in PROGRAMS}
+
+
+def playbook_var(name: str) -> str:
+    """The playbook variable that names program `name`'s zipapp (oxzep7-host: oxzep7_host_pyz)."""
+    return f"{name.replace('-', '_')}_pyz"
 
 
 def _with_suffix(path: Path, suffix: str) -> Path:

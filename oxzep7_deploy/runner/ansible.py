@@ -25,11 +25,12 @@ from oxzep7_deploy.runner.procs import MARK_VAR, mark, stop_marked
 from oxzep7_deploy.runner.request import RunRequest, RunResult, absolute_sources
 
 
-def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def configured_env(base: Mapping[str, str] | None = None) -> tuple[dict[str, str], AnsibleConfig]:
     """The environment every run gets: the user's, with the ansible.cfg `ansible-playbook` would
     read from here named by an absolute ANSIBLE_CONFIG (ansible-runner runs Ansible from its
     private data directory, where ./ansible.cfg is not the user's), our own ansible-playbook
-    first on PATH, and the tool's tuning only where the user's configuration says nothing."""
+    first on PATH, and the tool's tuning only where the user's configuration says nothing; with
+    the configuration it read (one reading per run)."""
     env = dict(os.environ if base is None else base)
     config = AnsibleConfig(env)
     if config.file is not None:
@@ -44,7 +45,21 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     if not origin.startswith("env:"):
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True" if checking else "False"
     env[MARK_VAR] = mark()  # every process of the run carries it: an interrupt stops them all
-    return env
+    return env, config
+
+
+def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every run gets (see configured_env)."""
+    return configured_env(base)[0]
+
+
+def run_extravars(request: RunRequest, become: bool = True) -> dict[str, Any]:
+    """The extra variables of a run: the request's, where the hosts' programs are (the zipapps
+    built here), and become turned off where the spec or the runner says so."""
+    extravars = {**request.extravars, **_programs()}
+    if not (request.become and become):  # ansible.become: false, e.g. connecting as root
+        extravars["ansible_become"] = False
+    return extravars
 
 
 # how often (seconds) ansible-runner asks whether to cancel, while the playbook prints nothing
@@ -78,14 +93,14 @@ class AnsibleRunner:
                 on_event(event)
             return True  # keep the event in the artifacts
 
-        env = ansible_env()
+        env, config = configured_env()
         env.update(self._extra_env)
         env.update(request.private_env)
         env[MARK_VAR] = mark()
         _write_settings(data_dir)
         with _interruptible() as interrupted:
             try:
-                return self._run(request, data_dir, handle, collector, env, interrupted)
+                return self._run(request, data_dir, handle, collector, env, config, interrupted)
             except BaseException:
                 # cancelled, or ansible-runner failed midway: ansible-runner kills only
                 # ansible-playbook's process group; its workers and their ssh (sessions of
@@ -94,15 +109,12 @@ class AnsibleRunner:
                 raise
 
     def _run(self, request: RunRequest, data_dir: Path, handle: Callable[[dict[str, Any]], bool],
-             collector: HostResultCollector, env: dict[str, str],
+             collector: HostResultCollector, env: dict[str, str], config: AnsibleConfig,
              interrupted: Callable[[], bool]) -> RunResult:
-        extravars = dict(request.extravars)
-        extravars.update(_programs())
-        if not (request.become and self._become):  # ansible.become: false, e.g. connecting as root
-            extravars["ansible_become"] = False
+        extravars = run_extravars(request, self._become)
         forks = request.forks
         if forks is None:  # the spec says nothing: the user's ansible.cfg or ANSIBLE_FORKS, else ours
-            forks = None if AnsibleConfig(env).says("DEFAULT_FORKS") else DEFAULT_FORKS
+            forks = None if config.says("DEFAULT_FORKS") else DEFAULT_FORKS
         runner = ansible_runner.interface.init_runner(
             private_data_dir=str(data_dir),
             project_dir=str(playbooks_dir()),

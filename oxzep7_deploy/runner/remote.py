@@ -31,7 +31,7 @@ import ansible_runner
 
 from oxzep7_deploy import agent_build
 from oxzep7_deploy.paths import playbooks_dir
-from oxzep7_deploy.runner.ansible import _interruptible, ansible_env
+from oxzep7_deploy.runner.ansible import _interruptible, ansible_env, run_extravars
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
 from oxzep7_deploy.runner.procs import MARK_VAR, mark, stop_marked
@@ -190,18 +190,17 @@ def staged(request: RunRequest, env: Mapping[str, str], become: bool = True
     folder = Path(tempfile.mkdtemp(prefix="oxzep7-transmit-"))
     try:
         shutil.copytree(playbooks_dir(), folder / "project", ignore=_NOT_SHIPPED)
-        extravars = dict(request.extravars)
-        if not (request.become and become):  # ansible.become: false
-            extravars["ansible_become"] = False
+        extravars = run_extravars(request, become)
         # the zipapps hosts run, built here: shipped in project/files/, where the playbooks'
         # `file` lookup and `script` find them by name (with the agent's base64 beside it)
         files = folder / "project" / "files"
         files.mkdir(parents=True, exist_ok=True)
-        for key, path in agent_build.playbook_vars().items():
-            for shipped in (Path(path), Path(path + ".b64")):
+        for key in map(agent_build.playbook_var, agent_build.PROGRAMS):
+            path = Path(extravars[key])
+            for shipped in (path, path.with_name(path.name + ".b64")):
                 if shipped.is_file():
                     shutil.copyfile(shipped, files / shipped.name)
-            extravars[key] = Path(path).name
+            extravars[key] = path.name
         args = []
         for i, source in enumerate(inventory_sources(request.inventory)):
             args += ["-i", _stage_inventory(source, folder / "inventories" / str(i))]
