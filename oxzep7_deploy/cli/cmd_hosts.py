@@ -75,8 +75,12 @@ def status_cmd(app: str, states: dict[str, HostState], as_json: bool) -> None:
         current = s.current or (f"{s.current_link} (not managed yet)" if s.current_link else "-")
         rows.append([host, current, s.interpreter_version or "", s.previous or "", s.last_good or "",
                      bad, lock, ""])
-    printer.table(f"{app}: {summary}", ["host", "current", "python", "previous", "last good",
-                                        "bad", "lock", "not read because"], rows)
+    columns = ["host", "current", "python", "previous", "last good", "bad", "lock"]
+    if missing:  # the reason's column only where a host could not be read
+        columns.append("not read because")
+    else:
+        rows = [row[:-1] for row in rows]
+    printer.table(f"{app}: {summary}", columns, rows)
     say(summary)
     if states and all(s.ok and not s.managed and not s.current_link for s in states.values()):
         say(f"hint: oxzep7 has deployed no app named {app!r} on these hosts; --app takes the "

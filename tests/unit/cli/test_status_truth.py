@@ -110,3 +110,5 @@ def test_history_goes_on_past_an_unreadable_host_and_exits_1(fleet: dict[str, Ho
 def test_status_of_readable_hosts_exits_0(fleet: dict[str, Host]) -> None:
     code, out, _ = invoke("status", "-i", "h1,", "--app", "sample")
     assert code == 0 and "1 host: 1 on 3.11.7" in out
+    assert "not read" not in out, "no empty reason column when every host was read"
+    assert table_rows(out)["h1"][0] == "r1"
