@@ -9,6 +9,8 @@ from .context import ENV_FORMAT, read_envs
 from .files import read_json, write_json_atomic
 from .state import age, history, load_state, save_state
 
+WHEELS_DIR = ".oxzep7-wheels"  # <root>/.oxzep7-wheels/<release>: steps/wheels.py wheels_dir()
+
 
 def in_use_prefixes(paths, exclude_app_releases):
     """Interpreter trees that some release of any app on this host still uses."""
@@ -67,6 +69,8 @@ def prune(paths, keep, protect=None):
         releases_dir = os.path.join(st["root"], "releases")
         if os.path.dirname(os.path.normpath(rel["path"])) == os.path.normpath(releases_dir):
             shutil.rmtree(rel["path"], ignore_errors=True)
+        # the wheel set the release was installed from (application.wheels: once-per-platform)
+        shutil.rmtree(os.path.join(st["root"], WHEELS_DIR, rid), ignore_errors=True)
     used = in_use_prefixes(paths, st["releases"])
     trees = []
     for rel in gone.values():

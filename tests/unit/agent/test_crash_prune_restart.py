@@ -153,6 +153,19 @@ def test_prune_removes_an_interpreter_tree_only_when_no_kept_release_uses_it(tmp
     assert trees["foreign"].exists(), "not installed by oxzep7: never removed"
 
 
+def test_prune_removes_the_wheel_set_of_each_release_it_removes(host: Host) -> None:
+    wheels = host.root / ".oxzep7-wheels"
+    for rid in ("r1", "r2", "r3"):
+        (wheels / rid).mkdir(parents=True)
+        (wheels / rid / "demo-1.0-py3-none-any.whl").write_bytes(b"wheel")
+        host.register(rid)
+        host.ok("switch", "--release", rid)
+        host.ok("confirm", "--release", rid)
+    doc = host.ok("prune", "--keep", "2")
+    assert doc["removed"] == ["initial", "r1"]
+    assert sorted(p.name for p in wheels.iterdir()) == ["r2", "r3"], "kept releases keep theirs"
+
+
 # -- placeholders: the agent substitutes exactly as the controller does ------------------------
 
 _words = st.sampled_from(["python", "venv", "release", "root", "code", "version"])
