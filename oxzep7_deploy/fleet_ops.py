@@ -80,6 +80,7 @@ class RollbackOutcome:
     nothing_to_do: dict[str, str] = field(default_factory=dict)  # host -> why it was left as is
     batches: tuple[tuple[str, ...], ...] = ()  # the batches planned, in order
     stopped: dict[str, str] = field(default_factory=dict)  # host -> why it was not tried
+    locked: dict[str, str] = field(default_factory=dict)  # host -> the lock that kept it as is
 
     @property
     def complete(self) -> bool:
@@ -128,6 +129,7 @@ def rollback_app(target: Target, to: str | None, force: bool = False,
     skipped: dict[str, str] = {}
     stuck: dict[str, str] = {}
     stopped: dict[str, str] = {}
+    locked: dict[str, str] = {}
     for number, batch in enumerate(batches, 1):
         step = "rollback" if len(batches) == 1 else f"rollback-batch{number}"
         results = steps.rollback_release(
@@ -141,10 +143,11 @@ def rollback_app(target: Target, to: str | None, force: bool = False,
         untouched = {h for h in results if h not in batch_skipped}
         if held and not kept and set(held) | set(batch_stuck) == untouched:
             _raise_held(held, target.app)  # no host was touched: the lock is the answer
-        batch_stuck.update({h: f"locked by {lock.describe()}" for h, lock in held.items()})
+        locked.update({h: f"locked by {lock.describe()}" for h, lock in held.items()})
         skipped.update(batch_skipped)
-        stuck.update(batch_stuck)
-        touched = {h: r for h, r in results.items() if h not in batch_skipped and h not in batch_stuck}
+        stuck.update({h: why for h, why in batch_stuck.items() if h not in held})
+        touched = {h: r for h, r in results.items()
+                   if h not in batch_skipped and h not in batch_stuck and h not in held}
         kept.update(touched)
         failed = [h for h, r in touched.items() if not r.ok]
         if failed and number < len(batches):
@@ -152,7 +155,7 @@ def rollback_app(target: Target, to: str | None, force: bool = False,
                    f"back healthy on {', '.join(failed)}")
             stopped = {h: why for later in batches[number:] for h in later}
             break
-    return RollbackOutcome(kept, skipped, stuck, batches, stopped)
+    return RollbackOutcome(kept, skipped, stuck, batches, stopped, locked)
 
 
 def _raise_held(held: dict[str, LockRecord], app: str) -> None:

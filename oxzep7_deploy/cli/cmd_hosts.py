@@ -179,7 +179,7 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
     outcome = rollback_app(target, to_release, force, batch_size, all_at_once)
     if not outcome.complete:
         code = ExitCode.ROLLBACK_INCOMPLETE  # a host was touched and is not back: a person is needed
-    elif outcome.nothing_to_do:
+    elif outcome.nothing_to_do or outcome.locked:
         code = ExitCode.USAGE  # untouched, but not where asked: say so, and how to choose
     else:
         code = ExitCode.OK
@@ -192,6 +192,7 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
         emit_json({"app": app, "complete": outcome.complete, "exit_code": int(code),
                    "hosts": hosts, "skipped": outcome.skipped,
                    "nothing_to_roll_back": outcome.nothing_to_do,
+                   "locked": outcome.locked,
                    "batches": [list(b) for b in outcome.batches],
                    "not_tried": outcome.stopped})
     else:
@@ -204,6 +205,7 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
                       + [[h, "skipped", "", why] for h, why in outcome.skipped.items()]
                       + [[h, "not rolled back", "", why]
                          for h, why in outcome.nothing_to_do.items()]
+                      + [[h, "locked", "", why] for h, why in outcome.locked.items()]
                       + [[h, "not tried", "", why] for h, why in outcome.stopped.items()])
         if outcome.stopped:
             say(f"the rollback stopped after a batch that did not come back healthy: "
@@ -212,9 +214,14 @@ def rollback_cmd(inventory: tuple[str, ...], app: str, to_release: str | None, f
         elif not outcome.complete:
             say("manual action needed on the hosts above: fix what the detail says, then run "
                 "the same rollback again", err=True)
-        elif outcome.nothing_to_do:
-            say(f"{len(outcome.nothing_to_do)} host(s) had no good release to go back to and were "
-                "left as they are: choose one with --to RELEASE (see `history`)", err=True)
+        else:
+            if outcome.locked:
+                say(f"{len(outcome.locked)} host(s) were left as they are because another deploy "
+                    "holds their lock: wait for it to finish, or break it with --force if it is "
+                    "dead, then run the same rollback again", err=True)
+            if outcome.nothing_to_do:
+                say(f"{len(outcome.nothing_to_do)} host(s) had no good release to go back to and "
+                    "were left as they are: choose one with --to RELEASE (see `history`)", err=True)
     raise SystemExit(int(code))
 
 

@@ -228,3 +228,24 @@ def test_cli_rollback_batch_options_are_checked(tmp_path: Path, monkeypatch: pyt
                                       "--yes", *args])
     assert result.exit_code == ExitCode.USAGE
     assert message in result.output
+
+
+def test_a_partly_locked_rollback_says_which_hosts_are_locked_not_to_choose_a_release(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from oxzep7_deploy.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    fleet(2, h2=LOCKED).install(monkeypatch)
+    inv = inventory(tmp_path, 2)
+    args = ["rollback", "-i", inv, "--app", "sample", "--yes", "--all-at-once"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "another deploy holds their lock" in result.output and "--force" in result.output
+    assert "choose one with --to" not in result.output, "a locked host has releases to go to"
+    doc = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    assert list(doc["locked"]) == ["h2"] and doc["nothing_to_roll_back"] == {}
+    assert "locked by deploy sample-py313/r1" in doc["locked"]["h2"]
