@@ -1,1 +1,1 @@
-../../oxzep7_deploy/rules.py
+../../../oxzep7_deploy/rules.py
