@@ -9,9 +9,10 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def playbooks_dir() -> Path:
-    """The static playbooks: packaged with the wheel, or the checkout's top-level `playbooks/`."""
+    """The root of the collection oxzep7.deploy (galaxy.yml; its playbooks in playbooks/):
+    packaged with the wheel, or the checkout's top-level `playbooks/`."""
     for candidate in (_PACKAGE / "data" / "playbooks", _PACKAGE.parent / "playbooks"):
-        if any(candidate.glob("*.yml")):
+        if (candidate / "galaxy.yml").is_file() and any(candidate.glob("playbooks/*.yml")):
             return candidate
     raise FileNotFoundError("the playbooks are missing from this installation of oxzep7-deploy")
 

@@ -4,9 +4,10 @@ the sha256 of a file, atomic writes, and `{placeholder}` substitution.
 Three readers, one source:
   - the controller imports this module (spec checks, artifacts, records, placeholders);
   - the host agent's shipped file includes it (`python -m oxzep7_deploy.agent_build` copies it in);
-  - the Ansible module oxzep7_interp_tree imports it as `ansible.module_utils.oxzep7_rules`
-    (playbooks/module_utils/oxzep7_rules.py is a symlink to this file; Ansible ships it with the
-    module).
+  - the Ansible module oxzep7.deploy.oxzep7_interp_tree imports it as the collection's module_utils
+    `ansible_collections.oxzep7.deploy.plugins.module_utils.oxzep7_rules`
+    (playbooks/plugins/module_utils/oxzep7_rules.py is a symlink to this file; Ansible ships it
+    with the module, and `ansible-galaxy collection build` copies it in as a file).
 So: standard library only, and it runs on Python 3.6 (the agent's oldest, tested), hence `Optional`
 rather than `X | None` (annotations here are evaluated: no `from __future__ import annotations`).
 """

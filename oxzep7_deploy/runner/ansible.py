@@ -14,9 +14,9 @@ from typing import Any
 import ansible_runner
 import ansible_runner.interface
 
-from oxzep7_deploy import agent_build
+from oxzep7_deploy import agent_build, collection
 from oxzep7_deploy.errors import DeployFailed
-from oxzep7_deploy.paths import playbooks_dir
+from oxzep7_deploy.paths import cache_dir
 from oxzep7_deploy.runner import process_env
 from oxzep7_deploy.runner.ansible_config import DEFAULT_FORKS, AnsibleConfig
 from oxzep7_deploy.runner.base import EventHandler
@@ -51,6 +51,20 @@ def configured_env(base: Mapping[str, str] | None = None) -> tuple[dict[str, str
 def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every run gets (see configured_env)."""
     return configured_env(base)[0]
+
+
+def collection_env(config: AnsibleConfig) -> tuple[dict[str, str], Path]:
+    """The collections path a local run gets, and the collection's root as Ansible sees it:
+    oxzep7.deploy through its link in the cache, before every path the user's configuration
+    names (see collection.py)."""
+    try:
+        found = collection.linked()
+    except OSError as exc:
+        raise DeployFailed(f"cannot make the collection {collection.FQCN} findable by Ansible: {exc}",
+                           hint=f"check that {cache_dir() / 'collections'} is writable (or set "
+                           "OXZEP7_CACHE); no host was contacted") from exc
+    paths = collection.search_path(found, config.collections_paths())
+    return {"ANSIBLE_COLLECTIONS_PATH": paths}, found / collection.IN_COLLECTIONS
 
 
 def run_extravars(request: RunRequest, become: bool = True) -> dict[str, Any]:
@@ -94,13 +108,17 @@ class AnsibleRunner:
             return True  # keep the event in the artifacts
 
         env, config = configured_env()
+        located, project = collection_env(config)
+        env.pop("ANSIBLE_COLLECTIONS_PATHS", None)  # the older name: ours says it all
+        env.update(located)
         env.update(self._extra_env)
         env.update(request.private_env)
         env[MARK_VAR] = mark()
         _write_settings(data_dir)
         with _interruptible() as interrupted:
             try:
-                return self._run(request, data_dir, handle, collector, env, config, interrupted)
+                return self._run(request, data_dir, handle, collector, env, config, project,
+                                 interrupted)
             except BaseException:
                 # cancelled, or ansible-runner failed midway: ansible-runner kills only
                 # ansible-playbook's process group; its workers and their ssh (sessions of
@@ -110,15 +128,16 @@ class AnsibleRunner:
 
     def _run(self, request: RunRequest, data_dir: Path, handle: Callable[[dict[str, Any]], bool],
              collector: HostResultCollector, env: dict[str, str], config: AnsibleConfig,
-             interrupted: Callable[[], bool]) -> RunResult:
+             project: Path, interrupted: Callable[[], bool]) -> RunResult:
         extravars = run_extravars(request, self._become)
         forks = request.forks
         if forks is None:  # the spec says nothing: the user's ansible.cfg or ANSIBLE_FORKS, else ours
             forks = None if config.says("DEFAULT_FORKS") else DEFAULT_FORKS
         runner = ansible_runner.interface.init_runner(
             private_data_dir=str(data_dir),
-            project_dir=str(playbooks_dir()),
-            playbook=request.playbook,
+            # the playbook runs from inside the collection, through its link
+            project_dir=str(project),
+            playbook=str(project / collection.playbook(request.playbook)),
             # a list: one -i each, passed as they are (a single string that is not a path
             # ansible-runner would write into a file of its own as the inventory's text)
             inventory=list(absolute_sources(request.inventory)),

@@ -151,6 +151,17 @@ class AnsibleConfig:
             value = [v.strip() for v in value.split(",") if v.strip()]
         return tuple(str(Path(v).expanduser()) for v in value or ()), origin
 
+    def collections_paths(self) -> tuple[str, ...]:
+        """The collections path `ansible-playbook` would search: ANSIBLE_COLLECTIONS_PATH or
+        `collections_path =`, else Ansible's default (under ANSIBLE_HOME, then /usr/share)."""
+        value, origin = self.lookup("COLLECTIONS_PATHS")
+        if origin == "default" or not value:
+            home = self.env.get("ANSIBLE_HOME", "~/.ansible")
+            value = [f"{home}/collections", "/usr/share/ansible/collections"]
+        if isinstance(value, str):
+            value = value.split(os.pathsep)
+        return tuple(str(Path(v).expanduser()) for v in value if v)
+
     def tuned_env(self, uid: int | None = None) -> dict[str, str]:
         """The tool's tuning, only for settings the environment and config file leave unsaid."""
         uid = os.getuid() if uid is None else uid

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import ansible_runner
 
-from oxzep7_deploy import agent_build
+from oxzep7_deploy import agent_build, collection
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.ansible import _interruptible, ansible_env, run_extravars
 from oxzep7_deploy.runner.base import EventHandler
@@ -98,6 +98,13 @@ def node_env() -> dict[str, str]:
     for key in ("PATH", MARK_VAR):  # the node's own PATH finds its ansible-playbook
         env.pop(key, None)
     return env
+
+
+def node_collections() -> dict[str, str]:
+    """The node's collections path: the staged project's copy of oxzep7.deploy first, then
+    Ansible's default paths (the controller's configured paths name places on the controller)."""
+    return {"ANSIBLE_COLLECTIONS_PATH": collection.search_path(collection.NODE_COLLECTIONS,
+                                                               collection.ANSIBLE_DEFAULT_PATHS)}
 
 
 class RemoteRunner:
@@ -189,11 +196,15 @@ def staged(request: RunRequest, env: Mapping[str, str], become: bool = True
     the ansible-runner arguments to transmit with it."""
     folder = Path(tempfile.mkdtemp(prefix="oxzep7-transmit-"))
     try:
-        shutil.copytree(playbooks_dir(), folder / "project", ignore=_NOT_SHIPPED)
+        # the collection, where the node's Ansible finds it: under the project's collections
+        # directory, named by a collections path relative to the project dir (see collection.py)
+        inside = Path(collection.NODE_COLLECTIONS) / collection.IN_COLLECTIONS
+        shutil.copytree(playbooks_dir(), folder / "project" / inside, ignore=_NOT_SHIPPED)
+        playbook = str(inside / collection.playbook(request.playbook))
         extravars = run_extravars(request, become)
-        # the zipapps hosts run, built here: shipped in project/files/, where the playbooks'
+        # the zipapps hosts run, built here: shipped in the playbooks' files/, where their
         # `file` lookup and `script` find them by name (with the agent's base64 beside it)
-        files = folder / "project" / "files"
+        files = folder / "project" / Path(playbook).parent / "files"
         files.mkdir(parents=True, exist_ok=True)
         for key in map(agent_build.playbook_var, agent_build.PROGRAMS):
             path = Path(extravars[key])
@@ -205,11 +216,12 @@ def staged(request: RunRequest, env: Mapping[str, str], become: bool = True
         for i, source in enumerate(inventory_sources(request.inventory)):
             args += ["-i", _stage_inventory(source, folder / "inventories" / str(i))]
         yield folder, dict(
-            private_data_dir=str(folder), playbook=request.playbook,
+            private_data_dir=str(folder), playbook=playbook,
             limit=",".join(request.limit), extravars=extravars, forks=request.forks,
             # application.env (private_env) travels in the stream, to the node's temporary data
             # dir only: nothing of it is written here
-            verbosity=request.verbosity or None, envvars={**env, **request.private_env},
+            verbosity=request.verbosity or None,
+            envvars={**env, **node_collections(), **request.private_env},
             ident=request.ident,
             cmdline=shlex.join(args), settings={"pexpect_timeout": 0.5}, quiet=True)
     finally:

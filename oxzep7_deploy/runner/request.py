@@ -43,7 +43,7 @@ class HostStatus(str, Enum):
 class RunRequest:
     """One batch: a static playbook from `playbooks/`, the hosts it may touch, its variables."""
 
-    playbook: str  # a file name under playbooks/, e.g. "interpreter.yml"
+    playbook: str  # a playbook of the collection (playbooks/playbooks/), e.g. "interpreter.yml"
     inventory: InventorySources  # one `-i` source, or several in order
     limit: tuple[str, ...]  # the hosts of this batch; never empty
     extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,8 +1,9 @@
 """Releases on hosts: lock, prepare, switch, health, confirm, rollback, status, unlock (a run each).
 
-Each function runs one static playbook (`playbooks/release_*.yml`) on a batch of hosts through
-the runner and returns the runner's per-host results; a playbook's `oxzep7_result` (the host
-agent's report) is in `HostResult.result`. The host agent keeps the state, so `rollback_release`,
+Each function runs one static playbook of the collection oxzep7.deploy
+(`playbooks/playbooks/release_*.yml`) on a batch of hosts through the runner and returns the
+runner's per-host results; a playbook's `oxzep7_result` (the host agent's report) is in
+`HostResult.result`. The host agent keeps the state, so `rollback_release`,
 `read_status` and `unlock` need no spec. `ReleaseSteps` binds them for the engine.
 """
 

@@ -26,8 +26,8 @@ HOST_PYTHON = (3, 8)
 
 
 def test_no_generated_copy_of_a_host_program_is_committed() -> None:
-    # playbooks/files holds hand-written host scripts only (the wheel set's lock writer)
-    committed = subprocess.run(["git", "ls-files", "*.pyz", "playbooks/files"], cwd=REPO,
+    # playbooks/playbooks/files holds hand-written host scripts only (the wheel set's lock writer)
+    committed = subprocess.run(["git", "ls-files", "*.pyz", "playbooks/playbooks/files"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.split()
     assert [p for p in committed if p.endswith(".pyz")] == []
     programs = {name for name in agent_build.PROGRAMS} | {f"{n}.py" for n in agent_build.PROGRAMS}

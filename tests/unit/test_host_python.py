@@ -24,9 +24,8 @@ AGENT_SOURCES = [
 HOST_SOURCES = [
     *AGENT_SOURCES,
     *sorted((REPO / "playbooks" / "agent" / "oxzep7_audit").glob("*.py")),
-    *sorted((REPO / "playbooks").glob("library/*.py")),
-    *sorted((REPO / "playbooks").glob("roles/*/library/*.py")),
-    *sorted((REPO / "playbooks").glob("module_utils/*.py")),
+    *sorted((REPO / "playbooks").glob("plugins/modules/*.py")),
+    *sorted((REPO / "playbooks").glob("plugins/module_utils/*.py")),
 ]
 
 

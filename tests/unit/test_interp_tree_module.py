@@ -1,4 +1,4 @@
-"""The Ansible module that installs interpreter trees (playbooks/library/oxzep7_interp_tree.py):
+"""The Ansible module that installs interpreter trees (playbooks/plugins/modules/oxzep7_interp_tree.py):
 its free-space check, run locally against a temporary prefix."""
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ class FakeModule:
 
 @pytest.fixture
 def tree_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    # Ansible ships playbooks/module_utils/oxzep7_rules.py (a link to oxzep7_deploy/rules.py)
-    monkeypatch.setitem(sys.modules, "ansible.module_utils.oxzep7_rules", rules)
+    # Ansible ships the collection's plugins/module_utils/oxzep7_rules.py (a link to oxzep7_deploy/rules.py)
+    monkeypatch.setitem(
+        sys.modules, "ansible_collections.oxzep7.deploy.plugins.module_utils.oxzep7_rules", rules)
     spec = importlib.util.spec_from_file_location(
-        "oxzep7_interp_tree_for_test", REPO / "playbooks" / "library" / "oxzep7_interp_tree.py")
+        "oxzep7_interp_tree_for_test", REPO / "playbooks" / "plugins" / "modules" / "oxzep7_interp_tree.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

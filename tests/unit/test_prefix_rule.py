@@ -68,8 +68,8 @@ def test_prune_never_removes_a_tree_at_a_refused_prefix_even_with_our_marker(
 
 
 def test_the_ansible_module_gets_the_rule_from_module_utils_which_is_the_shared_file() -> None:
-    shipped = REPO / "playbooks" / "module_utils" / "oxzep7_rules.py"
+    shipped = REPO / "playbooks" / "plugins" / "module_utils" / "oxzep7_rules.py"
     assert shipped.read_bytes() == (REPO / "oxzep7_deploy" / "rules.py").read_bytes()
-    module = (REPO / "playbooks" / "library" / "oxzep7_interp_tree.py").read_text()
-    assert "from ansible.module_utils.oxzep7_rules import prefix_problem" in module
+    module = (REPO / "playbooks" / "plugins" / "modules" / "oxzep7_interp_tree.py").read_text()
+    assert "from ansible_collections.oxzep7.deploy.plugins.module_utils.oxzep7_rules import (" in module
     assert "def prefix_problem" not in module

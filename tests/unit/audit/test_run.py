@@ -75,7 +75,7 @@ def test_without_spec_or_paths_venvs_are_looked_for_under_srv() -> None:
 # ---- the playbook itself ----
 
 def playbook() -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = yaml.safe_load((playbooks_dir() / PLAYBOOK).read_text())
+    loaded: list[dict[str, Any]] = yaml.safe_load((playbooks_dir() / "playbooks" / PLAYBOOK).read_text())
     return loaded
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from oxzep7_deploy.runner import ansible as runner_module
 from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.request import HostStatus, RunRequest
 
@@ -48,10 +47,10 @@ def test_the_environment_reaches_ansible_and_no_file(tmp_path: Path,
     app_env = base64.b64encode(json.dumps({"TOKEN": f"app-{uuid.uuid4()}"}).encode()).decode()
     monkeypatch.setenv("OXZ_TEST_SECRET", secret)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws)
-    playbooks = tmp_path / "playbooks"
-    playbooks.mkdir()
-    (playbooks / "peek.yml").write_text(PLAY)
-    monkeypatch.setattr(runner_module, "playbooks_dir", lambda: playbooks)
+    playbooks = tmp_path / "playbooks"  # a collection's root, its playbooks in playbooks/
+    (playbooks / "playbooks").mkdir(parents=True)
+    (playbooks / "playbooks" / "peek.yml").write_text(PLAY)
+    monkeypatch.setattr("oxzep7_deploy.collection.playbooks_dir", lambda: playbooks)
     request = RunRequest("peek.yml", "here,", ("here",), become=False,
                          extravars={"ansible_connection": "local",
                                     "ansible_python_interpreter": sys.executable},

@@ -16,7 +16,7 @@ from oxzep7_deploy.runner.ansible import AnsibleRunner
 from oxzep7_deploy.runner.request import HostStatus, RunRequest
 from oxzep7_deploy.steps.release import read_status
 
-sys.path.insert(0, str(playbooks_dir() / "filter_plugins"))
+sys.path.insert(0, str(playbooks_dir() / "plugins" / "filter"))
 from oxzep7_output import oxzep7_report
 
 SUDO = "sudo: unable to resolve host here: Name or service not known"

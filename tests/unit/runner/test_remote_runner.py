@@ -91,13 +91,20 @@ def test_what_is_transmitted_is_what_the_run_needs(inventory: str, tmp_path: Pat
                          private_env={"OXZEP7_APP_ENV_B64": "eyJUT0tFTiI6ICJzIn0="})
     with staged(request, node_env(), become=False) as (stage, job):
         shipped = {str(p.relative_to(stage)) for p in stage.rglob("*")}
-        assert "project/facts.yml" in shipped
+        # the collection, where the node's Ansible finds it (a collections path relative to
+        # the project directory), and the playbook from inside it
+        inside = "project/collections/ansible_collections/oxzep7/deploy"
+        assert f"{inside}/playbooks/facts.yml" in shipped and f"{inside}/galaxy.yml" in shipped
+        assert f"{inside}/plugins/modules/oxzep7_agent.py" in shipped
+        assert job["playbook"] == "collections/ansible_collections/oxzep7/deploy/playbooks/facts.yml"
+        assert job["envvars"]["ANSIBLE_COLLECTIONS_PATH"].split(":")[0] == "collections"
         # the programs hosts run, as the zipapps built here, named by the variables the
         # playbooks read them from
         agent = job["extravars"]["oxzep7_host_pyz"]
-        assert f"project/files/{agent}" in shipped and f"project/files/{agent}.b64" in shipped
-        assert f"project/files/{job['extravars']['oxzep7_audit_pyz']}" in shipped
-        assert not [p for p in shipped if "__pycache__" in p or p.startswith("project/agent")]
+        files = f"{inside}/playbooks/files"
+        assert f"{files}/{agent}" in shipped and f"{files}/{agent}.b64" in shipped
+        assert f"{files}/{job['extravars']['oxzep7_audit_pyz']}" in shipped
+        assert not [p for p in shipped if "__pycache__" in p or p.startswith(f"{inside}/agent")]
         assert "inventories/0/hosts.ini" in shipped and "inventories/0/group_vars/web.yml" in shipped
         assert shlex.split(job["cmdline"]) == ["-i", "../inventories/0/hosts.ini", "-i", "h9,"]
         assert job["extravars"]["ansible_become"] is False
@@ -121,9 +128,9 @@ def guard_processes() -> list[int]:
 
 
 def slow_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunRequest:
-    project = tmp_path / "playbooks"
-    (project / "files").mkdir(parents=True)
-    (project / "slow.yml").write_text(
+    project = tmp_path / "playbooks"  # a collection's root, its playbooks in playbooks/
+    (project / "playbooks" / "files").mkdir(parents=True)
+    (project / "playbooks" / "slow.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - {name: first, debug: {msg: one}}\n"
         "    - {name: long, command: sleep 60}\n")

@@ -14,8 +14,11 @@ from typing import Any, NoReturn
 from ansible.module_utils.basic import AnsibleModule
 
 # The prefix rule and sha256 are the controller's own (oxzep7_deploy/rules.py): Ansible ships
-# playbooks/module_utils/oxzep7_rules.py, a symlink to it, with this module.
-from ansible.module_utils.oxzep7_rules import prefix_problem, sha256_file
+# the collection's plugins/module_utils/oxzep7_rules.py, a symlink to it, with this module.
+from ansible_collections.oxzep7.deploy.plugins.module_utils.oxzep7_rules import (
+    prefix_problem,
+    sha256_file,
+)
 
 DOCUMENTATION = r"""
 module: oxzep7_interp_tree
@@ -33,7 +36,7 @@ description:
     checks that the interpreter starts at its final path (and, for a shared build, that
     ldd finds every library), and puts the previous tree back if it does not.
   - C(discarded) removes a stage left by a failed attempt.
-  - Refuses what the spec check refuses (oxzep7_deploy/rules.py prefix_problem): C(/), any
+  - Refuses what the spec check refuses (oxzep7_deploy/rules.py, prefix_problem) - C(/), any
     prefix under C(/usr) but C(/usr/local/<dir>), under C(/bin), C(/sbin) or C(/lib*), any C(..),
     prefixes less than two levels deep; and replacing a directory this tool did not install.
 options:

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Ansible module: run one subcommand of the oxzep7 host agent and return its JSON report."""
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-../../oxzep7_deploy/rules.py

@@ -1,0 +1,1 @@
+../../../oxzep7_deploy/rules.py
