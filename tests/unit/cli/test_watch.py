@@ -113,3 +113,28 @@ def test_promote_past_an_inconclusive_watch_goes_on_to_the_next_wave(
     assert code == 0 and doc["outcome"] == "succeeded", doc
     assert hosts.hosts_of("switch") == ["h1", "h2"], "the canary is not switched again"
     assert doc["hosts"]["h2"]["watch"][0]["verdict"] == "unwatched", "stage all has no bake"
+
+
+def test_the_report_shows_the_watch_findings(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeHosts({"release_watch.yml": lambda r, h: watched(
+        "failed", 0, 5, "5 new matching lines after the switch")}).install(monkeypatch)
+    invoke("apply", "spec.yaml", "-i", "web.ini", "--yes")
+    result = CliRunner().invoke(cli, ["report", "sample-py313", "-o", "report.html"])
+    assert result.exit_code == 0, result.output
+    page = (work / "report.html").read_text()
+    assert "verdict: failed" in page and "5 new matching lines after the switch" in page
+    assert "Traceback (most recent call last):" in page
+
+
+def test_plan_shows_the_watch_and_the_waves_it_watches(work: Path) -> None:
+    code, doc, _ = invoke("plan", "spec.yaml", "-i", "web.ini")
+    assert code == 0
+    assert doc["watch"] == {"patterns": ["Traceback (most recent call last)", "CRITICAL"],
+                            "max_new": 0, "restarts": 0, "inconclusive": "pause",
+                            "waves": ["canary"]}
+    text = CliRunner().invoke(cli, ["plan", "spec.yaml", "-i", "web.ini"]).output
+    assert "bake 1s with the watch" in text
+    assert "watch (during each bake, on the hosts that wave switched)" in text
+    (work / "spec.yaml").write_text(SPEC.replace("watch: {}\n", ""))
+    code, doc, _ = invoke("plan", "spec.yaml", "-i", "web.ini")
+    assert "watch" not in doc, "without a watch section the plan keeps its shape"
