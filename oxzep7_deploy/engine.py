@@ -83,8 +83,16 @@ class Engine:
         """Go as far as the plan allows: to the end, to a manual gate, or to a failure."""
         p = self.progress
         resumed_at, p.paused_at = p.paused_at, None
-        if p.paused_for == "watch" and resumed_at is not None:  # promoted past the watch
-            self._mark("promoted", self.plan.waves[resumed_at].name)
+        if p.paused_for == "watch" and resumed_at is not None:
+            if resumed_at not in p.promoted:  # resumed, not promoted: the watch still holds it
+                p.paused_at = resumed_at
+                self._save(p)
+                self._emit(ProgressEvent(
+                    "gate", f"still paused after wave {self.plan.waves[resumed_at].name}: its "
+                    f"watch was inconclusive; `oxzep7-deploy promote {self.plan.name}` continues, "
+                    f"`oxzep7-deploy abort {self.plan.name}` rolls back", ok=False))
+                return p
+            self._mark("promoted", self.plan.waves[resumed_at].name)  # promoted past the watch
             resumed_at = None
         p.paused_for = None
         try:
@@ -324,6 +332,8 @@ class Engine:
     def _pause_watch(self, index: int, wave: Wave) -> Progress:
         p = self.progress
         p.paused_at, p.paused_for, p.outcome = index, "watch", Outcome.PAUSED
+        if index in p.promoted:  # its manual gate, passed before it ran: only a promote from
+            p.promoted.remove(index)  # here on passes the watch
         self._mark("paused", wave.name)
         self._save(p)
         self._emit(ProgressEvent(

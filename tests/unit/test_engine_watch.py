@@ -85,6 +85,10 @@ def test_inconclusive_pauses_after_the_wave_and_promote_goes_on_without_redoing_
     assert steps.hosts_of("switch") == ["h1"] and steps.hosts_of("unlock") == []
     p = Progress.from_json(p.to_json())  # as promote finds it on disk
     steps.verdicts.clear()
+    p = engine(steps, progress=p).run()  # resumed without a promote (apply again)
+    assert p.outcome is Outcome.PAUSED and p.paused_for == "watch", "only promote passes it"
+    assert steps.hosts_of("switch") == ["h1"]
+    p.promoted.append(0)  # what `promote` does
     p = engine(steps, progress=p).run()
     assert p.outcome is Outcome.SUCCEEDED and p.paused_for is None
     assert steps.hosts_of("switch") == ["h1", "h2", "h3", "h4"], "the canary is not switched again"
