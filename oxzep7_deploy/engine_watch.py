@@ -53,8 +53,8 @@ def judging(step: Step, wave: str, watch: Watch, found: dict[str, dict[str, Any]
                 if verdict == "failed" or (verdict == "inconclusive"
                                            and watch.inconclusive is Inconclusive.FAIL):
                     res = replace(res, status=HostStatus.FAILED, failed_task="watch",
-                                  message=f"watch: {verdict}: {found[host]['reason']}"
-                                          + _sample(found[host]))
+                                  message=(f"{verdict}: " if verdict != "failed" else "")
+                                  + found[host]["reason"] + _sample(found[host]))
             out[host] = res
         return out
     return judged
