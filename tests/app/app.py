@@ -178,7 +178,11 @@ def make_server(args: argparse.Namespace, handler: type) -> ThreadingHTTPServer:
 def drain(timeout: float = 10) -> None:
     """Let the requests in flight finish (their handler threads end), for at most `timeout`."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > 1 and time.monotonic() < deadline:
+    def busy() -> bool:  # handler threads; not the daemon ticker of log-tracebacks
+        return any(t is not threading.main_thread() and not t.daemon
+                   for t in threading.enumerate())
+
+    while busy() and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
