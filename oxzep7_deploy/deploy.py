@@ -157,7 +157,8 @@ def refuse_while_paused(spec: Spec, data: bytes, spec_path: str, records_root: P
             continue
         try:
             waves = record.plan_document()["waves"]
-            gate = f"before wave {waves[progress.paused_at or 0]['name']}"
+            gate = ("after wave {}, its watch inconclusive" if progress.paused_for == "watch"
+                    else "before wave {}").format(waves[progress.paused_at or 0]['name'])
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             gate = "at a manual gate"
         old = record.spec_bytes()
@@ -320,6 +321,8 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
         "exit_code": int(outcome.exit_code),
         "paused_at": (plan.waves[progress.paused_at].name
                       if progress.paused_at is not None else None),
+        # "gate": paused before wave paused_at; "watch": after it, its watch inconclusive
+        "paused_for": progress.paused_for if progress.paused_at is not None else None,
         "waves_done": [w.name for w in plan.waves[: progress.waves_done]],
         "error": progress.error,
         "hosts": {
@@ -330,6 +333,7 @@ def build_report(plan: Plan, progress: Progress) -> dict[str, Any]:
                 "message": r.message,
                 "restart_gap_s": r.restart_gap_s,
                 "restart_window": r.restart_window,
+                "watch": r.watch,
             }
             for host, r in progress.hosts.items()
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from oxzep7_deploy.engine_model import (
     HostRecord,
@@ -15,6 +16,7 @@ from oxzep7_deploy.engine_model import (
     ProgressHandler,
     Results,
 )
+from oxzep7_deploy.engine_watch import evidence, held, judging, unwatched
 from oxzep7_deploy.errors import Oxzep7Error
 from oxzep7_deploy.plan.model import Plan, Wave
 from oxzep7_deploy.runner.request import HostResult, HostStatus
@@ -70,6 +72,8 @@ class Engine:
         self.error: Exception | None = None  # the first exception a step raised, if any
         self._stopping = False  # failure handling: a step that raises now stops nothing more
         self._results: Results = {}  # the last step's results, per host
+        self._held: list[str] = []  # hosts whose watch was inconclusive: the deploy pauses
+        self._held_evidence = ""
         for host in plan.targets:
             progress.hosts.setdefault(host, HostRecord())
 
@@ -79,6 +83,18 @@ class Engine:
         """Go as far as the plan allows: to the end, to a manual gate, or to a failure."""
         p = self.progress
         resumed_at, p.paused_at = p.paused_at, None
+        if p.paused_for == "watch" and resumed_at is not None:
+            if resumed_at not in p.promoted:  # resumed, not promoted: the watch still holds it
+                p.paused_at = resumed_at
+                self._save(p)
+                self._emit(ProgressEvent(
+                    "gate", f"still paused after wave {self.plan.waves[resumed_at].name}: its "
+                    f"watch was inconclusive; `oxzep7-deploy promote {self.plan.name}` continues, "
+                    f"`oxzep7-deploy abort {self.plan.name}` rolls back", ok=False))
+                return p
+            self._mark("promoted", self.plan.waves[resumed_at].name)  # promoted past the watch
+            resumed_at = None
+        p.paused_for = None
         try:
             if not (p.locked or p.prestaged):  # every target first: no other deploy comes between
                 # the first target alone first: of two deploys started at once, the one refused
@@ -100,6 +116,8 @@ class Engine:
                 self._run_wave(wave)
                 p.waves_done = index + 1
                 self._save(p)
+                if self._held:
+                    return self._pause_watch(index, wave)
         except DeployStopped:
             return self._fail()
         except Exception as exc:
@@ -260,6 +278,10 @@ class Engine:
             self._check_budget()
         if wave.gate.bake:
             self._bake(wave)
+            self._watch(wave)
+        elif self.plan.watch is not None:
+            for host in self._live(wave):
+                self._findings(host).append(unwatched(wave.name))
 
     def _bake(self, wave: Wave) -> None:
         live = [h for h in wave.hosts if self.progress.hosts[h].state == "live"]
@@ -273,9 +295,57 @@ class Engine:
             if not live:
                 return
 
+    def _watch(self, wave: Wave) -> None:
+        """At the end of the bake: the watch on the hosts the wave switched (still live)."""
+        step, watch, live = getattr(self.steps, "watch", None), self.plan.watch, self._live(wave)
+        if step is None or watch is None or not live:
+            return
+        self._emit(ProgressEvent("batch", f"watch: the journal of {_names(live)} since the "
+                                 "switch against the same time before it", wave=wave.name,
+                                 hosts=tuple(live)))
+        found: dict[str, dict[str, Any]] = {}
+        passed = self._step("watch", judging(step, wave.name, watch, found), live)
+        for host, finding in found.items():
+            self._findings(host).append(finding)
+            if host in passed and finding["verdict"] not in ("ok", "inconclusive"):
+                self._emit(ProgressEvent("host", f"{host}: watch {finding['verdict']}: "
+                                         f"{finding['reason']}", wave=wave.name, hosts=(host,)))
+            elif host in passed and finding["verdict"] == "inconclusive":
+                self._emit(ProgressEvent("host", f"{host}: watch inconclusive: {finding['reason']}"
+                                         + ("" if host in held(found, watch, passed)
+                                            else f" (inconclusive: {watch.inconclusive.value})"),
+                                         wave=wave.name, hosts=(host,), ok=False))
+        self._save(self.progress)
+        self._check_budget()
+        self._held = held(found, watch, passed)
+        self._held_evidence = evidence(found, self._held)
+
+    def _live(self, wave: Wave) -> list[str]:
+        return [h for h in wave.hosts if self.progress.hosts[h].state == "live"]
+
+    def _findings(self, host: str) -> list[dict[str, Any]]:
+        record = self.progress.hosts[host]
+        if record.watch is None:
+            record.watch = []
+        return record.watch
+
+    def _pause_watch(self, index: int, wave: Wave) -> Progress:
+        p = self.progress
+        p.paused_at, p.paused_for, p.outcome = index, "watch", Outcome.PAUSED
+        if index in p.promoted:  # its manual gate, passed before it ran: only a promote from
+            p.promoted.remove(index)  # here on passes the watch
+        self._mark("paused", wave.name)
+        self._save(p)
+        self._emit(ProgressEvent(
+            "gate", f"paused after wave {wave.name}: the watch is inconclusive on "
+            f"{_names(self._held)}: {self._held_evidence}; `oxzep7-deploy promote "
+            f"{self.plan.name}` continues, `oxzep7-deploy abort {self.plan.name}` rolls back",
+            wave=wave.name, hosts=tuple(self._held), ok=False))
+        return p
+
     def _pause(self, index: int, wave: Wave) -> Progress:
         p = self.progress
-        p.paused_at = index
+        p.paused_at, p.paused_for = index, "gate"
         p.outcome = Outcome.PAUSED
         self._mark("paused", wave.name)
         self._save(p)

@@ -18,6 +18,8 @@ class HostSteps(Protocol):
 
     Optional: an attribute `preview` (a step like the others, or None): run on each batch just
     before its switch; a host that fails it is not switched (the spec's `preview`).
+    Optional: an attribute `watch` (a step, or None): run at the end of a wave's bake on the hosts
+    it switched; each host's result has `watch`: {"verdict", "reason", counts} (the spec's `watch`).
     """
 
     def install(self, hosts: Sequence[str]) -> Results:
@@ -96,6 +98,10 @@ class HostRecord:
     # [start, end] (epoch seconds) of its restart and health checks; None without application.port
     restart_gap_s: float | None = None
     restart_window: list[float] | None = None
+    # what the watch found on this host (`watch` in the spec), one finding per watched wave:
+    # {"wave", "verdict": ok|failed|inconclusive|unavailable|unwatched, "reason", ...};
+    # None: no watch configured
+    watch: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -110,6 +116,9 @@ class Progress:
     waves_done: int = 0
     promoted: list[int] = field(default_factory=list)  # wave indexes whose manual gate is passed
     paused_at: int | None = None
+    # why it is paused: "gate" (a manual gate before wave paused_at) or "watch" (the watch of
+    # wave paused_at, which is done, was inconclusive); None when not paused
+    paused_for: str | None = None
     outcome: Outcome | None = None
     hosts: dict[str, HostRecord] = field(default_factory=dict)
     error: str | None = None  # what stopped the deploy when a step raised (step: message)
@@ -128,7 +137,7 @@ class Progress:
         hosts = {h: HostRecord(**r) for h, r in dict(doc.get("hosts") or {}).items()}
         outcome = Outcome(doc["outcome"]) if doc.get("outcome") else None
         fields = {k: doc[k] for k in ("prestaged", "locked", "switched", "waves_done", "promoted",
-                                            "paused_at", "error", "timeline")
+                                            "paused_at", "paused_for", "error", "timeline")
                   if k in doc}
         return cls(name=doc["name"], release=doc["release"], outcome=outcome, hosts=hosts, **fields)
 

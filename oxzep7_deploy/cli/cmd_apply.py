@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from oxzep7_deploy.cli import runners
@@ -56,14 +58,28 @@ def _finish(plan: Plan, progress: Progress, printer: ProgressPrinter, as_json: b
     else:
         rows = [[h, r["state"], _gap(r["restart_gap_s"]), r["failed_step"] or "", r["message"] or ""]
                 for h, r in report["hosts"].items()]
-        printer.table(f"{plan.name}: release {plan.release}: {report['outcome']}",
-                      ["host", "state", "restart gap", "failed step", "detail"], rows)
-        if progress.outcome is Outcome.PAUSED:
+        columns = ["host", "state", "restart gap", "failed step", "detail"]
+        if plan.watch is not None:
+            columns.append("watch")
+            for row, r in zip(rows, report["hosts"].values(), strict=True):
+                row.append(_watched(r["watch"]))
+        printer.table(f"{plan.name}: release {plan.release}: {report['outcome']}", columns, rows)
+        if progress.outcome is Outcome.PAUSED and progress.paused_for == "watch":
+            printer.line(f"paused after wave {report['paused_at']}: its watch is inconclusive "
+                         f"(see the watch findings above); `oxzep7-deploy promote {plan.name}` "
+                         f"continues, `oxzep7-deploy abort {plan.name}` rolls back")
+        elif progress.outcome is Outcome.PAUSED:
             printer.line(f"paused before wave {report['paused_at']}: "
                          f"`oxzep7-deploy promote {plan.name}` continues, "
                          f"`oxzep7-deploy abort {plan.name}` rolls back")
     outcome = progress.outcome or Outcome.ROLLED_BACK
     raise SystemExit(int(outcome.exit_code))
+
+
+def _watched(findings: list[dict[str, Any]] | None) -> str:
+    """`canary: inconclusive: 4 matching lines after …`, one line per watched wave."""
+    return "\n".join(f"{f.get('wave')}: {f.get('verdict')}: {f.get('reason')}"
+                     for f in findings or [])
 
 
 def _gap(seconds: float | None) -> str:
@@ -140,7 +156,8 @@ def _resume(name: str, yes: bool, as_json: bool, abort: bool, verbose: int,
     ctx = _context(printer, verbose, ask_become_pass, node or spec.ansible.execution_node)
     progress = record.load_progress()
     wave = plan.waves[progress.paused_at or 0].name
-    verb = "roll back" if abort else f"continue with wave {wave} of"
+    verb = ("roll back" if abort else f"continue past the inconclusive watch of wave {wave} of"
+            if progress.paused_for == "watch" else f"continue with wave {wave} of")
     confirm(f"{verb} deploy {name} (release {plan.release})?", yes)
     progress = run_deploy(spec, plan, record, ctx, promote_wave=None if abort else progress.paused_at,
                           abort=abort)

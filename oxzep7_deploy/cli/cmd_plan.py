@@ -85,7 +85,10 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
         after = f"health ({checks} check{'s' if checks != 1 else ''})" if checks else "no health checks"
         if gate.bake:
             after += f", bake {format_duration(gate.bake)}"
+            if plan.watch is not None:
+                after += " with the watch"
         lines.append(f"wave {n} {wave.name}: {before}switch {_batches(wave)}; then {after}")
+    lines += _describe_watch(plan)
     size = spec.rollout.batch_size if spec is not None else None
     if size is not None and size.percent:
         cap = batch_cap(size, len(plan.targets))
@@ -97,6 +100,20 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
         + (format_duration(plan.dead_man) if plan.dead_man else "off")
     )
     return lines
+
+
+def _describe_watch(plan: Plan) -> list[str]:
+    watch = plan.watch
+    if watch is None:
+        return []
+    patterns = ", ".join(repr(p) for p in watch.patterns) or "none"
+    line = (f"watch (during each bake, on the hosts that wave switched): journal lines with "
+            f"{patterns} beyond the window before the switch (max_new {watch.max_new}), "
+            f"restarts beyond {watch.restarts}, any crash fail the host; a noisy window before "
+            f"the switch: {watch.inconclusive.value}")
+    if not any(w.gate.bake for w in plan.waves):
+        line += "; no stage has a bake, so nothing is watched"
+    return [line]
 
 
 def describe_ansible(settings: dict[str, Any]) -> list[str]:

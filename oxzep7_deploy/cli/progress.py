@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from oxzep7_deploy.engine_model import ProgressEvent
@@ -55,9 +56,10 @@ class ProgressPrinter:
         mark = "✓" if event.ok else "✗"
         style = _STYLE.get(event.kind, "") if event.ok or event.kind != "done" else "bold red"
         if event.kind in ("phase", "gate", "done", "rollback"):
-            self.console.print(f"[{style}]{mark if event.kind == 'done' else '▸'} {event.message}[/]")
-        else:
-            self.console.print(f"  [{style}]{'·' if event.ok else mark} {event.message}[/]")
+            self.console.print(f"[{style}]{mark if event.kind == 'done' else '▸'} "
+                               f"{escape(event.message)}[/]")
+        else:  # a message quotes hosts' output (e.g. "[CRITICAL] …"): never read as markup
+            self.console.print(f"  [{style}]{'·' if event.ok else mark} {escape(event.message)}[/]")
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         if self.quiet:
@@ -66,7 +68,7 @@ class ProgressPrinter:
         for col in columns:
             table.add_column(col, overflow="fold")  # a long path or error is kept whole
         for row in rows:
-            table.add_row(*("" if c is None else str(c) for c in row))
+            table.add_row(*("" if c is None else escape(str(c)) for c in row))
         self.out.print(table)
 
     def line(self, text: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from oxzep7_deploy.spec.model import OnFailure, Promote, Strategy
+from oxzep7_deploy.spec.model import Inconclusive, OnFailure, Promote, Strategy, Watch
 
 Batch = tuple[str, ...]
 
@@ -107,6 +107,7 @@ class Plan:
     lock_ttl: int
     forks: int
     wheels: tuple[WheelStep, ...] = ()  # empty: pip installs from the index on each host
+    watch: Watch | None = None  # the spec's `watch`: run at the end of each wave's bake
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +127,8 @@ class Plan:
             "forks": self.forks,
             # only with `wheels: once-per-platform`: plans without it keep their shape
             **({"wheels": [w.to_json() for w in self.wheels]} if self.wheels else {}),
+            # only with a `watch` section: the waves it watches are those with a bake
+            **({"watch": watch_json(self.watch, self.waves)} if self.watch else {}),
         }
 
     @classmethod
@@ -152,6 +155,7 @@ class Plan:
             lock_ttl=int(doc["lock_ttl"]),
             forks=int(doc["forks"]),
             wheels=tuple(WheelStep.from_json(w) for w in doc.get("wheels", [])),
+            watch=watch_from_json(doc["watch"]) if doc.get("watch") else None,
         )
 
 
@@ -159,3 +163,14 @@ def _names(values: Any) -> tuple[str, ...]:
     if not isinstance(values, list):
         raise TypeError(f"expected a list of host names, not {type(values).__name__}")
     return tuple(str(v) for v in values)
+
+
+def watch_json(watch: Watch, waves: Sequence[Wave]) -> dict[str, Any]:
+    return {"patterns": list(watch.patterns), "max_new": watch.max_new,
+            "restarts": watch.restarts, "inconclusive": watch.inconclusive.value,
+            "waves": [w.name for w in waves if w.gate.bake]}
+
+
+def watch_from_json(doc: Mapping[str, Any]) -> Watch:
+    return Watch(patterns=tuple(str(p) for p in doc["patterns"]), max_new=int(doc["max_new"]),
+                 restarts=int(doc["restarts"]), inconclusive=Inconclusive(doc["inconclusive"]))

@@ -19,6 +19,7 @@ from oxzep7_deploy.spec.model import (
     HealthCheck,
     HostCount,
     HttpCheck,
+    Inconclusive,
     Install,
     Interpreter,
     Method,
@@ -34,6 +35,7 @@ from oxzep7_deploy.spec.model import (
     Spec,
     Stage,
     Strategy,
+    Watch,
 )
 
 Data = Mapping[str, Any]
@@ -66,6 +68,7 @@ def build_spec(data: Data, digest: str) -> Spec:
         ansible=AnsibleOptions(forks=_forks(data["ansible"].get("forks")), become=data["ansible"]["become"],
                                execution_node=data["ansible"].get("execution_node")),
         preview=_preview(data.get("preview")),
+        watch=_watch(data.get("watch")),
         api_version=data["apiVersion"],
         kind=data["kind"],
         digest=digest,
@@ -133,6 +136,14 @@ def _preview(data: Data | None) -> Preview | None:
     if data is None:
         return None
     return Preview(port=int(data["port"]), env=data["env"], command=data.get("command"))
+
+
+def _watch(data: Data | None) -> Watch | None:
+    if data is None:
+        return None
+    journal = data["journal"]
+    return Watch(patterns=tuple(journal["patterns"]), max_new=int(journal["max_new"]),
+                 restarts=int(data["restarts"]), inconclusive=Inconclusive(data["inconclusive"]))
 
 
 def _health(data: Data) -> Health:

@@ -42,6 +42,14 @@ class Restart(str, Enum):
     RELOAD = "reload"  # systemctl reload: graceful, the app keeps serving
 
 
+class Inconclusive(str, Enum):
+    """What the watch does when the window before the switch is already noisy."""
+
+    PAUSE = "pause"  # the deploy pauses like a manual gate: promote or abort
+    FAIL = "fail"  # the host fails, as for a finding
+    IGNORE = "ignore"  # noted in the findings only
+
+
 class Promote(str, Enum):
     AUTO = "auto"
     MANUAL = "manual"
@@ -191,6 +199,18 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """During each stage's bake, on the hosts it switched: the journal of the app's units
+    (lines with any of `patterns`, literal substrings), unit restarts and crashes, after the
+    switch against the same-length window before it."""
+
+    patterns: tuple[str, ...] = ("Traceback (most recent call last)", "CRITICAL")
+    max_new: int = 0
+    restarts: int = 0
+    inconclusive: Inconclusive = Inconclusive.PAUSE
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     hosts: HostCount
@@ -230,6 +250,7 @@ class Spec:
     rollout: Rollout = Rollout()
     ansible: AnsibleOptions = AnsibleOptions()
     preview: Preview | None = None
+    watch: Watch | None = None  # None: no `watch` section, nothing watched
     api_version: str = "oxzep7.dev/v1"
     kind: str = "PythonUpgrade"
     digest: str = ""  # sha256 of the spec file's bytes: recorded in every release

@@ -47,6 +47,7 @@ UNLOCK = "release_unlock.yml"
 LOCK = "release_lock.yml"
 PREFLIGHT = "release_preflight.yml"
 PREVIEW = "release_preview.yml"
+WATCH = "release_watch.yml"
 
 _INCOMPLETE = ("rollback-incomplete", "rollback-unhealthy")
 ROLLBACK_LOCK_TTL = 3600  # seconds a rollback may hold the app's lock
@@ -232,6 +233,15 @@ def health_vars(app: str, release_id: str | None = None, retries: int | None = N
 
 def preview_vars(app: str, release_id: str) -> dict[str, Any]:
     return {"oxzep7_app": app, "oxzep7_release": release_id}
+
+
+def watch_vars(spec: Spec, release_id: str) -> dict[str, Any]:
+    """The watch's settings go to the agent on stdin (oxzep7_watch); None of them is secret."""
+    watch = spec.watch
+    settings = ({"patterns": list(watch.patterns), "max_new": watch.max_new,
+                 "restarts": watch.restarts} if watch is not None else {})
+    return {"oxzep7_app": spec.application.name, "oxzep7_release": release_id,
+            "oxzep7_watch": settings}
 
 
 def confirm_vars(spec: Spec, release_id: str, deploy_id: str, release_lock: bool = True
@@ -524,6 +534,13 @@ class ReleaseSteps:
             return None
         return lambda hosts: self.run_step("preview", hosts)
 
+    @property
+    def watch(self) -> Callable[[Sequence[str]], Results] | None:
+        """The `watch` step when the spec has a watch section, else None (no step)."""
+        if self.spec.watch is None:
+            return None
+        return lambda hosts: self.run_step("watch", hosts)
+
     def run_step(self, name: str, hosts: Sequence[str]) -> Results:
         step = STEPS[name]
         env = self.spec.application.env if step.with_env else None
@@ -550,6 +567,8 @@ STEPS: Mapping[str, StepDescription] = MappingProxyType({
     "preview": StepDescription(  # the new release beside the old, on preview.port, health-checked
         PREVIEW, lambda s: preview_vars(s.spec.application.name, s.release_id), with_env=True),
     "switch": StepDescription(SWITCH, _release, with_env=True),
+    "watch": StepDescription(  # the journal since the switch against the time before it
+        WATCH, lambda s: watch_vars(s.spec, s.release_id), with_env=True),
     "health": StepDescription(
         HEALTH, lambda s: health_vars(s.spec.application.name, s.release_id, retries=1),
         with_env=True),

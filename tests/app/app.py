@@ -13,6 +13,11 @@ PORT set to preview.port.
 
 It refuses to start at all when its version is listed in <code>/crash-on-python.
 
+Tracebacks while healthy (the watch's drill): when <code>/log-tracebacks lists the release the
+process started from (one per line; `*` every release, `new` every release but `initial`), it
+writes a Python traceback to stderr (the unit's journal) on every request and TICKS times a
+second, and still answers 200.
+
 Serving while it moves:
 - socket activation: started by systemd with LISTEN_FDS=1 (a .socket unit), it serves on fd 3
   instead of binding the port; the socket outlives a restart, so connections made meanwhile wait
@@ -44,6 +49,7 @@ from pathlib import Path
 import six  # the pinned requirement: proves the venv was built with the app's requirements
 
 CODE = Path(__file__).resolve().parent
+TICKS = 4  # tracebacks a second while <code>/log-tracebacks lists the release
 
 
 def release_of(path: Path, root: Path) -> str | None:
@@ -93,11 +99,37 @@ def health(root: Path, code: Path, started_release: str | None) -> tuple[int, di
     return (503 if reasons else 200), body
 
 
+def logs_tracebacks(code: Path, release: str | None) -> bool:
+    """Whether <code>/log-tracebacks lists `release` (`*`: every one; `new`: all but initial)."""
+    listed = listed_versions(code / "log-tracebacks")
+    return "*" in listed or release in listed or ("new" in listed and release != "initial")
+
+
+def log_traceback(where: str) -> None:
+    """A real traceback on stderr, the way an app's unhandled error shows in the journal."""
+    try:
+        raise RuntimeError(f"sample error ({where}; <code>/log-tracebacks lists this release)")
+    except RuntimeError:
+        import traceback
+
+        sys.stderr.write(traceback.format_exc())
+        sys.stderr.flush()
+
+
+def tick_tracebacks(code: Path, release: str | None) -> None:
+    while True:
+        if logs_tracebacks(code, release):
+            log_traceback("tick")
+        time.sleep(1 / TICKS)
+
+
 def make_handler(root: Path, code: Path, started_release: str | None) -> type:
     class Handler(BaseHTTPRequestHandler):
         server_version = "oxzep7-sample/1"
 
         def do_GET(self) -> None:
+            if logs_tracebacks(code, started_release):
+                log_traceback(f"GET {self.path}")
             if self.path.split("?", 1)[0] == "/healthz":
                 status, body = health(root, code, started_release)
                 self._send(status, "application/json", json.dumps(body) + "\n")
@@ -146,7 +178,11 @@ def make_server(args: argparse.Namespace, handler: type) -> ThreadingHTTPServer:
 def drain(timeout: float = 10) -> None:
     """Let the requests in flight finish (their handler threads end), for at most `timeout`."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > 1 and time.monotonic() < deadline:
+    def busy() -> bool:  # handler threads; not the daemon ticker of log-tracebacks
+        return any(t is not threading.main_thread() and not t.daemon
+                   for t in threading.enumerate())
+
+    while busy() and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -200,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     started = release_of(Path(sys.prefix), args.root)
     server = make_server(args, make_handler(args.root, CODE, started))
+    threading.Thread(target=tick_tracebacks, args=(CODE, started), daemon=True).start()
     reloading = threading.Event()
 
     def stop_serving(_signum: int, _frame: object) -> None:

@@ -4,6 +4,7 @@
     app.wait_healthy("h1")["python"]           # "3.11.2"
     app.set_unhealthy("h2")                    # /healthz 503 until set_unhealthy("h2", False)
     app.fail_on_python("h1", ["3.13"])         # only a release on 3.13 is unhealthy
+    app.log_tracebacks("h1", ["new"])          # tracebacks in the journal from a new release
 
 On each host (DESIGN.md's layout, nothing of the tool's own yet: no /var/lib/oxzep7 state, no
 release.json; the tool must take such a host over):
@@ -137,6 +138,11 @@ class SampleApp:
     def crash_on_python(self, host: str, versions: Sequence[str]) -> None:
         """The app exits at start (status 3) on one of `versions`: the unit fails."""
         self._version_list(host, "crash-on-python", versions)
+
+    def log_tracebacks(self, host: str, releases: Sequence[str]) -> None:
+        """The app logs a traceback on every request and a few times a second (still answering
+        200) when it runs one of `releases` (`*`: every one, `new`: all but `initial`); [] stops."""
+        self._version_list(host, "log-tracebacks", releases)
 
     def _version_list(self, host: str, name: str, versions: Sequence[str]) -> None:
         if versions:

@@ -18,6 +18,7 @@ from .rollback import confirm, deadman_boot, deadman_fire, rollback
 from .snapshot import snapshot
 from .state import current_link, load_state, probe_interpreter
 from .switch_call import switch
+from .watch import watch
 
 
 def state_report(paths, root=None):
@@ -101,6 +102,10 @@ def cmd_preflight(args, ctx):
 
 def cmd_preview(args, ctx):
     return preview(ctx, args.release)
+
+
+def cmd_watch(args, ctx):
+    return watch(ctx, args.release, json.load(sys.stdin))
 
 
 def cmd_arm_deadman(args, ctx):
@@ -191,6 +196,7 @@ def parser():
     command("health", cmd_health, opt("--release"), *health_opts)
     command("preflight", cmd_preflight, opt("--root"))
     command("preview", cmd_preview, opt("--release", required=True))
+    command("watch", cmd_watch, opt("--release", required=True))
     command(
         "arm-deadman",
         cmd_arm_deadman,

@@ -5,7 +5,7 @@ import os
 
 from oxzep7_deploy.rules import fsync_dir
 
-from .base import AgentError, iso, pause_at
+from .base import AgentError, iso, now, pause_at
 from .context import last_line
 from .deadman import arm, disarm
 from .health import has_systemd
@@ -85,7 +85,9 @@ def switch_locked(ctx, rid, deploy, deadman, deadman_mode, snapshot_paths, keep)
     switch_link(st["root"], rel, point="switch:tmp-link")
     pause_at("switch:link")  # the link moved, the state not yet: the next load sees the link
     st["previous"], st["current"] = old, rid
-    set_status(st, rid, "live", deploy=deploy or rel.get("deploy"))
+    # the switch time (the watch compares the journal since it with the same time before it)
+    rel.pop("restarted_at", None)
+    set_status(st, rid, "live", deploy=deploy or rel.get("deploy"), switched_at=now())
     history(st, "switch", release=rid, deploy=deploy, to=rid, **{"from": old})
     save_state(paths, st)
     pause_at("switch:state")

@@ -1,13 +1,13 @@
 """The switch command: switch, restart, run the health checks, and put the previous release
 back on the host when the restart or a check fails."""
 
-from .base import AgentError, pause_at
+from .base import AgentError, now, pause_at
 from .files import guarded
 from .gap import GapProbe
 from .health import check_health, restart_services
 from .lock import lock_if_asked
 from .rollback import do_rollback, rollback_target
-from .state import load_state, release_config
+from .state import load_state, release_config, save_state
 from .switch import first_switch, switch_locked, undo_adoption
 
 
@@ -32,6 +32,7 @@ def switch(ctx, rid, deploy=None, deadman=0, deadman_mode="auto", snapshot_paths
             if restart:
                 ctx.use_env_keys(st.get("config", {}).get("env_keys"))
                 report["restarted"] = restart_services(ctx, st, st["current"])
+                note_restarted(paths, rid)
             if check:
                 part = "Health checks"
                 report["health"] = check_health(ctx, rid, retries, interval)["health"]
@@ -81,3 +82,13 @@ def switch_failed(ctx, rid, deploy, report, part, exc):
             partial.update(revert_error=revert.message)
             message += "; ROLLBACK INCOMPLETE: " + revert.message
     return AgentError(exc.code, message, exc.exit_status, **partial)
+
+
+def note_restarted(paths, rid):
+    """When the restart after the switch to `rid` ended: the watch's window starts there."""
+    with guarded(paths):
+        st, _ = load_state(paths)
+        rel = st["releases"].get(rid)
+        if st["current"] == rid and rel is not None:
+            rel["restarted_at"] = now()
+            save_state(paths, st)
