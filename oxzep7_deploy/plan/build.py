@@ -62,6 +62,7 @@ def build_plan(
         lock_ttl=rollout.lock_ttl,
         forks=spec.ansible.forks if spec.ansible.forks is not None else forks,
         wheels=plan_wheels(spec, build),
+        mirror=spec.artifacts.mirror,
     )
 
 

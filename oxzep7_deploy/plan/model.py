@@ -107,6 +107,7 @@ class Plan:
     lock_ttl: int
     forks: int
     wheels: tuple[WheelStep, ...] = ()  # empty: pip installs from the index on each host
+    mirror: str | None = None  # artifacts.mirror: hosts download artifacts there; None: pushed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +127,7 @@ class Plan:
             "forks": self.forks,
             # only with `wheels: once-per-platform`: plans without it keep their shape
             **({"wheels": [w.to_json() for w in self.wheels]} if self.wheels else {}),
+            **({"artifacts": {"source": "mirror", "mirror": self.mirror}} if self.mirror else {}),
         }
 
     @classmethod
@@ -152,6 +154,7 @@ class Plan:
             lock_ttl=int(doc["lock_ttl"]),
             forks=int(doc["forks"]),
             wheels=tuple(WheelStep.from_json(w) for w in doc.get("wheels", [])),
+            mirror=(doc.get("artifacts") or {}).get("mirror"),
         )
 
 
