@@ -86,6 +86,7 @@ def spec_file(ctl: Controller, app: SampleApp, built: Built, mirror: Mirror, nam
     text = SPEC.format(name=name, root=app.root, code=app.code, pip_args=list(app.pip_args),
                        service=app.service, url=app.health_url, hold=0, gate="",
                        dead_man=120, max_failed=0)
+    text = text.replace("retries: 5", "retries: 30")  # a loaded machine restarts slowly
     text = text.replace(
         'version: "3.11.2"\n  install: {method: existing, executable: /usr/bin/python3.11}',
         f'version: "{VERSION}"\n  prefix: {PREFIX}\n  install: {{method: prebuilt, '
@@ -94,14 +95,14 @@ def spec_file(ctl: Controller, app: SampleApp, built: Built, mirror: Mirror, nam
     return write(ctl.work, f"{name}.yaml", text + f"artifacts:\n  mirror: {mirror.url}\n")
 
 
-def task_events(ctl: Controller, task: str) -> dict[str, str]:
-    """host -> the last event of `task` (runner_on_ok, runner_on_skipped, ...) in the records."""
-    found: dict[str, str] = {}
-    for path in sorted(ctl.work.glob(".oxzep7/**/job_events/*.json")):
+def task_events(ctl: Controller, task: str) -> dict[str, set[str]]:
+    """host -> the events of `task` (runner_on_ok, runner_on_skipped, ...) in the records."""
+    found: dict[str, set[str]] = {}
+    for path in ctl.work.glob(".oxzep7/**/job_events/*.json"):
         event: dict[str, Any] = json.loads(path.read_text())
         data = event.get("event_data") or {}
         if data.get("task") == task and data.get("host") and event["event"] != "runner_on_start":
-            found[str(data["host"])] = str(event["event"])
+            found.setdefault(str(data["host"]), set()).add(str(event["event"]))
     return found
 
 
@@ -142,12 +143,14 @@ def test_a_tampered_mirror_is_refused_before_install_then_hosts_install_from_it(
     assert code == 0 and [a["copied"] for a in again["artifacts"]] == [True], again
     first_get = len(mirror.gets())
     code, report = ctl.json("apply", str(spec), "-i", ctl.inventory(), "--yes")
-    assert code == 0 and report["outcome"] == "succeeded", report
+    assert code == 0 and report["outcome"] == "succeeded", (report["outcome"], {
+        h: (r["state"], r["failed_step"], r["message"]) for h, r in report["hosts"].items()})
     assert {on(app, h) for h in HOSTS} == {report["release"]}
     for host in HOSTS:
         assert app.wait_healthy(host)["python"].startswith(VERSION)
     downloads = [g for g in mirror.gets()[first_get:] if f"/oxz/sha256/{artifact.sha256}" in g]
     assert len(downloads) == len(HOSTS) and all('" 200' in g for g in downloads), downloads
-    assert task_events(ctl, "Ship the archive") == dict.fromkeys(HOSTS, "runner_on_skipped")
-    assert set(task_events(ctl, "Download the archive from the mirror").values()) >= {
-        "runner_on_ok"}
+    # the controller's copy task never ran; each host's download did (refused, then ok)
+    assert task_events(ctl, "Ship the archive") == {h: {"runner_on_skipped"} for h in HOSTS}
+    assert task_events(ctl, "Download the archive from the mirror") == {
+        h: {"runner_on_failed", "runner_on_ok"} for h in HOSTS}
