@@ -178,3 +178,24 @@ def test_an_unreachable_mirror_names_the_http_status() -> None:
                                  "interpreter archive", MIRROR + "/sha256/x", "x", "web1")
     assert text.startswith("web1 could not download the interpreter archive (sha256 x)")
     assert "HTTP 404" in text
+
+
+def test_wheel_sets_come_from_the_mirror_and_publish_lays_them_out(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from oxzep7_deploy.spec.model import ExistingInstall
+    from tests.fakes import FakeHosts
+    from tests.unit.test_wheels import HOSTS, Builder, sets, shipped, wheels_spec
+
+    spec = replace(wheels_spec(install=ExistingInstall("/usr/local/bin/python3.13")),
+                   artifacts=Artifacts(MIRROR))
+    fake = FakeHosts({"wheels.yml": Builder()})
+    assert all(r.ok for r in sets(fake, spec, tmp_path).run(list(HOSTS)).values())
+    got = shipped(fake)
+    assert {got[h]["url"] for h in HOSTS} == {f"{MIRROR}/sha256/{got[h]['sha256']}" for h in HOSTS}
+    done = publish(spec, tmp_path / "cache", tmp_path / "mirror")
+    assert sorted(p.candidate.sha256 for p in done) == sorted({got[h]["sha256"] for h in HOSTS})
+    assert {p.candidate.kind for p in done} == {"wheels"}
+    plain = FakeHosts({"wheels.yml": Builder()})
+    sets(plain, replace(spec, artifacts=Artifacts()), tmp_path / "plain").run(list(HOSTS))
+    assert not any("url" in entry for entry in shipped(plain).values())
