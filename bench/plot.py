@@ -37,6 +37,7 @@ COMPARISONS = {
     4: ("noop_reapply", "no-op re-apply"),
     5: ("plan_scale", "validate + plan, 10,000-host inventory"),
     6: ("audit_time", "audit of the fleet, time per host"),
+    7: ("mirror_push_pull", "bytes sent by the controller: pull from a mirror vs push"),
 }
 HEADER = ("| comparison | N | repeats | ours (median) | the other side (median) | ratio | goal | met? |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -237,6 +238,26 @@ def plot_build(doc: dict[str, Any], plt: Any) -> Any:
     return fig
 
 
+def plot_mirror(doc: dict[str, Any], plt: Any) -> Any:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    s = doc["samples"]
+    mb = [[v / 1e6 for v in s[k]] for k in ("pull_tx_bytes", "push_tx_bytes")]
+    ys = [1, 0]
+    meds = [sorted(v)[len(v) // 2] for v in mb]
+    ax.barh(ys, meds, color=[style.GOOD, style.NEUTRAL], height=0.6, alpha=0.85)
+    for y, values, med in zip(ys, mb, meds, strict=True):
+        ax.scatter(values, [y] * len(values), color=style.INK, s=14, zorder=3)
+        ax.text(max(values) * 1.01 + 0.5, y, f"{med:.1f} MB", va="center", fontsize=9)
+    artifact = doc["artifact_bytes"] / 1e6
+    ax.axvline(artifact, color=style.FAILED, linestyle="--", linewidth=1)
+    ax.text(artifact, 0.5, f" one artifact, {artifact:.0f} MB", color=style.FAILED, fontsize=9)
+    ax.set_yticks(ys, ["pull: hosts download\nfrom the mirror", "push: the controller\ncopies"])
+    ax.set_xlabel("MB the controller sends in one apply (bar: median; dots: each run)")
+    ax.set_title(f"Interpreter to N={doc['hosts']} hosts: {doc['summary']['ratio']} sent with "
+                 "artifacts.mirror", fontsize=10)
+    return fig
+
+
 def plot_generic(doc: dict[str, Any], plt: Any) -> Any | None:
     """Bars of the top-level numbers whose key ends in `_s`, for a result without a renderer."""
     pairs = [(k, v) for k, v in doc.items() if k.endswith("_s") and isinstance(v, (int, float))]
@@ -255,6 +276,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "plan_scale": plot_plan_scale,
     "audit_time": plot_audit,
     "build_once_vs_each": plot_build,
+    "mirror_push_pull": plot_mirror,
 }
 
 

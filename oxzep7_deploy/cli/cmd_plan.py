@@ -71,6 +71,10 @@ def describe_plan(plan: Plan, spec: Spec | None = None) -> list[str]:
             platform = "platform from facts at apply"
         lines.append(f"wheels ({platform}): built once on {wheels.build_host} with the new "
                      f"interpreter, shipped to {_hosts(wheels.hosts)}, installed with --no-index")
+    if plan.mirror:
+        lines.append(f"artifacts: each host downloads them from the mirror {plan.mirror}/sha256/"
+                     "<sha256> and checks them against the controller's manifest; the controller "
+                     "pushes none (fill it with `oxzep7-deploy publish`)")
     if plan.prestage:
         lines.append(f"prestage: interpreter and release prepared on {_hosts(plan.prestage)}")
         if spec is not None and not spec.rollout.prestage:

@@ -24,6 +24,7 @@ _MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cmd_init", ("init", "schema")),
     ("cmd_hosts", ("rollback", "status", "history")),
     ("cmd_report", ("report",)),
+    ("cmd_publish", ("publish",)),
     ("cmd_hosts", ("unlock",)),
 )
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -63,6 +63,7 @@ def build_plan(
         forks=spec.ansible.forks if spec.ansible.forks is not None else forks,
         wheels=plan_wheels(spec, build),
         watch=spec.watch,
+        mirror=spec.artifacts.mirror,
     )
 
 

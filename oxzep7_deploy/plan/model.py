@@ -108,6 +108,7 @@ class Plan:
     forks: int
     wheels: tuple[WheelStep, ...] = ()  # empty: pip installs from the index on each host
     watch: Watch | None = None  # the spec's `watch`: run at the end of each wave's bake
+    mirror: str | None = None  # artifacts.mirror: hosts download artifacts there; None: pushed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +130,7 @@ class Plan:
             **({"wheels": [w.to_json() for w in self.wheels]} if self.wheels else {}),
             # only with a `watch` section: the waves it watches are those with a bake
             **({"watch": watch_json(self.watch, self.waves)} if self.watch else {}),
+            **({"artifacts": {"source": "mirror", "mirror": self.mirror}} if self.mirror else {}),
         }
 
     @classmethod
@@ -156,6 +158,7 @@ class Plan:
             forks=int(doc["forks"]),
             wheels=tuple(WheelStep.from_json(w) for w in doc.get("wheels", [])),
             watch=watch_from_json(doc["watch"]) if doc.get("watch") else None,
+            mirror=(doc.get("artifacts") or {}).get("mirror"),
         )
 
 

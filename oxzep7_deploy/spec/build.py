@@ -12,6 +12,7 @@ from oxzep7_deploy.spec.durations import parse_duration
 from oxzep7_deploy.spec.model import (
     AnsibleOptions,
     Application,
+    Artifacts,
     BuildMode,
     CommandCheck,
     ExistingInstall,
@@ -69,10 +70,16 @@ def build_spec(data: Data, digest: str) -> Spec:
                                execution_node=data["ansible"].get("execution_node")),
         preview=_preview(data.get("preview")),
         watch=_watch(data.get("watch")),
+        artifacts=_artifacts(data.get("artifacts") or {}),
         api_version=data["apiVersion"],
         kind=data["kind"],
         digest=digest,
     )
+
+
+def _artifacts(data: Data) -> Artifacts:
+    mirror = data.get("mirror")
+    return Artifacts(mirror=mirror.rstrip("/") if mirror else None)
 
 
 def _interpreter(data: Data) -> Interpreter:

@@ -238,6 +238,21 @@ class AnsibleOptions:
 
 
 @dataclass(frozen=True)
+class Artifacts:
+    """Where hosts get the interpreter and wheel-set artifacts. `mirror` None: the controller
+    pushes each one; else an http(s) URL without its trailing slash: each host downloads
+    `<mirror>/sha256/<sha256>` and checks it against the controller's manifest."""
+
+    mirror: str | None = None
+
+    def url(self, sha256: str) -> str:
+        """Where an artifact with this sha256 is on the mirror (the layout `publish` writes)."""
+        if self.mirror is None:
+            raise ValueError("no artifacts.mirror")
+        return f"{self.mirror}/sha256/{sha256}"
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     targets: str
@@ -251,6 +266,7 @@ class Spec:
     ansible: AnsibleOptions = AnsibleOptions()
     preview: Preview | None = None
     watch: Watch | None = None  # None: no `watch` section, nothing watched
+    artifacts: Artifacts = Artifacts()
     api_version: str = "oxzep7.dev/v1"
     kind: str = "PythonUpgrade"
     digest: str = ""  # sha256 of the spec file's bytes: recorded in every release

@@ -118,6 +118,12 @@ class InterpreterOutcome:
         )
 
 
+def mirror_source(spec: Spec, sha256: str) -> dict[str, str]:
+    """What a host's shipping entry adds with `artifacts.mirror`: the URL it downloads the
+    artifact from (checked there against `sha256`); nothing without one (the controller pushes)."""
+    return {"url": spec.artifacts.url(sha256)} if spec.artifacts.mirror else {}
+
+
 def configure_args(interp: Interpreter, configure: Sequence[str]) -> tuple[str, ...]:
     """`./configure` arguments: the prefix, the spec's flags, and with --enable-shared an rpath
     so the tree finds its own libpython."""
@@ -308,7 +314,8 @@ def _install_prebuilt(session: _Session, todo: Sequence[str], archive: LocalArch
     marker = {"url": archive.url, "archive_sha256": archive.sha256}
     need = unpacked_bytes(archive.path)  # each host refuses early when its prefix lacks room
     shipping = {h: {"key": key, "path": str(archive.path), "sha256": archive.sha256,
-                    "marker": marker, "unpacked_bytes": need} for h in todo}
+                    "marker": marker, "unpacked_bytes": need,
+                    **mirror_source(session.spec, archive.sha256)} for h in todo}
     shipped = session.run("ship", todo, {"oxzep7_interp_artifacts": shipping})
     for host in todo:
         session.record(shipped.hosts[host], HostAction.SHIPPED)
@@ -468,6 +475,7 @@ class _SourceJob:
                 "unpacked_bytes": artifact.unpacked_bytes,
                 "marker": {**self.marker, "platform": platform, "artifact_sha256": artifact.sha256,
                            "built_on": artifact.meta.get("built_on")},
+                **mirror_source(self.session.spec, artifact.sha256),
             }
         if shipping:
             shipped = self.session.run("ship", list(shipping), {"oxzep7_interp_artifacts": shipping})

@@ -36,7 +36,7 @@ from oxzep7_deploy.spec.model import (
     SourceInstall,
     Spec,
 )
-from oxzep7_deploy.steps.interpreter import install_interpreter
+from oxzep7_deploy.steps.interpreter import install_interpreter, mirror_source
 
 PLAYBOOK = "wheels.yml"
 RECIPE = 1  # bump when the way a wheel set is built or packed changes
@@ -133,7 +133,8 @@ class WheelSets:
                 shipping[host] = {"path": str(artifact.path), "sha256": artifact.sha256,
                                   "key": artifact.key,
                                   "requirements_sha256": artifact.meta["requirements_sha256"],
-                                  "built_on": artifact.meta.get("built_on")}
+                                  "built_on": artifact.meta.get("built_on"),
+                                  **mirror_source(self.spec, artifact.sha256)}
         if shipping:
             release = self.plan.release
             shipped = self._run("ship", list(shipping), {
