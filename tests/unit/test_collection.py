@@ -36,7 +36,10 @@ def tool(name: str) -> str:
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    # Ansible's settings that an earlier test's in-process inventory load left in os.environ
+    # (ANSIBLE_INVENTORY_UNPARSED_FAILED fails ansible-lint's inventory-less syntax check)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    full = {**inherited, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
     return subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=600)
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "playbooks" / "plugins" / "filter"))
 from oxzep7_mirror import oxzep7_mirror_refused  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden" / "plans" / "canary-source.yaml"
-MIRROR = "http://10.0.0.5:8080/oxzep7"
+MIRROR = "http://mirror.example:8080/oxzep7"
 
 
 def write_spec(tmp_path: Path, mirror: object) -> Path:
