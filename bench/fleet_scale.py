@@ -111,7 +111,8 @@ def one(ours: c.Ours, spec: Path, n: int) -> dict[str, Any]:
 def measure(fleet: c.Fleet, work: Path, sizes: list[int], repeat: int,
             saved: Any = None) -> list[dict[str, Any]]:
     ours = c.Ours(fleet, work / "ours", c.private_cache(work))
-    spec = c.write(ours.work, "sample-scale.yaml", SPEC)
+    spec = ours.work / "sample-scale.yaml"
+    spec.write_text(SPEC)
     samples = []
     for i in range(1, repeat + 1):
         order = sizes if i % 2 else sizes[::-1]
