@@ -30,11 +30,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.fleet.sample_app import install_sample_app
 
 try:
     from bench import common as c
@@ -80,11 +86,65 @@ ansible:
 """
 
 
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 8  # systemd and journald in each host take several; the default 128 stops ~30
+
+
+def preflight(hosts: int) -> dict[str, int]:
+    """The machine limits a fleet of `hosts` systemd containers runs into, checked before it
+    comes up (a host that cannot get its inotify instances never starts sshd)."""
+    instances = int(INOTIFY.read_text())
+    if instances < INOTIFY_PER_HOST * hosts:
+        raise SystemExit(
+            f"fs.inotify.max_user_instances is {instances}: a fleet of {hosts} hosts (beside the "
+            f"other fleets on this machine) needs about {INOTIFY_PER_HOST * hosts} or more; "
+            f"raise it with `sysctl -w fs.inotify.max_user_instances={max(2048, 16 * hosts)}`")
+    return {"inotify_max_user_instances": instances, "pid_max": int(
+        Path("/proc/sys/kernel/pid_max").read_text())}
+
+
+def controller_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: the CLI, its
+    ansible-playbook runs, their forks and ssh clients; never the hosts' own processes, which
+    podman's conmon parents. The controller's cost, apart from the hosts sharing its cores."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def memory_mib() -> dict[str, int]:
     info = {line.split(":")[0]: int(line.split()[1]) // 1024
             for line in Path("/proc/meminfo").read_text().splitlines()
             if line.split(":")[0] in ("MemTotal", "MemAvailable")}
     return {"total_mib": info["MemTotal"], "available_mib": info["MemAvailable"]}
+
+
+@contextmanager
+def attached(name: str, hosts: int) -> Iterator[tuple[c.Fleet, c.SampleApp]]:
+    """A bench fleet left up by an interrupted run: the sample app wherever it does not answer
+    healthy on the system Python; torn down at the end like one this run brought up."""
+    if not name.startswith("b"):
+        raise SystemExit("--attach takes a bench fleet (named b…)")
+    fleet = c.Fleet.attach(name)
+    try:
+        if fleet.size < hosts:
+            raise c.FleetError(f"fleet {name} has {fleet.size} hosts; {hosts} are needed")
+
+        def healthy(host: str) -> bool:
+            try:
+                c.healthy_on(fleet, [host], c.OLD_PYTHON, timeout=3)
+                return True
+            except c.FleetError:
+                return False
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(healthy, fleet.hosts))
+        missing = [h for h, ok in zip(fleet.hosts, answers, strict=True) if not ok]
+        c.log(f"fleet {name} attached; the sample app (again) on {len(missing)} host(s)")
+        app = install_sample_app(fleet, missing) if missing else c.SampleApp(fleet)
+        yield fleet, app
+    finally:
+        c.log(f"fleet {fleet.name}: down")
+        fleet.down()
 
 
 def one(ours: c.Ours, spec: Path, n: int) -> dict[str, Any]:
@@ -93,18 +153,24 @@ def one(ours: c.Ours, spec: Path, n: int) -> dict[str, Any]:
     limit = ",".join(hosts)
     inv = str(ours.fleet.inventory)
     load = [round(x, 2) for x in os.getloadavg()]
+    cpu0 = controller_cpu()
     apply_s, report = ours.run("apply", str(spec), "-i", inv, "--limit", limit, "--yes")
+    apply_cpu = controller_cpu() - cpu0
     if report.get("outcome") != "succeeded":
         raise c.FleetError(f"apply on {n} hosts did not succeed: {report}")
     c.healthy_on(ours.fleet, hosts, c.OLD_PYTHON)  # not timed
+    cpu0 = controller_cpu()
     rollback_s, doc = ours.run("rollback", "-i", inv, "--app", "sample", "--to", c.INITIAL,
                                "--limit", limit, "--yes")
+    rollback_cpu = controller_cpu() - cpu0
     if not doc.get("complete"):
         raise c.FleetError(f"rollback on {n} hosts incomplete: {doc}")
     c.healthy_on(ours.fleet, hosts, c.OLD_PYTHON)  # not timed
     c.log(f"  N={n}: apply {apply_s:.1f} s ({apply_s / n:.2f} s/host), rollback {rollback_s:.1f} s"
           f" ({rollback_s / n:.2f} s/host), load {load[0]}")
-    return {"n": n, "apply_s": apply_s, "rollback_s": rollback_s, "load1_before": load[0],
+    return {"n": n, "apply_s": apply_s, "rollback_s": rollback_s,
+            "apply_controller_cpu_s": apply_cpu, "rollback_controller_cpu_s": rollback_cpu,
+            "load1_before": load[0],
             "release": report.get("release"), "rollback_batches": len(doc.get("batches", []))}
 
 
@@ -134,6 +200,9 @@ def report(sizes: list[int], repeat: int, samples: list[dict[str, Any]], fleet_u
             runs = [s[f"{cmd}_s"] for s in samples if s["n"] == n]
             wall[cmd][str(n)] = c.median(runs)
             per_host[cmd][str(n)] = c.median(runs) / n
+    cpu_per_host = {cmd: {str(n): c.median([s[f"{cmd}_controller_cpu_s"] for s in samples
+                                            if s["n"] == n]) / n for n in sizes}
+                    for cmd in per_host}
     lo, hi = str(sizes[0]), str(sizes[-1])
     ratios = {cmd: per_host[cmd][hi] / per_host[cmd][lo] for cmd in per_host}
     met = all(r <= GOAL for r in ratios.values())
@@ -151,6 +220,7 @@ def report(sizes: list[int], repeat: int, samples: list[dict[str, Any]], fleet_u
         "samples": samples,
         "median_wall_s": wall,
         "median_per_host_s": per_host,
+        "median_controller_cpu_per_host_s": cpu_per_host,
         "ratio_per_host_largest_to_smallest": ratios,
         "goal": f"time per host at N={hi} <= {GOAL}x that at N={lo}",
         "goal_met": met,
@@ -173,14 +243,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="4,12,25,50")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--attach", metavar="FLEET",
+                        help="use this bench fleet (b…), already up, instead of bringing one up; "
+                             "the app is installed where it does not answer; torn down at the end")
     parser.add_argument("--out", default=NAME, help="result name (bench/results/<out>.json)")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    machine = c.machine()
+    limits = preflight(sizes[-1])
+    machine = {**c.machine(), "limits": limits}
     memory: dict[str, Any] = {"before": memory_mib()}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp, \
-            c.bench_fleet("bs", sizes[-1]) as (fleet, _app):
+            (attached(args.attach, sizes[-1]) if args.attach
+             else c.bench_fleet("bs", sizes[-1])) as (fleet, _app):
         up_s = time.perf_counter() - started
         memory["with_fleet"] = memory_mib()
         c.log(f"fleet and app up in {up_s:.0f} s; memory {memory['with_fleet']}")
