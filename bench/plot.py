@@ -38,6 +38,7 @@ COMPARISONS = {
     5: ("plan_scale", "validate + plan, 10,000-host inventory"),
     6: ("audit_time", "audit of the fleet, time per host"),
     7: ("mirror_push_pull", "bytes sent by the controller: pull from a mirror vs push"),
+    8: ("fleet_scale", "apply + rollback, time per host (wall / N)"),
 }
 HEADER = ("| comparison | N | repeats | ours (median) | the other side (median) | ratio | goal | met? |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -258,6 +259,34 @@ def plot_mirror(doc: dict[str, Any], plt: Any) -> Any:
     return fig
 
 
+def plot_fleet_scale(doc: dict[str, Any], plt: Any) -> Any:
+    """Time per host (the command's wall / N) against N, apply and rollback: a line through the
+    medians, each run a dot; the goal as a dashed line at 1.2x the smallest N's median."""
+    sizes = [n for n in doc["sizes"] if str(n) in doc["median_per_host_s"]["apply"]]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    colours = {"apply": style.GOOD, "rollback": style.ALTERNATIVE}
+    goal = float(doc["goal"].split("<= ")[1].split("x")[0]) if "<= " in doc["goal"] else 1.2
+    for cmd, colour in colours.items():
+        med = [doc["median_per_host_s"][cmd][str(n)] for n in sizes]
+        ax.plot(sizes, med, color=colour, marker="o", label=f"{cmd} (median)")
+        dots = [(s["n"], s[f"{cmd}_s"] / s["n"]) for s in doc["samples"]]
+        ax.scatter([x for x, _ in dots], [y for _, y in dots], color=colour, s=12, alpha=0.6)
+        ax.axhline(goal * med[0], color=colour, linestyle="--", linewidth=0.8)
+        ax.text(sizes[-1], goal * med[0], f" {cmd}: goal {goal:g}x N={sizes[0]}", color=colour,
+                fontsize=8, va="bottom", ha="right")
+    ax.set_xticks(sizes)
+    ax.set_xlabel("hosts (N)")
+    ax.set_ylabel("seconds per host (wall / N)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ratios = doc["ratio_per_host_largest_to_smallest"]
+    ok = "met" if doc["goal_met"] else "NOT met"
+    ax.set_title(f"Time per host at N={sizes[-1]} vs N={sizes[0]}: apply {ratios['apply']:.2f}x, "
+                 f"rollback {ratios['rollback']:.2f}x (goal <= {goal:g}x: {ok})", fontsize=10)
+    return fig
+
+
 def plot_generic(doc: dict[str, Any], plt: Any) -> Any | None:
     """Bars of the top-level numbers whose key ends in `_s`, for a result without a renderer."""
     pairs = [(k, v) for k, v in doc.items() if k.endswith("_s") and isinstance(v, (int, float))]
@@ -277,6 +306,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "audit_time": plot_audit,
     "build_once_vs_each": plot_build,
     "mirror_push_pull": plot_mirror,
+    "fleet_scale": plot_fleet_scale,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,12 +81,74 @@ def ansible_config_file(env: Mapping[str, str]) -> Path | None:
     return found.resolve() if found is not None else None
 
 
+def _process_config(file: Path | None) -> Any:
+    """Ansible's own reading of its configuration in this process (`ansible.constants.config`),
+    when something here has already loaded it (the inventory does) and it read the same file
+    this environment names: reading base.yml and the file again costs ~0.05 s each time."""
+    constants = sys.modules.get("ansible.constants")
+    manager = getattr(constants, "config", None)
+    if manager is None:
+        return None
+    theirs = getattr(manager, "_config_file", None)
+    try:
+        same = (Path(theirs).resolve() if theirs else None) == file
+    except (OSError, TypeError):
+        return None
+    return manager if same else None
+
+
+def _builtin_option_docs(plugin: str) -> bool:
+    """Give Ansible's configuration the option definitions of its built-in connection `plugin`
+    as its plugin loader does (the same YAML, loader, tags and doc fragments), read from the
+    plugin's source instead of importing it: the import pulls in `ansible.playbook` (~0.1 s of
+    `plan`). False when that is not certain to be the plugin Ansible would load (a plugin of
+    that name in a configured plugin path) or anything differs; the caller then imports it."""
+    import ast
+    import re
+
+    import ansible
+    import ansible.constants as C
+
+    if C.config.has_configuration_definition("connection", plugin):
+        return True
+    try:
+        for directory in C.DEFAULT_CONNECTION_PLUGIN_PATH or ():
+            if (Path(directory) / f"{plugin}.py").exists():
+                return False
+        source = Path(ansible.__file__).parent / "plugins" / "connection" / f"{plugin}.py"
+        found = re.search(r'^DOCUMENTATION = (r?""".*?^""")', source.read_text(), re.S | re.M)
+        if found is None:
+            return False
+        text = ast.literal_eval(found.group(1))
+        import yaml
+        from ansible._internal._datatag import _tags
+        from ansible.parsing.yaml.loader import AnsibleLoader
+        from ansible.plugins.loader import fragment_loader
+        from ansible.utils.plugin_docs import add_fragments
+
+        doc = yaml.load(_tags.Origin(path=str(source)).tag(_tags.TrustedAsTemplate().tag(text)),
+                        Loader=AnsibleLoader)
+        add_fragments(doc, str(source), fragment_loader=fragment_loader, is_module=False)
+        options = doc.get("options")
+        if not isinstance(options, dict):
+            return False
+    except Exception:  # another Ansible than the one this was written against: its own way
+        return False
+    C.config.initialize_plugin_configuration_definitions("connection", plugin, options)
+    return True
+
+
 class AnsibleConfig:
     """What the environment and the ansible.cfg found from here say, setting by setting."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = dict(os.environ if env is None else env)
         self.file = ansible_config_file(self.env)
+        shared = _process_config(self.file) if env is None else None
+        if shared is not None:
+            self._manager = shared
+            self._plugins: set[str] = set()
+            return
         from ansible.config.manager import ConfigManager  # Ansible loads on first use
 
         try:
@@ -95,16 +158,18 @@ class AnsibleConfig:
                 f"cannot read Ansible's configuration {self.file}: {exc}",
                 hint="fix the file (ansible-playbook would refuse it too), or point "
                      "ANSIBLE_CONFIG at another one") from None
-        self._plugins: set[str] = set()
+        self._plugins = set()
 
     def _definition(self, setting: str, plugin: str | None) -> Mapping[str, Any]:
         if plugin is None:
             return dict(self._manager.get_configuration_definitions().get(setting, {}))
         if plugin not in self._plugins:
             import ansible.constants as C
-            from ansible.plugins.loader import connection_loader
 
-            connection_loader.get(plugin, class_only=True)  # loads the plugin's option docs
+            if not _builtin_option_docs(plugin):
+                from ansible.plugins.loader import connection_loader
+
+                connection_loader.get(plugin, class_only=True)  # loads the plugin's option docs
             defs = C.config.get_configuration_definitions("connection", plugin)
             self._manager.initialize_plugin_configuration_definitions("connection", plugin, defs)
             self._plugins.add(plugin)
