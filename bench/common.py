@@ -136,11 +136,20 @@ def save(name: str, doc: dict[str, Any]) -> Path:
     return path
 
 
+def down_on_term() -> None:
+    """SIGTERM ends the benchmark through its `finally` blocks, so its fleet comes down (a job
+    started in the background ignores SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 @contextmanager
 def bench_fleet(prefix: str, hosts: int) -> Iterator[tuple[Fleet, SampleApp]]:
     """A fleet of `hosts` with the sample app healthy on the system Python; always torn down."""
     if not prefix.startswith("b"):
         raise ValueError("benchmark fleets are named b…")
+    down_on_term()
     fleet = Fleet.allocate(prefix)
     try:
         log(f"fleet {fleet.name}: {hosts} hosts coming up (h1 carries a compiler)")
@@ -279,6 +288,7 @@ def timed_to_healthy(action: Any, fleet: Fleet, hosts: Sequence[str], version: s
 
 
 __all__ = ["INITIAL", "OLD_PYTHON", "VERSION", "Fleet", "FleetError", "Ours", "SampleApp",
-           "bench_fleet", "code_version", "compiled", "cpython_source", "finish_machine",
+           "bench_fleet", "code_version", "compiled", "cpython_source", "down_on_term",
+           "finish_machine",
            "healthy_on", "log", "machine", "median", "now_utc", "ops_breakdown", "private_cache",
            "run_peer", "save", "table_row", "timed_to_healthy", "write"]

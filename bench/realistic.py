@@ -151,6 +151,7 @@ def realistic_fleet(prefix: str, hosts: int, build_hosts: Sequence[str] = ("h1",
     """A fleet of `hosts` with datasette healthy on the system Python; always torn down."""
     if not prefix.startswith("b"):
         raise ValueError("benchmark fleets are named b…")
+    c.down_on_term()
     fleet = Fleet.allocate(prefix)
     work = Path(tempfile.mkdtemp(prefix="oxz-bench-"))
     try:

@@ -124,6 +124,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     machine = c.machine()
+    c.down_on_term()
     fleet = c.Fleet.allocate("bg")
     try:
         c.log(f"fleet {fleet.name}: {args.hosts} hosts coming up")
