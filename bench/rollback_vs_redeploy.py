@@ -101,7 +101,8 @@ def timed_ds(action: Callable[[], float], fleet: c.Fleet) -> tuple[float, float]
     return time.perf_counter() - start, command_s
 
 
-def measure_datasette(fleet: c.Fleet, work: Path, repeat: int
+def measure_datasette(fleet: c.Fleet, work: Path, repeat: int,
+                      checkpoint: Callable[[dict[str, list[float]], int], None]
                       ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     source, sha = c.cpython_source()
     ours = c.Ours(fleet, work / "ours", c.private_cache(work), app=ds.NAME)
@@ -126,6 +127,7 @@ def measure_datasette(fleet: c.Fleet, work: Path, repeat: int
             samples[f"{name}_command"].append(command)
             c.log(f"  {name}: {total:.1f} s to datasette on {c.OLD_PYTHON} everywhere "
                   f"({command:.1f} s command)")
+        checkpoint(samples, i)
     return samples, c.ops_breakdown(ours.work)
 
 
@@ -184,8 +186,15 @@ def main() -> int:
     args = parser.parse_args()
     machine = c.machine()
     if args.app == "datasette":
+        def checkpoint(samples: dict[str, list[float]], done: int) -> None:
+            """The repeats done so far, saved: a run stopped later keeps them (`partial`)."""
+            if done < args.repeat:
+                doc = report(args.hosts, done, samples, c.finish_machine(machine), args.app)
+                doc["partial"] = f"{done} of {args.repeat} repeats"
+                c.log(f"saved {done} repeat(s): {c.save(NAME, doc)}")
+
         with ds.realistic_fleet("br", args.hosts) as (fleet, work):
-            samples, breakdown = measure_datasette(fleet, work, args.repeat)
+            samples, breakdown = measure_datasette(fleet, work, args.repeat, checkpoint)
     else:
         with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp, \
                 c.bench_fleet("br", args.hosts) as (fleet, _app):
