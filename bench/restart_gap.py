@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def one(ctl: Controller, app: Any, name: str, restart: str, command: str
     return out
 
 
-def measure(fleet: c.Fleet, work: Path, repeat: int) -> dict[str, Any]:
+def measure(fleet: c.Fleet, work: Path, repeat: int,
+            checkpoint: Callable[[dict[str, Any], int], None]) -> dict[str, Any]:
     plain = install_sample_app(fleet)
     socketed = install_sample_app(fleet, root="/srv/sock", port=8001,
                                   service="oxzep7-sock.service", socket_activated=True)
@@ -78,6 +80,7 @@ def measure(fleet: c.Fleet, work: Path, repeat: int) -> dict[str, Any]:
                 c.log(f"  {mode} {command}: loop gap "
                       + ", ".join(f"{h} {v['loop_gap_s']:.2f} s ({v['failed_requests']} failed)"
                                   for h, v in sorted(hosts.items())))
+        checkpoint(samples, i)
     return samples
 
 
@@ -124,13 +127,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     machine = c.machine()
+    def checkpoint(samples: dict[str, Any], done: int) -> None:
+        """The repeats done so far, saved: a run stopped later keeps them (`partial`)."""
+        if done < args.repeat:
+            doc = report(args.hosts, done, samples, c.finish_machine(machine))
+            doc["partial"] = f"{done} of {args.repeat} repeats"
+            c.log(f"saved {done} repeat(s): {c.save(NAME, doc)}")
+
     c.down_on_term()
     fleet = c.Fleet.allocate("bg")
     try:
         c.log(f"fleet {fleet.name}: {args.hosts} hosts coming up")
         fleet.up(args.hosts)
         with tempfile.TemporaryDirectory(prefix="oxz-bench-") as tmp:
-            samples = measure(fleet, Path(tmp), args.repeat)
+            samples = measure(fleet, Path(tmp), args.repeat, checkpoint)
     finally:
         c.log(f"fleet {fleet.name}: down")
         fleet.down()
