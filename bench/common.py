@@ -136,11 +136,20 @@ def save(name: str, doc: dict[str, Any]) -> Path:
     return path
 
 
+def down_on_term() -> None:
+    """SIGTERM ends the benchmark through its `finally` blocks, so its fleet comes down (a job
+    started in the background ignores SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 @contextmanager
 def bench_fleet(prefix: str, hosts: int) -> Iterator[tuple[Fleet, SampleApp]]:
     """A fleet of `hosts` with the sample app healthy on the system Python; always torn down."""
     if not prefix.startswith("b"):
         raise ValueError("benchmark fleets are named b…")
+    down_on_term()
     fleet = Fleet.allocate(prefix)
     try:
         log(f"fleet {fleet.name}: {hosts} hosts coming up (h1 carries a compiler)")
@@ -175,6 +184,7 @@ class Ours:
     work: Path
     cache: Path
     spec_path: Path | None = None
+    app: str = "sample"
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -205,7 +215,7 @@ class Ours:
         return self.run("apply", str(self.spec_path), "-i", str(self.fleet.inventory), "--yes")
 
     def rollback(self, to: str | None = None, limit: Sequence[str] = ()) -> tuple[float, Any]:
-        args = ["rollback", "-i", str(self.fleet.inventory), "--app", "sample", "--yes"]
+        args = ["rollback", "-i", str(self.fleet.inventory), "--app", self.app, "--yes"]
         args += ["--to", to] if to else []
         args += ["--limit", ",".join(limit)] if limit else []
         return self.run(*args)
@@ -229,14 +239,13 @@ def peer_env(fleet: Fleet, work: Path, *, tuned: bool, forks: int) -> dict[str, 
 
 
 def run_peer(fleet: Fleet, work: Path, playbook: str, *, tuned: bool,
-             extravars: dict[str, str] | None = None, limit: Sequence[str] = ()) -> float:
+             extravars: dict[str, Any] | None = None, limit: Sequence[str] = ()) -> float:
     """Wall seconds of one `ansible-playbook bench/peer/<playbook>`; FleetError unless it exits 0."""
     work.mkdir(parents=True, exist_ok=True)
     hosts = list(limit) or fleet.hosts
     argv = [str(ANSIBLE_PLAYBOOK), "-i", str(fleet.inventory), str(PEER / playbook)]
     argv += ["--limit", ",".join(limit)] if limit else []
-    for key, value in (extravars or {}).items():
-        argv += ["-e", f"{key}={value}"]
+    argv += ["-e", json.dumps(extravars)] if extravars else []
     env = peer_env(fleet, work, tuned=tuned, forks=len(hosts))
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
@@ -279,6 +288,7 @@ def timed_to_healthy(action: Any, fleet: Fleet, hosts: Sequence[str], version: s
 
 
 __all__ = ["INITIAL", "OLD_PYTHON", "VERSION", "Fleet", "FleetError", "Ours", "SampleApp",
-           "bench_fleet", "code_version", "compiled", "finish_machine", "healthy_on", "log",
-           "machine", "median", "now_utc", "ops_breakdown", "private_cache", "run_peer", "save", "table_row",
-           "timed_to_healthy"]
+           "bench_fleet", "code_version", "compiled", "cpython_source", "down_on_term",
+           "finish_machine",
+           "healthy_on", "log", "machine", "median", "now_utc", "ops_breakdown", "private_cache",
+           "run_peer", "save", "table_row", "timed_to_healthy", "write"]

@@ -209,7 +209,7 @@ def report(sizes: list[int], repeat: int, samples: list[dict[str, Any]], fleet_u
     fmt = "{cmd} {v:.2f} s/host at {n}"
     return {
         "benchmark": NAME,
-        "comparison": 7,
+        "comparison": 8,
         "title": "Apply and rollback on 4 to 50 hosts of one machine: time per host",
         "sizes": sizes,
         "repeat": repeat,
@@ -226,7 +226,7 @@ def report(sizes: list[int], repeat: int, samples: list[dict[str, Any]], fleet_u
         "goal_met": met,
         "fleet_up_and_app_s": fleet_up_s,
         "summary": {
-            "comparison": 7, "what": "apply + rollback, time per host (wall / N)",
+            "comparison": 8, "what": "apply + rollback, time per host (wall / N)",
             "n": ", ".join(map(str, sizes)), "repeats": repeat,
             "ours": "; ".join(fmt.format(cmd=cmd, v=per_host[cmd][hi], n=hi) for cmd in per_host),
             "peer": "; ".join(fmt.format(cmd=cmd, v=per_host[cmd][lo], n=lo) for cmd in per_host),

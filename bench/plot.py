@@ -39,6 +39,7 @@ COMPARISONS = {
     6: ("audit_time", "audit of the fleet, time per host"),
     7: ("mirror_push_pull", "bytes sent by the controller: pull from a mirror vs push"),
     8: ("fleet_scale", "apply + rollback, time per host (wall / N)"),
+    9: ("restart_gap", "restart gap per switched host"),
 }
 HEADER = ("| comparison | N | repeats | ours (median) | the other side (median) | ratio | goal | met? |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -162,11 +163,33 @@ def footer(fig: Any, doc: dict[str, Any]) -> None:
 def plot_rollback(doc: dict[str, Any], plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     s = doc["samples"]
-    bars(ax, ["ours: rollback", "peer: redeploy\n(venv rebuilt)"], [s["ours"], s["peer"]],
-         [style.GOOD, style.NEUTRAL])
+    labels, runs, colours = (["ours: rollback", "peer: redeploy\n(venv rebuilt)"],
+                             [s["ours"], s["peer"]], [style.GOOD, style.NEUTRAL])
+    if s.get("minimum"):
+        labels.append("hand-written minimum\n(flip, restart, health)")
+        runs.append(s["minimum"])
+        colours.append(style.ALTERNATIVE)
+    bars(ax, labels, runs, colours)
     ok = "met" if doc["goal_met"] else "NOT met"
-    ax.set_title(f"Time to restore the old Python, N={doc['hosts']} hosts: ours "
-                 f"{doc['speedup_peer_over_ours']:.1f}x faster (goal 10x: {ok})", fontsize=10)
+    title = (f"Time to restore the old Python, N={doc['hosts']} hosts: ours "
+             f"{doc['speedup_peer_over_ours']:.1f}x faster than redeploy (goal 10x: {ok})")
+    if "ours_over_minimum" in doc:
+        title += (f";\n{doc['ours_over_minimum']:.2f}x the minimum's time (goal <= 1.2x: "
+                  f"{'met' if doc['minimum_goal_met'] else 'NOT met'})")
+    app = doc.get("app")
+    ax.set_title(title + (f" [{app['name']}]" if isinstance(app, dict) else ""), fontsize=10)
+    return fig
+
+
+def plot_restart_gap(doc: dict[str, Any], plt: Any) -> Any:
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    modes = list(doc["samples"])
+    gaps = [[float(v["loop_gap_s"]) for run in doc["samples"][m]["apply"] for v in run.values()]
+            for m in modes]
+    bars(ax, [f"{m}" for m in modes], gaps, [style.NEUTRAL, style.GOOD, style.GOOD][:len(modes)])
+    ax.set_xlabel("seconds without an answer, per switched host")
+    ax.set_title(f"Restart gap per switched host, N={doc['hosts']}, {doc['repeat']} repeats "
+                 "(request loop from the controller)", fontsize=10)
     return fig
 
 
@@ -233,8 +256,9 @@ def plot_build(doc: dict[str, Any], plt: Any) -> Any:
              [[runs["once-per-platform"][key]], [runs["on-each-host"][key]]],
              [style.GOOD, style.NEUTRAL])
         ax.set_xlabel(f"{label} seconds")
-    s = summary_build(doc)
-    fig.suptitle(f"CPython from source on N={doc['hosts']} hosts: {s['ratio']} "
+    s = doc.get("summary") or summary_build(doc)
+    what = "datasette's upgrade" if doc.get("app") else "CPython from source"
+    fig.suptitle(f"{what} on N={doc['hosts']} hosts: {s['ratio']} "
                  f"({'met' if s['met'] else 'NOT met'})", fontsize=10)
     return fig
 
@@ -307,6 +331,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "build_once_vs_each": plot_build,
     "mirror_push_pull": plot_mirror,
     "fleet_scale": plot_fleet_scale,
+    "restart_gap": plot_restart_gap,
 }
 
 
