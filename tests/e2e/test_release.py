@@ -161,7 +161,7 @@ def test_upgrade_switches_the_app_and_rollback_restores_it_in_seconds(
         assert rolled[host].result["from"] == rid and rolled[host].result["health"]["ok"]
     assert elapsed < 30, f"rollback took {elapsed:.1f}s"
     # no download, no build: only the agent ran; no venv or interpreter was touched
-    assert task_actions(ctl.run_dirs[-1]) <= {"oxzep7_agent", "ansible.builtin.set_fact"}
+    assert task_actions(ctl.run_dirs[-1]) <= {"oxzep7.deploy.oxzep7_agent", "ansible.builtin.set_fact"}
     assert {h: fleet.sh(h, f"stat -c %Y {app.root}/releases/*/venv/pyvenv.cfg")
             for h in fleet.hosts} == venv_mtimes
     states = ctl.status(app.name)
