@@ -50,6 +50,7 @@ import six  # the pinned requirement: proves the venv was built with the app's r
 
 CODE = Path(__file__).resolve().parent
 TICKS = 4  # tracebacks a second while <code>/log-tracebacks lists the release
+TICKER = "log-tracebacks"  # the ticker thread's name: drain does not wait for it
 
 
 def release_of(path: Path, root: Path) -> str | None:
@@ -178,8 +179,9 @@ def make_server(args: argparse.Namespace, handler: type) -> ThreadingHTTPServer:
 def drain(timeout: float = 10) -> None:
     """Let the requests in flight finish (their handler threads end), for at most `timeout`."""
     deadline = time.monotonic() + timeout
-    def busy() -> bool:  # handler threads; not the daemon ticker of log-tracebacks
-        return any(t is not threading.main_thread() and not t.daemon
+    def busy() -> bool:  # handler threads (daemons, as ThreadingHTTPServer makes them); not the
+        # ticker of log-tracebacks
+        return any(t is not threading.main_thread() and t.name != TICKER
                    for t in threading.enumerate())
 
     while busy() and time.monotonic() < deadline:
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     started = release_of(Path(sys.prefix), args.root)
     server = make_server(args, make_handler(args.root, CODE, started))
-    threading.Thread(target=tick_tracebacks, args=(CODE, started), daemon=True).start()
+    threading.Thread(target=tick_tracebacks, args=(CODE, started), daemon=True, name=TICKER).start()
     reloading = threading.Event()
 
     def stop_serving(_signum: int, _frame: object) -> None:
