@@ -100,15 +100,18 @@ def report(hosts: int, repeat: int, samples: dict[str, Any], machine: dict[str, 
         medians[mode] = {"loop_gap_s": c.median(gaps), "max_loop_gap_s": max(gaps),
                          "agent_restart_gap_s": c.median(agent) if agent else None,
                          "failed_requests_total": int(sum(failed))}
+        back = per_host(samples[mode]["rollback"], "failed_requests")
+        medians[mode]["rollback_failed_requests_total"] = int(sum(back))
         zero = mode != "restart"
-        met = sum(failed) == 0 if zero else None
+        met = sum(failed) == 0 and sum(back) == 0 if zero else None
         rows.append({
             "comparison": 9, "what": f"restart gap per switched host: {mode}",
             "n": str(hosts), "repeats": f"{repeat} (x{hosts} hosts)",
-            "ours": f"{c.median(gaps):.2f} s (max {max(gaps):.2f} s), "
-                    f"{int(sum(failed))} failed requests",
+            "ours": f"apply: {c.median(gaps):.2f} s (max {max(gaps):.2f} s), "
+                    f"{int(sum(failed))} failed requests; rollback: {int(sum(back))} failed",
             "peer": "", "ratio": (f"agent measured {c.median(agent):.2f} s" if agent else ""),
-            "goal": "no failed request" if zero else "measured, one host at a time",
+            "goal": "no failed request (apply and rollback)" if zero
+                    else "measured, one host at a time",
             "met": met})
     return {
         "benchmark": NAME, "comparison": 9,
