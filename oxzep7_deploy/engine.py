@@ -284,7 +284,7 @@ class Engine:
                 self._findings(host).append(unwatched(wave.name))
 
     def _bake(self, wave: Wave) -> None:
-        live = [h for h in wave.hosts if self.progress.hosts[h].state == "live"]
+        live = self._live(wave)
         rounds = max(1, wave.gate.bake // self._interval)
         self._emit(ProgressEvent("gate", f"bake {wave.gate.bake}s: health every {self._interval}s",
                                  wave=wave.name, hosts=tuple(live)))
@@ -305,6 +305,8 @@ class Engine:
                                  hosts=tuple(live)))
         found: dict[str, dict[str, Any]] = {}
         passed = self._step("watch", judging(step, wave.name, watch, found), live)
+        self._held = held(found, watch, passed)
+        self._held_evidence = evidence(found, self._held)
         for host, finding in found.items():
             self._findings(host).append(finding)
             if host in passed and finding["verdict"] not in ("ok", "inconclusive"):
@@ -312,13 +314,11 @@ class Engine:
                                          f"{finding['reason']}", wave=wave.name, hosts=(host,)))
             elif host in passed and finding["verdict"] == "inconclusive":
                 self._emit(ProgressEvent("host", f"{host}: watch inconclusive: {finding['reason']}"
-                                         + ("" if host in held(found, watch, passed)
+                                         + ("" if host in self._held
                                             else f" (inconclusive: {watch.inconclusive.value})"),
                                          wave=wave.name, hosts=(host,), ok=False))
         self._save(self.progress)
         self._check_budget()
-        self._held = held(found, watch, passed)
-        self._held_evidence = evidence(found, self._held)
 
     def _live(self, wave: Wave) -> list[str]:
         return [h for h in wave.hosts if self.progress.hosts[h].state == "live"]
