@@ -92,10 +92,11 @@ def watch(ctx, rid, settings):
     windows = {"before": (float(switched) - length, float(switched)), "after": (start, t_now)}
     patterns = [p for p in settings.get("patterns") or [] if p]
     counts = {}
+    journal = []  # both windows' entries, one journalctl call per unit
+    for unit in units:
+        journal += read_journal(unit, windows["before"][0], windows["after"][1])
     for name, (since, until) in windows.items():
-        entries = []
-        for unit in units:
-            entries += read_journal(unit, since, until)
+        entries = [e for e in journal if since <= e["at"] < until]
         counts[name] = count_window(entries, patterns, lambda t: redact(t, env, ctx.secret_keys))
         counts[name]["core_dumps"] = core_dumps(units, since, until)
         counts[name]["window"] = [round(since, 3), round(until, 3)]
@@ -107,7 +108,7 @@ def watch(ctx, rid, settings):
 
 
 def count_window(entries, patterns, clean):
-    """Counts and samples of one window's journal entries ({"message", "systemd"} each)."""
+    """Counts and samples of one window's journal entries ({"message", "systemd", …} each)."""
     out = {"matches": 0, "restarts": 0, "crashes": 0, "samples": []}  # type: dict
     for entry in entries:
         message = entry["message"]
@@ -130,8 +131,8 @@ def keep(samples, line):
 
 
 def read_journal(unit, since, until):
-    """The unit's journal entries in [since, until): [{"message", "systemd"}]; `systemd` is
-    True for the lines systemd itself wrote about the unit."""
+    """The unit's journal entries in [since, until): [{"at", "message", "systemd"}]; `systemd`
+    is True for the lines systemd itself wrote about the unit."""
     argv = ["journalctl", "-u", unit, "-o", "json", "--no-pager", "-q",
             "--since", f"@{int(since) - 1}", "--until", f"@{int(until) + 2}"]
     try:
@@ -151,7 +152,8 @@ def read_journal(unit, since, until):
             continue
         if not since <= at < until:
             continue
-        entries.append({"message": message_text(doc.get("MESSAGE")), "systemd": from_systemd(doc)})
+        entries.append({"at": at, "message": message_text(doc.get("MESSAGE")),
+                        "systemd": from_systemd(doc)})
     return entries
 
 
