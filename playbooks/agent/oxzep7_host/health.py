@@ -14,13 +14,23 @@ def has_systemd():
     return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
 
 
-def restart_services(ctx, st, rid):
+def restart_verb(st, rid, leaving=None):
+    """How the units take release `rid`: `reload` or `restart`, as its spec said. A release adopted
+    from before oxzep7 has no spec of its own; the units are the app's, so it is restarted the way
+    the release being left was (a reload-capable app stays served through a rollback to it)."""
+    cfg = release_config(st, rid)
+    if cfg.get("adopted") and leaving and leaving != rid:
+        cfg = release_config(st, leaving)
+    return "reload" if cfg.get("restart") == "reload" else "restart"
+
+
+def restart_services(ctx, st, rid, leaving=None):
     cfg = release_config(st, rid)
     services = list(cfg.get("services") or [])
     done = []  # type: list
     env = ctx.command_env(rid)
     if services and has_systemd():
-        verb = "reload" if cfg.get("restart") == "reload" else "restart"
+        verb = restart_verb(st, rid, leaving)
         for unit in services:
             restart_one(ctx, done, {"unit": unit, "verb": verb}, f"systemctl {verb} {unit}",
                         ["systemctl", verb, unit], env, timeout=300)

@@ -113,7 +113,7 @@ def do_rollback(
 def _restart_and_check(ctx, st, target, event, result, check, retries, interval):
     paths = ctx.paths
     try:
-        result["restarted"] = restart_services(ctx, st, target)
+        result["restarted"] = restart_services(ctx, st, target, leaving=result.get("from"))
     except AgentError as exc:
         history(st, event + "-incomplete", release=target, detail=exc.message)
         save_state(paths, st)

@@ -78,3 +78,24 @@ def test_no_port_no_gap_measured(host: Host) -> None:
     host.register("r1", config={"restart_command": "true", "health": {"checks": []}})
     doc = host.ok("switch", "--release", "r1", "--restart", "--health")
     assert doc["restart_gap_s"] is None
+
+
+# -- the restart verb of a rollback ---------------------------------------------------------------
+
+
+def _state(**configs: dict[str, object]) -> dict[str, object]:
+    return {"config": {}, "releases": {rid: {"config": cfg} for rid, cfg in configs.items()}}
+
+
+def test_a_rollback_to_an_adopted_release_reloads_when_the_release_left_did() -> None:
+    """The adopted release borrowed the first spec's mode (restart); the app now reloads, so the
+    rollback to it reloads too, and the app keeps serving."""
+    from tests.unit.agent.hosts import agent
+
+    st = _state(initial={"restart": "restart", "adopted": True}, new={"restart": "reload"},
+                older={"restart": "restart"})
+    assert agent.restart_verb(st, "initial", leaving="new") == "reload"
+    assert agent.restart_verb(st, "initial") == "restart", "no release left: its own mode"
+    # a release with a spec of its own keeps its own mode, whatever is left
+    assert agent.restart_verb(st, "older", leaving="new") == "restart"
+    assert agent.restart_verb(st, "new", leaving="older") == "reload"
