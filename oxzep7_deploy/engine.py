@@ -279,6 +279,7 @@ class Engine:
         if wave.gate.bake:
             self._bake(wave)
             self._watch(wave)
+            self._put_back(wave)
         elif self.plan.watch is not None:
             for host in self._live(wave):
                 self._findings(host).append(unwatched(wave.name))
@@ -294,6 +295,13 @@ class Engine:
             self._check_budget()
             if not live:
                 return
+
+    def _put_back(self, wave: Wave) -> None:
+        """Within the budget, a host that failed the bake or the watch goes back to what it ran
+        before (it was confirmed: its dead-man would not), and the deploy goes on without it."""
+        failed = [h for h in wave.hosts if h in self.progress.switched
+                  and self.progress.hosts[h].state == "failed"]
+        self._roll_back(failed)
 
     def _watch(self, wave: Wave) -> None:
         """At the end of the bake: the watch on the hosts the wave switched (still live)."""

@@ -76,6 +76,8 @@ def test_a_failed_watch_within_the_budget_goes_on() -> None:
     steps = WatchSteps({"h1": "failed"})
     p = engine(steps, max_failed=1).run()
     assert p.outcome is Outcome.SUCCEEDED_WITHIN_BUDGET and p.hosts["h1"].failed_step == "watch"
+    assert steps.hosts_of("rollback") == ["h1"] and p.hosts["h1"].state == "rolled-back", \
+        "the host the watch failed runs what it ran before"
 
 
 def test_inconclusive_pauses_after_the_wave_and_promote_goes_on_without_redoing_it() -> None:
