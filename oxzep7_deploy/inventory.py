@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,12 +11,25 @@ from typing import Any
 
 from oxzep7_deploy.errors import InventoryError
 
-# Before ansible reads its configuration: an inventory it cannot parse is an error, not a warning.
-os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
-# and so is one file of an inventory directory that it cannot parse (its hosts would be missing)
-os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
-os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
-os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,ini,yaml,toml,script,auto")
+# How this process reads inventories, where the user's configuration (environment or ansible.cfg)
+# says nothing: an inventory Ansible cannot parse is an error, not a warning, and so is one file
+# of an inventory directory (its hosts would be missing); the INI parser before YAML's, so a
+# broken INI file is reported by it. Set on Ansible's constants in this process only, never in
+# the environment that the playbook runs inherit.
+_STRICT: dict[str, object] = {
+    "INVENTORY_UNPARSED_IS_FAILED": True,
+    "INVENTORY_ANY_UNPARSED_IS_FAILED": True,
+    "LOCALHOST_WARNING": False,
+    "INVENTORY_ENABLED": ["host_list", "ini", "yaml", "toml", "script", "auto"],
+}
+
+
+def _strict_reading() -> None:
+    from ansible import constants as C
+
+    for name, value in _STRICT.items():
+        if C.config.get_config_value_and_origin(name)[1] == "default":
+            setattr(C, name, value)
 
 
 class Inventory:
@@ -215,6 +227,7 @@ def load_inventory(*sources: str | Path) -> Inventory:
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
+    _strict_reading()
     names = tuple(str(s) for s in sources)
     failures = _capture_parse_failures()
     for name in names:

@@ -226,3 +226,31 @@ def test_an_inventory_that_is_not_there_says_what_to_write(
 ) -> None:
     code, doc, _ = plan(tmp_path, "web", inventory)
     assert code == 2 and (doc["error"], doc["hint"]) == (error, hint)
+
+
+def test_the_user_s_inventory_plugins_are_used_and_the_playbooks_environment_is_left_alone(
+        tmp_path: Path) -> None:
+    """ansible.cfg enables `advanced_host_list` (`-i 'w[1:3],'`): plan reads it as ansible-playbook
+    would, and the strict reading of inventories stays in this process: nothing of it is in the
+    environment the playbook runs inherit. A process of its own (Ansible's constants are read once)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ansible.cfg").write_text(
+        "[inventory]\nenable_plugins = advanced_host_list, host_list, ini\n")
+    code = ("import json, os; from oxzep7_deploy.inventory import load_inventory; "
+            "inv = load_inventory('w[1:3],'); print(json.dumps([list(inv.hosts), "
+            "sorted(k for k in os.environ if k.startswith('ANSIBLE_INVENTORY'))]))")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANSIBLE_")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)
+    hosts, leaked = json.loads(out.stdout.strip().splitlines()[-1])
+    assert hosts == ["w1", "w2", "w3"]
+    assert leaked == []
+    (tmp_path / "ansible.cfg").unlink()  # Ansible's defaults and ours: a broken INI is an error
+    (tmp_path / "bad.ini").write_text("[web\nw1\n")
+    code = ("from oxzep7_deploy.inventory import load_inventory\n"
+            "try:\n    load_inventory('bad.ini')\nexcept Exception as e:\n    print(type(e).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "InventoryError"
