@@ -32,6 +32,7 @@ import ansible_runner
 from oxzep7_deploy import agent_build, collection
 from oxzep7_deploy.paths import playbooks_dir
 from oxzep7_deploy.runner.ansible import _interruptible, ansible_env, run_extravars
+from oxzep7_deploy.runner.ansible_config import DEFAULT_FORKS
 from oxzep7_deploy.runner.base import EventHandler
 from oxzep7_deploy.runner.events import HostResultCollector
 from oxzep7_deploy.runner.procs import MARK_VAR, mark, stop_marked
@@ -98,6 +99,14 @@ def node_env() -> dict[str, str]:
     for key in ("PATH", MARK_VAR):  # the node's own PATH finds its ansible-playbook
         env.pop(key, None)
     return env
+
+
+def node_forks(request: RunRequest, env: Mapping[str, str]) -> int | None:
+    """The spec's forks, else ANSIBLE_FORKS as forwarded (None: the node's Ansible reads it),
+    else the tool's 50, as a local run gets (not the node's Ansible's default of 5)."""
+    if request.forks is not None:
+        return request.forks
+    return None if "ANSIBLE_FORKS" in env else DEFAULT_FORKS
 
 
 def node_collections() -> dict[str, str]:
@@ -217,7 +226,7 @@ def staged(request: RunRequest, env: Mapping[str, str], become: bool = True
             args += ["-i", _stage_inventory(source, folder / "inventories" / str(i))]
         yield folder, dict(
             private_data_dir=str(folder), playbook=playbook,
-            limit=",".join(request.limit), extravars=extravars, forks=request.forks,
+            limit=",".join(request.limit), extravars=extravars, forks=node_forks(request, env),
             # application.env (private_env) travels in the stream, to the node's temporary data
             # dir only: nothing of it is written here
             verbosity=request.verbosity or None,

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,19 @@ def test_what_is_transmitted_is_what_the_run_needs(inventory: str, tmp_path: Pat
         # of ours, only application.env, for the playbook's `env` lookup on the node
         assert [k for k in env if k.startswith("OXZEP7")] == ["OXZEP7_APP_ENV_B64"]
     assert not stage.exists(), "the staged copy is gone once transmitted"
+
+
+def test_the_node_runs_the_forks_a_local_run_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the node's Ansible's default of 5: the spec's, else ANSIBLE_FORKS, else the tool's 50."""
+    monkeypatch.delenv("ANSIBLE_FORKS", raising=False)
+    request = RunRequest("facts.yml", ("h9,",), ("h9",))
+    with staged(request, node_env(), become=False) as (_, job):
+        assert job["forks"] == 50
+    with staged(replace(request, forks=7), node_env(), become=False) as (_, job):
+        assert job["forks"] == 7
+    monkeypatch.setenv("ANSIBLE_FORKS", "12")
+    with staged(request, node_env(), become=False) as (_, job):
+        assert job["forks"] is None and job["envvars"]["ANSIBLE_FORKS"] == "12"
 
 
 def guard_processes() -> list[int]:
