@@ -67,16 +67,29 @@ def finish_machine(info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _product_state() -> tuple[str, list[str]]:
+    dirty = _git("status", "--porcelain", "--", "oxzep7_deploy", "playbooks").splitlines()
+    return _git("rev-parse", "--short", "HEAD"), [line[3:] for line in dirty]
+
+
+_AT_START = _product_state()  # when the benchmark's process started (it imports this first)
+
+
 def code_version() -> dict[str, Any]:
     """The commit measured, and whether the product's files differed from it (the work tree is
-    shared: figures taken with someone's uncommitted change say so)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
-                              text=True).stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "oxzep7_deploy", "playbooks").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_product_files": [line[3:] for line in dirty]}
+    shared: figures taken with someone's uncommitted change say so); taken when the benchmark
+    started, and the commit at its end too where a commit landed while it ran."""
+    commit, dirty = _AT_START
+    now, dirty_now = _product_state()
+    out: dict[str, Any] = {"commit": commit, "uncommitted_product_files": dirty}
+    if (now, dirty_now) != (commit, dirty):
+        out.update(commit_at_end=now, uncommitted_product_files_at_end=dirty_now)
+    return out
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
