@@ -9,6 +9,7 @@ second while /healthz keeps answering 200, so only the journal can tell.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,6 +115,15 @@ def test_a_release_that_logs_tracebacks_while_healthy_is_rolled_back_by_the_watc
     for host in HOSTS:
         assert on(app, host) == INITIAL
         assert app.wait_healthy(host)["release"] == INITIAL
+    # the report of this real deploy: every host, the watch's finding and h1's restart gap
+    page_path = ctl.work / "watch-fails.html"
+    shown = ctl.run("report", "watch-fails", "-o", str(page_path))
+    assert shown.returncode == 0 and shown.stdout.strip() == str(page_path), shown.stderr
+    page = html.unescape(page_path.read_text())
+    assert all(f'data-host="{h}"' in page for h in HOSTS)
+    assert "verdict: failed" in page and TRACEBACK in page
+    if h1.get("restart_gap_s") is not None:
+        assert f"{h1['restart_gap_s']:.2f} s" in page
 
 
 def test_a_noisy_baseline_pauses_the_deploy_with_the_evidence_and_abort_rolls_back(
