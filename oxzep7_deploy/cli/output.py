@@ -53,7 +53,9 @@ def silence(stream: object) -> None:
 
 
 def is_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """Whether a person can answer a question: stdin is a terminal (the question goes to
+    stderr, so `| tee log` or `--json > out` on a terminal still asks)."""
+    return sys.stdin.isatty()
 
 
 def read_secret(prompt: str) -> str:
@@ -76,7 +78,7 @@ def read_secret(prompt: str) -> str:
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Ask on a terminal (never with --yes, never when stdin or stdout is not one).
+    """Ask on a terminal (never with --yes, never when stdin is not one).
 
     "n" is an error the boundary reports like any other (a JSON document with --json): the
     caller has changed nothing yet, and says so.

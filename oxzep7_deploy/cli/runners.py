@@ -52,7 +52,7 @@ def _runner(*, become: bool = True, echo: bool = False, verbosity: int = 0,
     if node:
         from oxzep7_deploy.runner.remote import RemoteRunner
 
-        return RemoteRunner(node, extra_env, become=become, echo=echo)
+        return RemoteRunner(node, extra_env, become=become, echo=echo, verbosity=verbosity)
     from oxzep7_deploy.runner.ansible import AnsibleRunner  # ansible_runner loads on first use
 
     return AnsibleRunner(extra_env, become=become, echo=echo, verbosity=verbosity,

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
@@ -120,12 +120,13 @@ class RemoteRunner:
     """Runs each batch on an execution node; same results and records as `AnsibleRunner`."""
 
     def __init__(self, node: str | Node, extra_env: Mapping[str, str] | None = None,
-                 become: bool = True, echo: bool = False) -> None:
+                 become: bool = True, echo: bool = False, verbosity: int = 0) -> None:
         self._node_name = node.name if isinstance(node, Node) else node
         self._node = node if isinstance(node, Node) else None  # a name: see the inventory
         self._extra_env = dict(extra_env or {})
         self._become = become
         self._echo = echo
+        self._verbosity = verbosity  # -vv…: the node's Ansible's own -v count, as a local run's
 
     def run(self, request: RunRequest, data_dir: Path, on_event: EventHandler | None = None
             ) -> RunResult:
@@ -136,6 +137,7 @@ class RemoteRunner:
         data_dir.mkdir(parents=True, exist_ok=True)
         collector = HostResultCollector(request.limit)
         seen: set[str] = set()
+        request = replace(request, verbosity=max(request.verbosity, self._verbosity))
 
         def handle(event: dict[str, Any]) -> bool:
             collector.feed(event)

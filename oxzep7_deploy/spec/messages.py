@@ -75,14 +75,20 @@ def _explain_method_branch(error: ValidationError) -> list[Issue]:
     """Errors of the install branch that `method` chose; none if `method` itself is wrong.
 
     The `method` enum beside the `oneOf` already reports a wrong or missing method in one line,
-    so the four branches' complaints are never shown together.
+    so the four branches' complaints are never shown together; a key that no method takes is
+    a typo whatever the method, and is reported with it (every error at once).
     """
     method = error.instance.get("method") if isinstance(error.instance, Mapping) else None
     for index, branch in enumerate(error.schema["oneOf"]):
         if _const_method(branch) == method:
             chosen = [sub for sub in error.context if sub.relative_schema_path[0] == index]
             return [issue for sub in chosen for issue in explain(sub)]
-    return []
+    if not isinstance(error.instance, Mapping):
+        return []
+    known = sorted(_install_keys())
+    return [Issue((*tuple(error.absolute_path), key),
+                  f"unknown key '{key}'{_unknown_key_hint(str(key), known, {})}", at_key=True)
+            for key in error.instance if key not in known]
 
 
 def _const_method(branch: Schema) -> object:

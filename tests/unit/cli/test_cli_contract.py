@@ -255,3 +255,49 @@ def test_an_interrupt_between_runs_stops_what_earlier_runs_left(monkeypatch: pyt
         if master.poll() is None:
             master.kill()
             master.wait()
+
+
+# ---- SPEC: apply "prompts for confirmation on a terminal; never when stdin is not a terminal" ----
+
+
+class _Tty:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_the_question_is_asked_on_a_terminal_even_when_stdout_is_piped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`apply spec -i inv | tee log` on a terminal: the person is there, so the question is asked
+    (on stderr) and "n" stops it; stdout being a pipe is no answer."""
+    from oxzep7_deploy.cli import output
+    from oxzep7_deploy.errors import UsageError
+
+    asked: list[str] = []
+
+    def answer_no(question: str, **_kwargs: object) -> bool:
+        asked.append(question)
+        return False
+
+    monkeypatch.setattr(output.sys, "stdin", _Tty(True))
+    monkeypatch.setattr(output.sys, "stdout", _Tty(False))
+    monkeypatch.setattr(output.click, "confirm", answer_no)
+    with pytest.raises(UsageError, match="aborted; nothing done"):
+        output.confirm("apply release r1 to 2 host(s)?", yes=False)
+    assert asked == ["apply release r1 to 2 host(s)?"]
+
+
+@pytest.mark.parametrize(("stdin_tty", "yes"), [(False, False), (True, True)])
+def test_no_question_without_a_terminal_on_stdin_or_with_yes(
+        monkeypatch: pytest.MonkeyPatch, stdin_tty: bool, yes: bool) -> None:
+    from oxzep7_deploy.cli import output
+
+    def fail(*_args: object, **_kwargs: object) -> bool:
+        raise AssertionError("asked")
+
+    monkeypatch.setattr(output.sys, "stdin", _Tty(stdin_tty))
+    monkeypatch.setattr(output.sys, "stdout", _Tty(True))
+    monkeypatch.setattr(output.click, "confirm", fail)
+    output.confirm("apply?", yes=yes)

@@ -199,3 +199,34 @@ def test_a_node_without_ansible_runner_is_named_with_what_to_install(
     assert here.status is HostStatus.UNREACHABLE and not result.ok
     assert "the execution node fake did not run the batch" in str(here.message), here
     assert "ansible-runner is not on PATH" in str(here.message), here
+
+
+def test_dash_v_reaches_the_ansible_of_the_execution_node(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """SPEC: -v, -vv, -vvv are passed on to Ansible on every command that talks to hosts, also
+    when the playbooks run on an execution node."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from oxzep7_deploy.cli.runners import runner_factory
+    from oxzep7_deploy.runner import remote
+
+    class Transmitted(Exception):
+        pass
+
+    jobs: list[dict[str, Any]] = []
+    real_staged = remote.staged
+
+    @contextlib.contextmanager
+    def capture(request: RunRequest, env: Any, become: bool = True) -> Iterator[Any]:
+        with real_staged(request, env, become) as (stage, job):
+            jobs.append(job)
+            raise Transmitted
+        yield stage, job  # pragma: no cover
+
+    monkeypatch.setattr(remote, "staged", capture)
+    monkeypatch.setattr(remote, "node_from_inventory", lambda name, _sources: LocalNode(name))
+    runner = runner_factory(verbose=3, execution_node="exec1")()
+    with pytest.raises(Transmitted):
+        runner.run(RunRequest("facts.yml", ("h9,",), ("h9",)), tmp_path / "run")
+    assert jobs[0]["verbosity"] == 3

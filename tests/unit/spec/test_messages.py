@@ -97,6 +97,18 @@ def test_a_wrong_method_is_one_line_not_every_branch(problems_of: Problems) -> N
     ]
 
 
+@pytest.mark.parametrize("method", ["    method: compile\n", ""])
+def test_a_typo_in_install_is_reported_with_a_wrong_or_missing_method(
+        problems_of: Problems, method: str) -> None:
+    """All errors at once: a key no method takes is a typo whatever the method turns out to be."""
+    text = MINIMAL.replace("    method: source\n", method)
+    text = text.replace("    sha256:", "    confgure: [x]\n    sha256:")
+    found = {(p.path, p.message) for p in problems_of(text)}
+    assert ("interpreter.install.confgure",
+            "unknown key 'confgure' (did you mean 'configure'?)") in found, found
+    assert len(found) == 2, found  # and the method's own line, nothing of the four branches
+
+
 def test_a_chosen_method_reports_only_its_own_branch(problems_of: Problems) -> None:
     text = MINIMAL.replace("method: source", "method: prebuilt") + ""
     text = text.replace("    sha256:", "    configure: [x]\n    sha256:")
