@@ -23,7 +23,8 @@ def semantic_issues(data: Mapping[str, Any]) -> list[Issue]:
     """Every rule of the spec beyond its shape that `data` breaks."""
     issues: list[Issue] = []
     for check in (_check_prefix, _check_paths, _check_install, _check_requirements, _check_preview,
-                  _check_restart, _check_placeholders, _check_untemplated, _check_stages, _check_durations):
+                  _check_restart, _check_watch, _check_placeholders, _check_untemplated,
+                  _check_stages, _check_durations):
         issues.extend(check(data))
     return issues
 
@@ -111,6 +112,12 @@ def _check_restart(data: Mapping[str, Any]) -> Iterator[Issue]:
         yield Issue(("application", "restart"),
                     "reload runs `systemctl reload` on application.services, which lists none: "
                     "list the units, or remove restart: reload")
+
+
+def _check_watch(data: Mapping[str, Any]) -> Iterator[Issue]:
+    if isinstance(data.get("watch"), Mapping) and not _get(data, "application", "services"):
+        yield Issue(("watch",), "the watch reads the journal of application.services, which lists "
+                                "none: it would watch nothing; list the app's units, or remove watch")
 
 
 def _commands(data: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:

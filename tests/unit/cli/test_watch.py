@@ -138,3 +138,12 @@ def test_plan_shows_the_watch_and_the_waves_it_watches(work: Path) -> None:
     (work / "spec.yaml").write_text(SPEC.replace("watch: {}\n", ""))
     code, doc, _ = invoke("plan", "spec.yaml", "-i", "web.ini")
     assert "watch" not in doc, "without a watch section the plan keeps its shape"
+
+
+def test_a_watch_without_units_to_watch_is_refused_by_validate(work: Path) -> None:
+    """It would read no journal and pass every host: said at validate, with the spec's line."""
+    (work / "spec.yaml").write_text(SPEC.replace("services: [sample.service], ", ""))
+    code, doc, _ = invoke("validate", "spec.yaml")
+    assert code == 2, doc
+    text = json.dumps(doc)
+    assert "watch" in text and "application.services" in text and "lists none" in text
