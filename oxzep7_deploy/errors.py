@@ -41,6 +41,16 @@ class SpecError(Oxzep7Error):
         self.problems = problems
 
 
+class SpecRuleError(UsageError):
+    """A rule of the spec that only the inventory can break (stages that shrink on its targets, a
+    build host it lacks or of another platform): `path` is where in the spec, for the file, line
+    and column the command points at."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...], hint: str | None = None):
+        super().__init__(message, hint)
+        self.path = path
+
+
 class InventoryError(Oxzep7Error):
     exit_code = ExitCode.USAGE
 

@@ -21,7 +21,7 @@ from oxzep7_deploy.deploy import (
     stored_deploy,
 )
 from oxzep7_deploy.engine_model import Outcome, ProgressEvent
-from oxzep7_deploy.errors import InventoryError, UsageError
+from oxzep7_deploy.errors import InventoryError, SpecRuleError, UsageError
 from oxzep7_deploy.inventory import Inventory, load_inventory
 from oxzep7_deploy.plan import Plan, build_plan
 from oxzep7_deploy.plan.release_id import release_id
@@ -29,6 +29,7 @@ from oxzep7_deploy.records import DeployRecord, find_deploys, owner
 from oxzep7_deploy.runner.ansible_config import AnsibleConfig
 from oxzep7_deploy.runner.request import absolute_sources
 from oxzep7_deploy.spec import load_spec
+from oxzep7_deploy.spec.loader import load_document
 from oxzep7_deploy.spec.model import BuildMode, SourceInstall, Spec
 
 PLATFORM_VAR = "oxzep7_platform"  # an inventory variable: the host's platform, for `plan`
@@ -63,6 +64,15 @@ def prepare(spec_path: str, inventories: tuple[str, ...], ctx: DeployContext,
     """
     spec = load_spec(spec_path)
     data = read_spec_bytes(spec, spec_path)
+    try:
+        return _prepare(spec, spec_path, data, inventories, ctx, limit)
+    except SpecRuleError as exc:  # where in the spec: file, line and column, as validate says
+        line, col = load_document(data).positions.locate(exc.path)
+        raise UsageError(f"{spec_path}:{line}:{col}: {exc.message}", hint=exc.hint) from None
+
+
+def _prepare(spec: Spec, spec_path: str, data: bytes, inventories: tuple[str, ...],
+             ctx: DeployContext, limit: str | None) -> PreparedDeploy:
     check_world(spec, spec_path)
     refuse_while_paused(spec, data, spec_path, ctx.records_root)
     inventory = load_inventory(*inventories)
@@ -230,9 +240,10 @@ def check_build_host(spec: Spec, inv: Inventory) -> None:
     """A build_host the inventory does not have is a typo or the wrong inventory: say which."""
     install = spec.interpreter.install
     if isinstance(install, SourceInstall) and install.build_host and install.build_host not in inv.hosts:
-        raise UsageError(
+        raise SpecRuleError(
             f"{spec.name}: interpreter.install.build_host {install.build_host!r} is not a host of "
             f"inventory {', '.join(inv.sources)}",
+            ("interpreter", "install", "build_host"),
             hint="name a host of the inventory (a target or a build box) as the inventory spells "
                  "it, or leave build_host out",
         )

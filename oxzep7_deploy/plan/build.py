@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from oxzep7_deploy.errors import UsageError
+from oxzep7_deploy.errors import SpecRuleError, UsageError
 from oxzep7_deploy.plan.model import Batch, BuildStep, Gate, Plan, Wave, WheelStep
 from oxzep7_deploy.spec.model import (
     BuildMode,
@@ -110,10 +110,11 @@ def _check_stages_grow(spec: Spec, stages: Sequence[Stage], total: int) -> None:
             return
         if before is not None and count < before[1].hosts.resolve(total):
             first, earlier = before
-            raise UsageError(
+            raise SpecRuleError(
                 f"{spec.name}: rollout.stages[{index}].hosts: {_share(stage, total)} is fewer "
                 f"than the {_share(earlier, total)} of stages[{first}]: hosts counts are "
                 "cumulative (how many targets run the new release once the stage is done)",
+                ("rollout", "stages", index, "hosts"),
                 hint=f"make stages[{index}] reach more hosts, or stages[{first}] fewer",
             )
         before = (index, stage)
@@ -193,9 +194,10 @@ def outside_build_platform(spec: Spec, build_host: str, platforms: Mapping[str, 
         return UNKNOWN_PLATFORM
     if own == UNKNOWN_PLATFORM:
         return target_platforms[0]
-    raise UsageError(
+    raise SpecRuleError(
         f"{spec.name}: interpreter.install.build_host {build_host!r} is {own}, and no target "
         f"host is: the targets are {', '.join(target_platforms)}",
+        ("interpreter", "install", "build_host"),
         hint="name a build host of the targets' platform, or leave build_host out "
              "(the first target of each platform builds then)",
     )

@@ -129,7 +129,8 @@ def test_a_build_host_the_inventory_does_not_have_is_named_so(tmp_path: Path) ->
     result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(inventory)])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"error: billing-py313: interpreter.install.build_host 'b33' is not a host of inventory "
+        f"error: {spec}:11:17: billing-py313: interpreter.install.build_host 'b33' is not a host "
+        f"of inventory "
         f"{inventory}",
         "hint: name a host of the inventory (a target or a build box) as the inventory spells it, "
         "or leave build_host out",
@@ -169,7 +170,8 @@ def test_a_build_host_of_another_platform_than_every_target_is_refused(tmp_path:
                                         as_json=False)
     assert code == 2
     assert err.splitlines() == [
-        "error: billing-py313: interpreter.install.build_host 'arm1' is debian-12-aarch64, and no "
+        f"error: {tmp_path / 'spec.yaml'}:11:17: billing-py313: interpreter.install.build_host "
+        "'arm1' is debian-12-aarch64, and no "
         "target host is: the targets are debian-12-x86_64, rocky-9-x86_64",
         "hint: name a build host of the targets' platform, or leave build_host out (the first "
         "target of each platform builds then)",
@@ -192,10 +194,10 @@ def test_stages_that_shrink_on_this_inventory_are_refused_by_plan(tmp_path: Path
                                              "{name: canary, hosts: 4, bake: 5m}"))
     result = CliRunner().invoke(cli, ["plan", str(spec), "-i", str(SPEC.with_suffix(".ini"))])
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[0] == (
-        'error: billing-py313: rollout.stages[1].hosts: "25%" of the 9 targets (3 hosts) is fewer '
-        "than the 4 hosts of stages[0]: hosts counts are cumulative (how many targets run the new "
-        "release once the stage is done)"
+    assert result.stderr.splitlines()[0] == (  # the spec's file, line and column: its "25%"
+        f'error: {spec}:20:30: billing-py313: rollout.stages[1].hosts: "25%" of the 9 targets '
+        "(3 hosts) is fewer than the 4 hosts of stages[0]: hosts counts are cumulative (how many "
+        "targets run the new release once the stage is done)"
     )
 
 
