@@ -55,8 +55,8 @@ def apply_new(ours: c.Ours, hosts: list[str]) -> float:
     return seconds
 
 
-def restore_ours(ours: c.Ours) -> float:
-    seconds, doc = ours.rollback(to=c.INITIAL)
+def restore_ours(ours: c.Ours, *extra: str) -> float:
+    seconds, doc = ours.rollback(c.INITIAL, (), *extra)
     if not doc.get("complete"):
         raise c.FleetError(f"rollback incomplete: {doc}")
     return seconds
@@ -109,14 +109,17 @@ def measure_datasette(fleet: c.Fleet, work: Path, repeat: int,
     ours.spec_path = c.write(ours.work, "datasette.yaml", ds.spec_text(source, sha))
     sides: dict[str, Callable[[], float]] = {
         "ours": lambda: restore_ours(ours),
+        # every host at once, as the minimum does it (ours by default goes in batches of at most
+        # half the hosts, keeping the app served: 3 batches of 1 here)
+        "ours_all_at_once": lambda: restore_ours(ours, "--all-at-once"),
         "peer": lambda: c.run_peer(fleet, work / "peer", "redeploy_old.yml", tuned=True,
                                    extravars=ds.peer_vars()),
         "minimum": lambda: c.run_peer(fleet, work / "minimum", "switch.yml", tuned=True,
                                       extravars=ds.peer_vars()),
     }
     samples: dict[str, list[float]] = {k: [] for k in (
-        "ours", "peer", "minimum", "ours_command", "peer_command", "minimum_command",
-        "apply_not_timed")}
+        "ours", "ours_all_at_once", "peer", "minimum", "ours_command",
+        "ours_all_at_once_command", "peer_command", "minimum_command", "apply_not_timed")}
     order = list(sides)
     for i in range(1, repeat + 1):
         c.log(f"repeat {i}/{repeat}")
@@ -175,6 +178,18 @@ def report(hosts: int, repeat: int, samples: dict[str, list[float]],
              "peer": f"flip + restart + health playbook {minimum:.1f} s",
              "ratio": f"ours take {ratio:.2f}x its time", "goal": f"<= {MINIMUM_GOAL:g}x its time",
              "met": ratio <= MINIMUM_GOAL}]
+    if samples.get("ours_all_at_once") and samples.get("minimum"):
+        at_once = c.median(samples["ours_all_at_once"])
+        ratio = at_once / doc["median"]["peer_minimum"]
+        doc["median"]["ours_rollback_all_at_once"] = at_once
+        doc["ours_all_at_once_over_minimum"] = ratio
+        doc["summary"][1]["ours"] += " (in batches of 1, the default)"
+        doc["summary"].append(
+            {"comparison": 2, "what": f"time to restore ({app}): --all-at-once vs the minimum",
+             "n": str(hosts), "repeats": repeat, "ours": f"rollback --all-at-once {at_once:.1f} s",
+             "peer": f"flip + restart + health playbook {doc['median']['peer_minimum']:.1f} s",
+             "ratio": f"ours take {ratio:.2f}x its time", "goal": f"<= {MINIMUM_GOAL:g}x its time",
+             "met": ratio <= MINIMUM_GOAL})
     return doc
 
 
@@ -203,7 +218,9 @@ def main() -> int:
     doc["ours_breakdown"] = breakdown
     path = c.save(NAME, doc)
     c.log(f"results: {path}")
-    print(c.table_row(doc["summary"]))
+    summaries = doc["summary"] if isinstance(doc["summary"], list) else [doc["summary"]]
+    for summary in summaries:  # datasette: two rows (vs the redeploy, vs the minimum)
+        print(c.table_row(summary))
     return 0
 
 
