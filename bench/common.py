@@ -124,7 +124,7 @@ def private_cache(work: Path) -> Path:
     dest = work / "tool-cache"
     shared = tool_cache()
     if shared.exists():
-        shutil.copytree(shared, dest, ignore=shutil.ignore_patterns("incoming"))
+        shutil.copytree(shared, dest, ignore=shutil.ignore_patterns("incoming"), symlinks=True)
     dest.mkdir(parents=True, exist_ok=True)
     return dest
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -57,8 +58,21 @@ def linked(source: Path | None = None, cache: Path | None = None) -> Path:
         tmp = link.with_name(f".{NAME}.{os.getpid()}")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(target, target_is_directory=True)
+        if link.is_dir() and not link.is_symlink():  # a copy of the cache that followed the link
+            _remove_folder(link)
         os.replace(tmp, link)
     return base
+
+
+def _remove_folder(path: Path) -> None:
+    """Out of the way first (one rename: a concurrent run sees no half-deleted collection), then
+    deleted. Another run may have moved it already."""
+    stale = path.with_name(f".{NAME}.stale.{os.getpid()}")
+    try:
+        os.replace(path, stale)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(stale, ignore_errors=True)
 
 
 def search_path(ours: Path | str, configured: Iterable[str]) -> str:

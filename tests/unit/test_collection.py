@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -147,3 +148,19 @@ def test_one_copy_of_the_content_in_the_repository() -> None:
     for name in (*MODULES, "oxzep7_output.py", "galaxy.yml", *PLAYBOOKS):
         copies = [t for t in tracked if t.rsplit("/", 1)[-1] == name]
         assert len(copies) == 1, copies
+
+
+def test_a_cache_copied_with_its_link_followed_still_links_the_collection(tmp_path: Path) -> None:
+    """`cp -rL` or Python's copytree made a real folder of ansible_collections/oxzep7/deploy:
+    the next run puts its link back instead of failing ("Is a directory")."""
+    base = collection.linked(ROOT, cache=tmp_path)
+    link = base / collection.IN_COLLECTIONS
+    copied = tmp_path / "copy"
+    shutil.copytree(tmp_path, copied)  # follows the link: a folder of the collection now
+    moved = copied / base.relative_to(tmp_path) / collection.IN_COLLECTIONS
+    assert moved.is_dir() and not moved.is_symlink()
+    again = collection.linked(ROOT, cache=copied)
+    assert (again / collection.IN_COLLECTIONS).is_symlink()
+    assert (again / collection.IN_COLLECTIONS).resolve() == ROOT.resolve()
+    assert not [p for p in moved.parent.iterdir() if p.name.startswith(".")], "nothing left over"
+    assert link.is_symlink()
