@@ -350,7 +350,9 @@ def render_plots() -> list[Path]:
     written = []
     for path in sorted(RESULTS.glob("*.json")):
         doc = json.loads(path.read_text())
-        render: Callable[[dict[str, Any], Any], Any] = RENDERERS.get(path.stem, plot_generic)
+        # by the benchmark that wrote it: a run saved under another name (--out) plots the same way
+        render: Callable[[dict[str, Any], Any], Any] = RENDERERS.get(
+            str(doc.get("benchmark", path.stem)), RENDERERS.get(path.stem, plot_generic))
         fig = render(doc, plt)
         if fig is None:
             print(f"{path.name}: nothing to plot", file=sys.stderr)
