@@ -297,11 +297,9 @@ class Engine:
                 return
 
     def _put_back(self, wave: Wave) -> None:
-        """Within the budget, a host that failed the bake or the watch goes back to what it ran
-        before (it was confirmed: its dead-man would not), and the deploy goes on without it."""
-        failed = [h for h in wave.hosts if h in self.progress.switched
-                  and self.progress.hosts[h].state == "failed"]
-        self._roll_back(failed)
+        """A host failing the bake or watch within the budget goes back (confirmed: no dead-man)."""
+        p = self.progress
+        self._roll_back([h for h in wave.hosts if h in p.switched and p.hosts[h].state == "failed"])
 
     def _watch(self, wave: Wave) -> None:
         """At the end of the bake: the watch on the hosts the wave switched (still live)."""

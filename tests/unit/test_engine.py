@@ -202,21 +202,6 @@ def test_failed_bake_rolls_back_the_wave() -> None:
     assert steps.hosts_of("rollback") == ["h1"] and p.outcome is Outcome.ROLLED_BACK
 
 
-def test_a_host_failing_the_bake_within_the_budget_goes_back_and_the_deploy_goes_on() -> None:
-    """It was confirmed before the bake (its dead-man would not revert it): the engine puts it
-    back, so "they run what they ran before" holds for it too."""
-    stages = (replace(STAGES[0], bake=10), replace(STAGES[1], bake=10), STAGES[2])
-    steps = FakeSteps(fail={"health": {"h2"}})
-    p = run(steps, stages=stages, max_failed=HostCount(1))
-    assert p.outcome is Outcome.SUCCEEDED_WITHIN_BUDGET
-    assert p.hosts["h2"].failed_step == "bake" and p.hosts["h2"].state == "rolled-back"
-    assert steps.hosts_of("rollback") == ["h2"], "only the failed host goes back"
-    assert "h2" not in p.switched and {"h1", "h3", "h4"} <= set(p.switched)
-    steps = FakeSteps(fail={"health": {"h2"}, "rollback": {"h2"}})
-    p = run(steps, stages=stages, max_failed=HostCount(1))
-    assert p.outcome is Outcome.ROLLBACK_INCOMPLETE and p.hosts["h2"].state == "rollback-failed"
-
-
 def test_a_rollback_that_fails_is_reported_as_incomplete() -> None:
     steps = FakeSteps(fail={"switch": {"h2"}, "rollback": {"h1"}})
     p = run(steps)

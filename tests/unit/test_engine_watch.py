@@ -15,7 +15,7 @@ from oxzep7_deploy.plan import build_plan
 from oxzep7_deploy.runner.request import HostResult, HostStatus
 from oxzep7_deploy.spec.model import HostCount, Inconclusive, Stage, Watch
 from tests.unit.plan.factories import make_spec
-from tests.unit.test_engine import HOSTS, FakeSteps
+from tests.unit.test_engine import HOSTS, FakeSteps, run
 
 STAGES = (Stage("canary", HostCount(1), bake=4), Stage("half", HostCount(50, True), bake=4),
           Stage("all", HostCount(100, True)))
@@ -121,3 +121,17 @@ def test_without_a_watch_step_nothing_is_watched_and_the_hosts_say_so() -> None:
     p = Engine(plan, steps, Progress(plan.name, plan.release), lambda p: None,
                sleep=lambda s: None).run()
     assert p.outcome is Outcome.SUCCEEDED and all(r.watch is None for r in p.hosts.values())
+
+
+def test_a_host_failing_the_bake_within_the_budget_goes_back_and_the_deploy_goes_on() -> None:
+    """It was confirmed before the bake (its dead-man would not revert it): the engine puts it
+    back, so "they run what they ran before" holds for it too."""
+    steps = FakeSteps(fail={"health": {"h2"}})
+    p = run(steps, stages=STAGES, max_failed=HostCount(1))
+    assert p.outcome is Outcome.SUCCEEDED_WITHIN_BUDGET
+    assert p.hosts["h2"].failed_step == "bake" and p.hosts["h2"].state == "rolled-back"
+    assert steps.hosts_of("rollback") == ["h2"], "only the failed host goes back"
+    assert "h2" not in p.switched and {"h1", "h3", "h4"} <= set(p.switched)
+    steps = FakeSteps(fail={"health": {"h2"}, "rollback": {"h2"}})
+    p = run(steps, stages=STAGES, max_failed=HostCount(1))
+    assert p.outcome is Outcome.ROLLBACK_INCOMPLETE and p.hosts["h2"].state == "rollback-failed"
