@@ -227,8 +227,8 @@ class Ours:
         assert self.spec_path is not None, "write_spec first"
         return self.run("apply", str(self.spec_path), "-i", str(self.fleet.inventory), "--yes")
 
-    def rollback(self, to: str | None = None, limit: Sequence[str] = (), *extra: str
-                 ) -> tuple[float, Any]:
+    def rollback(self, to: str | None = None, limit: Sequence[str] = (),
+                 extra: Sequence[str] = ()) -> tuple[float, Any]:
         args = ["rollback", "-i", str(self.fleet.inventory), "--app", self.app, "--yes", *extra]
         args += ["--to", to] if to else []
         args += ["--limit", ",".join(limit)] if limit else []

@@ -56,7 +56,7 @@ def apply_new(ours: c.Ours, hosts: list[str]) -> float:
 
 
 def restore_ours(ours: c.Ours, *extra: str) -> float:
-    seconds, doc = ours.rollback(c.INITIAL, (), *extra)
+    seconds, doc = ours.rollback(to=c.INITIAL, extra=extra)
     if not doc.get("complete"):
         raise c.FleetError(f"rollback incomplete: {doc}")
     return seconds

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,8 +133,7 @@ def test_a_build_host_the_inventory_does_not_have_is_named_so(tmp_path: Path) ->
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {spec}:11:17: billing-py313: interpreter.install.build_host 'b33' is not a host "
-        f"of inventory "
-        f"{inventory}",
+        f"of inventory {inventory}",
         "hint: name a host of the inventory (a target or a build box) as the inventory spells it, "
         "or leave build_host out",
     ]
@@ -235,15 +237,12 @@ def test_the_user_s_inventory_plugins_are_used_and_the_playbooks_environment_is_
     """ansible.cfg enables `advanced_host_list` (`-i 'w[1:3],'`): plan reads it as ansible-playbook
     would, and the strict reading of inventories stays in this process: nothing of it is in the
     environment the playbook runs inherit. A process of its own (Ansible's constants are read once)."""
-    import subprocess
-    import sys
-
     (tmp_path / "ansible.cfg").write_text(
         "[inventory]\nenable_plugins = advanced_host_list, host_list, ini\n")
     code = ("import json, os; from oxzep7_deploy.inventory import load_inventory; "
             "inv = load_inventory('w[1:3],'); print(json.dumps([list(inv.hosts), "
             "sorted(k for k in os.environ if k.startswith('ANSIBLE_INVENTORY'))]))")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ANSIBLE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, check=True)
     hosts, leaked = json.loads(out.stdout.strip().splitlines()[-1])
